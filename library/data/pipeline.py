@@ -1,0 +1,107 @@
+"""From a config to preprocessed splits, and the per-step batch indices of the training loop.
+
+Batches are chosen by index: the host computes which examples each step sees (a permutation
+per epoch, from the seed and the epoch number), and the device gathers them from the dataset
+it holds, or the host gathers them when the dataset stays in host memory. Keras' epoch
+semantics are kept: every example once per epoch, the last batch partial (padded to the fixed
+batch shape with zero-weight examples). Since the indices depend only on (seed, step), resuming
+at any step replays exactly the batches an uninterrupted run would have seen.
+"""
+import dataclasses
+import math
+
+import numpy as np
+
+from library.data import preprocessing, sources, splits as splits_lib
+from library.errors import UserError
+
+
+@dataclasses.dataclass
+class Datasets:
+  splits: dict[str, dict[str, np.ndarray]]   # name -> {'inputs', 'labels'}, preprocessed
+  stats: dict[str, np.ndarray] | None        # standardization fitted on 'train', if any
+  raw_input_shape: tuple[int, ...] = ()      # one example as the source gives it
+
+  def size(self, split: str) -> int:
+    return len(self.splits[split]['labels'])
+
+
+def _take(split: dict[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarray]:
+  return {k: v[index] for k, v in split.items()}
+
+
+def prepare(config, arrays=None) -> Datasets:
+  """Loads the source, carves held-out splits, fits preprocessing on 'train' only."""
+  d = config.data
+  raw = sources.load(d, arrays)
+  for name, split in raw.items():
+    if len(split['inputs']) != len(split['labels']):
+      raise UserError(f'split {name!r} has {len(split["inputs"])} inputs but '
+                      f'{len(split["labels"])} labels')
+  carve = {name: d[name] for name in ('validation', 'test') if d[name]}
+  if carve or d.pool != 'train':
+    if d.pool not in raw:
+      raise UserError(f'data.pool={d.pool!r} is not a split of this source '
+                      f'(it has {", ".join(sorted(raw))})')
+    for name in carve:
+      if name in raw and name != d.pool:
+        raise UserError(f'the source already has a {name!r} split; set data.{name}=0')
+    pool = raw.pop(d.pool)
+    index = splits_lib.holdout_indices(len(pool['labels']), carve, config.seed,
+                                       d.shuffle_holdout)
+    for name, idx in index.items():
+      raw[name] = _take(pool, idx)
+  if 'train' not in raw:
+    raise UserError(f'no training split: the source has {", ".join(sorted(raw))}; '
+                    'set data.pool to carve one')
+  stats = None
+  if d.standardize:
+    stats = preprocessing.fit_standardizer(
+        preprocessing.transform_inputs(raw['train']['inputs'], d, None))
+  out = {name: {'inputs': preprocessing.transform_inputs(s['inputs'], d, stats),
+                'labels': preprocessing.transform_labels(s['labels'], d)}
+         for name, s in raw.items()}
+  return Datasets(out, stats, tuple(raw['train']['inputs'].shape[1:]))
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+  return math.ceil(num_examples / batch_size)
+
+
+class TrainBatches:
+  """Which examples each training step sees: (indices, weights) for any range of steps."""
+
+  def __init__(self, num_examples: int, batch_size: int, seed: int):
+    self.num_examples = num_examples
+    self.batch_size = batch_size
+    self.seed = seed
+    self.steps_per_epoch = steps_per_epoch(num_examples, batch_size)
+    self._cached_epoch, self._cached_order = -1, None
+
+  def _order(self, epoch: int) -> np.ndarray:
+    if epoch != self._cached_epoch:
+      rng = np.random.default_rng([self.seed, epoch])
+      self._cached_epoch, self._cached_order = epoch, rng.permutation(self.num_examples)
+    return self._cached_order
+
+  def indices(self, first_step: int, num_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """int32 indices and float32 weights, both (num_steps, batch_size)."""
+    idx = np.zeros((num_steps, self.batch_size), np.int32)
+    weights = np.zeros((num_steps, self.batch_size), np.float32)
+    for k in range(num_steps):
+      epoch, b = divmod(first_step + k, self.steps_per_epoch)
+      part = self._order(epoch)[b * self.batch_size:(b + 1) * self.batch_size]
+      idx[k, :len(part)] = part
+      weights[k, :len(part)] = 1.0
+    return idx, weights
+
+
+def eval_batches(num_examples: int, batch_size: int):
+  """Contiguous (indices, weights) batches covering a split once, the last one padded."""
+  for start in range(0, num_examples, batch_size):
+    part = np.arange(start, min(start + batch_size, num_examples), dtype=np.int32)
+    idx = np.zeros(batch_size, np.int32)
+    weights = np.zeros(batch_size, np.float32)
+    idx[:len(part)] = part
+    weights[:len(part)] = 1.0
+    yield idx, weights

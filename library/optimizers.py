@@ -1,0 +1,62 @@
+"""The optax chain from `config.optimizer`: clipping, weight decay, optimizer, schedule."""
+import ml_collections
+import optax
+
+from library.errors import UserError
+
+
+def make_schedule(opt: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
+  """Learning rate per step: optional linear warmup, then the named schedule."""
+  lr = opt.learning_rate
+  warmup = opt.warmup_steps
+  if warmup < 0 or (warmup > 0 and warmup >= total_steps):
+    raise UserError(f'optimizer.warmup_steps={warmup} must be in [0, {total_steps}) '
+                    f'(the run has {total_steps} steps)')
+  decay_steps = opt.decay_steps or max(total_steps - warmup, 1)
+  if decay_steps < 1:
+    raise UserError(f'optimizer.decay_steps={decay_steps} must be >= 1')
+  if opt.schedule == 'constant':
+    main = optax.constant_schedule(lr)
+  elif opt.schedule == 'cosine':
+    main = optax.cosine_decay_schedule(lr, decay_steps, alpha=opt.end_value / lr)
+  elif opt.schedule == 'exponential':
+    main = optax.exponential_decay(lr, decay_steps, opt.decay_rate)
+  elif opt.schedule == 'linear':
+    main = optax.linear_schedule(lr, opt.end_value, decay_steps)
+  else:
+    raise UserError(f'optimizer.schedule={opt.schedule!r} is not one of '
+                    'constant, cosine, exponential, linear')
+  if not warmup:
+    return main
+  return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
+
+
+def make_optimizer(opt: ml_collections.ConfigDict,
+                   total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
+  """Returns the gradient transformation and its schedule (logged as learning_rate)."""
+  schedule = make_schedule(opt, total_steps)
+  chain = []
+  if opt.clip_value is not None:
+    chain.append(optax.clip(opt.clip_value))
+  if opt.clip_norm is not None:
+    chain.append(optax.clip_by_global_norm(opt.clip_norm))
+  if opt.weight_decay and opt.name != 'adamw':
+    chain.append(optax.add_decayed_weights(opt.weight_decay))
+  if opt.name == 'sgd':
+    chain.append(optax.sgd(schedule))
+  elif opt.name == 'momentum':
+    chain.append(optax.sgd(schedule, momentum=opt.momentum))
+  elif opt.name == 'nesterov':
+    chain.append(optax.sgd(schedule, momentum=opt.momentum, nesterov=True))
+  elif opt.name == 'rmsprop':
+    # Keras' RMSprop: g / sqrt(v + eps), velocity starting at zero (optax's defaults).
+    chain.append(optax.rmsprop(schedule, decay=opt.rho, eps=opt.eps))
+  elif opt.name == 'adam':
+    chain.append(optax.adam(schedule, b1=opt.beta1, b2=opt.beta2, eps=opt.eps))
+  elif opt.name == 'adamw':
+    chain.append(optax.adamw(schedule, b1=opt.beta1, b2=opt.beta2, eps=opt.eps,
+                             weight_decay=opt.weight_decay))
+  else:
+    raise UserError(f'optimizer.name={opt.name!r} is not one of '
+                    'sgd, momentum, nesterov, rmsprop, adam, adamw')
+  return optax.chain(*chain), schedule

@@ -1,0 +1,63 @@
+"""Devices, the ('data',) mesh, and placing host arrays on it, on one host or many.
+
+Data parallelism is plain `jax.jit` over a Mesh: batches are sharded on 'data', parameters
+and optimizer state are replicated, and XLA inserts the all-reduce that averages gradients.
+"""
+import os
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from library.errors import UserError
+
+
+def initialize_distributed(force: bool = False) -> None:
+  """Starts jax.distributed when launched on several hosts.
+
+  Cloud TPU pods and SLURM are detected by JAX itself (`force`, the scripts' --multihost);
+  elsewhere set JAX_COORDINATOR_ADDRESS=host:port, JAX_NUM_PROCESSES and JAX_PROCESS_ID on
+  every host (README, "Several hosts").
+  """
+  if jax.distributed.is_initialized():
+    return
+  if 'JAX_COORDINATOR_ADDRESS' in os.environ:
+    num = os.environ.get('JAX_NUM_PROCESSES')
+    pid = os.environ.get('JAX_PROCESS_ID')
+    jax.distributed.initialize(num_processes=int(num) if num else None,
+                               process_id=int(pid) if pid else None)
+  elif force:
+    jax.distributed.initialize()
+
+
+def make_mesh(devices=None) -> Mesh:
+  devices = list(devices) if devices is not None else jax.devices()
+  return Mesh(np.array(devices), ('data',))
+
+
+def check_divisible(batch_size: int, mesh: Mesh, name: str = 'batch_size') -> None:
+  if batch_size % mesh.size:
+    raise UserError(f'{name}={batch_size} does not divide by the {mesh.size} devices; use a '
+                    f'multiple of {mesh.size}')
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def sharded_on_batch(mesh: Mesh, batch_axis: int = 0) -> NamedSharding:
+  return NamedSharding(mesh, P(*([None] * batch_axis), 'data'))
+
+
+def put(x: np.ndarray, sharding: NamedSharding) -> jax.Array:
+  """A global array from a host array every process holds whole (works on several hosts)."""
+  x = np.asarray(x)
+  return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
+def put_tree(tree, sharding: NamedSharding):
+  return jax.tree.map(lambda x: put(x, sharding), tree)
+
+
+def is_main_process() -> bool:
+  return jax.process_index() == 0

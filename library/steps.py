@@ -1,0 +1,74 @@
+"""The compiled functions of the loop, and the dataset placed on the device mesh.
+
+`train_chunk` runs K steps in one dispatch (lax.scan over the chunk; K=1 is a plain step, as
+scanning a convnet's step is slower on CPU: see scripts/benchmark.py). Batches are gathered on
+device from the dataset held there, or passed in already gathered when it stays on the host.
+"""
+import jax
+import numpy as np
+from jax.sharding import Mesh
+
+from library import parallel
+from library.data.pipeline import Datasets
+from library.task import Task
+
+
+class MeshData:
+  """The splits of a dataset, either replicated on every device or kept in host memory."""
+
+  def __init__(self, datasets: Datasets, mesh: Mesh, on_device: bool):
+    self.mesh = mesh
+    self.on_device = on_device
+    self.host = datasets.splits
+    self.device = ({name: parallel.put_tree(arrays, parallel.replicated(mesh))
+                    for name, arrays in datasets.splits.items()} if on_device else None)
+
+  def args(self, split: str, idx: np.ndarray, weights: np.ndarray):
+    """(data, indices, weights) for a compiled function; batch axis = idx.ndim - 1."""
+    sharding = parallel.sharded_on_batch(self.mesh, idx.ndim - 1)
+    idx_on_mesh = parallel.put(idx, sharding)
+    weights_on_mesh = parallel.put(weights, sharding)
+    if self.on_device:
+      return self.device[split], idx_on_mesh, weights_on_mesh
+    gathered = {k: v[idx] for k, v in self.host[split].items()}
+    return parallel.put_tree(gathered, sharding), idx_on_mesh, weights_on_mesh
+
+
+def _batch(data, idx, weights, on_device: bool, mesh: Mesh):
+  batch = {k: v[idx] for k, v in data.items()} if on_device else dict(data)
+  batch['weights'] = weights
+  return jax.lax.with_sharding_constraint(batch, parallel.sharded_on_batch(mesh))
+
+
+def make_train_chunk(task: Task, mesh: Mesh, on_device: bool):
+  """jit((state, data, idx_KxB, weights_KxB) -> (state, metrics stacked over K)); donates state."""
+
+  def train_chunk(state, data, idx, weights):
+    if idx.shape[0] == 1:
+      squeeze = (lambda x: x[0]) if not on_device else (lambda x: x)
+      batch = _batch(jax.tree.map(squeeze, data), idx[0], weights[0], on_device, mesh)
+      state, metrics = task.train_step(state, batch)
+      return state, jax.tree.map(lambda m: m[None], metrics)
+
+    def body(state, xs):
+      data_k, idx_k, weights_k = xs
+      return task.train_step(state, _batch(data_k, idx_k, weights_k, on_device, mesh))
+
+    if on_device:
+      return jax.lax.scan(lambda s, xs: body(s, (data, *xs)), state, (idx, weights))
+    return jax.lax.scan(body, state, (data, idx, weights))
+
+  return jax.jit(train_chunk, donate_argnums=(0,))
+
+
+def make_eval_batch(task: Task, mesh: Mesh, on_device: bool):
+  """jit((state, data, idx_B, weights_B) -> metric sums)."""
+
+  def eval_batch(state, data, idx, weights):
+    return task.eval_step(state, _batch(data, idx, weights, on_device, mesh))
+
+  return jax.jit(eval_batch)
+
+
+def make_init(task: Task, mesh: Mesh):
+  return jax.jit(task.init, out_shardings=parallel.replicated(mesh))

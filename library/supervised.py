@@ -1,0 +1,99 @@
+"""Supervised learning as a Task: Keras' fit(loss, metrics) on a linen model.
+
+Models take `(inputs, train: bool)` and return logits; dropout draws from the 'dropout' rng;
+other variable collections (batch statistics) are carried in `model_state`.
+"""
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from library import losses, optimizers
+from library.task import Task
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  model_state: Any      # variable collections other than params (e.g. batch_stats)
+  opt_state: Any
+  rng: jax.Array        # per-step keys are fold_in(rng, step): resume replays them exactly
+
+
+def _weighted_mean(values, weights):
+  return jnp.sum(values * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+
+
+def make_task(config, model: nn.Module, total_steps: int) -> Task:
+  tx, schedule = optimizers.make_optimizer(config.optimizer, total_steps)
+  loss_name = config.loss
+  metric_names = tuple(config.metrics)
+
+  def init(rng, batch):
+    params_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
+    variables = model.init({'params': params_rng, 'dropout': dropout_rng}, batch['inputs'],
+                           train=False)
+    variables = dict(variables)
+    params = variables.pop('params')
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, model_state=variables,
+                      opt_state=tx.init(params), rng=state_rng)
+
+  def apply(params, model_state, inputs, train, rng=None):
+    variables = {'params': params, **model_state}
+    if train and model_state:
+      return model.apply(variables, inputs, train=True, rngs={'dropout': rng},
+                         mutable=list(model_state))
+    rngs = {'dropout': rng} if train else {}
+    return model.apply(variables, inputs, train=train, rngs=rngs), model_state
+
+  def train_step(state, batch):
+    rng = jax.random.fold_in(state.rng, state.step)
+    weights = batch['weights']
+
+    def loss_fn(params):
+      logits, model_state = apply(params, state.model_state, batch['inputs'], True, rng)
+      loss = _weighted_mean(losses.per_example_loss(loss_name, logits, batch['labels']),
+                            weights)
+      return loss, (logits, model_state)
+
+    (loss, (logits, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {'loss': loss, 'count': jnp.sum(weights),
+               'grad_norm': optax.global_norm(grads), 'param_norm': optax.global_norm(params),
+               'learning_rate': jnp.asarray(schedule(state.step), jnp.float32)}
+    for name in metric_names:
+      metrics[name] = _weighted_mean(
+          losses.per_example_metric(name, loss_name, logits, batch['labels']), weights)
+    new_state = state.replace(step=state.step + 1, params=params, model_state=model_state,
+                              opt_state=opt_state)
+    return new_state, metrics
+
+  def eval_step(state, batch):
+    logits, _ = apply(state.params, state.model_state, batch['inputs'], False)
+    weights = batch['weights']
+    sums = {'count': jnp.sum(weights),
+            'loss': jnp.sum(losses.per_example_loss(loss_name, logits, batch['labels']) *
+                            weights)}
+    for name in metric_names:
+      sums[name] = jnp.sum(
+          losses.per_example_metric(name, loss_name, logits, batch['labels']) * weights)
+    return sums
+
+  def predict(state, inputs):
+    logits, _ = apply(state.params, state.model_state, inputs, False)
+    return losses.output_activation(loss_name, logits)
+
+  def summary(batch):
+    rngs = {'params': jax.random.key(0), 'dropout': jax.random.key(1)}
+    return nn.tabulate(model, rngs, compute_flops=False,
+                       console_kwargs={'width': 110, 'force_terminal': False})(
+                           batch['inputs'][:1], train=False)
+
+  return Task(init=init, train_step=train_step, eval_step=eval_step, predict=predict,
+              summary=summary, params=lambda state: state.params)
