@@ -8,12 +8,24 @@ leaves the previous checkpoints as they were.
 """
 import logging
 import os
+import time
 
 import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
 from library.errors import UserError
+
+
+def _path_name(path) -> str:
+  """'params/Dense_0/kernel' for a dataclass field path and for orbax's dict metadata alike."""
+  parts = []
+  for key in path:
+    for attr in ('name', 'key', 'idx'):
+      if hasattr(key, attr):
+        parts.append(str(getattr(key, attr)))
+        break
+  return '/'.join(parts)
 
 
 class Checkpointer:
@@ -66,10 +78,9 @@ class Checkpointer:
     if stored is None:
       return
     ours = jax.tree_util.tree_flatten_with_path(abstract_state)[0]
-    theirs = dict(jax.tree_util.tree_flatten_with_path(stored)[0])
-    theirs = {jax.tree_util.keystr(k): v for k, v in theirs.items()}
+    theirs = {_path_name(k): v for k, v in jax.tree_util.tree_flatten_with_path(stored)[0]}
     for path, leaf in ours:
-      name = jax.tree_util.keystr(path)
+      name = _path_name(path)
       if name not in theirs:
         raise UserError(f'checkpoint {self.directory}/{step} is of another model: it has no '
                         f'{name}; use another --workdir or --start_over')
@@ -85,6 +96,7 @@ class Checkpointer:
   def restore(self, abstract_state, step: int | None = None):
     """(state, meta) of `step`, or of the latest readable step; None when there is none."""
     steps = [step] if step is not None else sorted(self.all_steps(), reverse=True)
+    unreadable = []
     for s in steps:
       self._check_structure(s, abstract_state)
       args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
@@ -96,12 +108,28 @@ class Checkpointer:
           raise UserError(f'checkpoint {self.directory}/{s} cannot be read: {e}') from None
         logging.warning('checkpoint %s/%d cannot be read (%s: %s); falling back to the one '
                         'before it', self.directory, s, type(e).__name__, str(e)[:200])
+        unreadable.append(s)
         continue
+      self._move_aside(unreadable)
       return restored['state'], restored['meta']
     if steps:
       raise UserError(f'no readable checkpoint in {self.directory} (steps {steps}); move it '
                       'away or rerun with --start_over')
     return None
+
+  def _move_aside(self, steps: list[int]) -> None:
+    """Unreadable checkpoints go to corrupted_checkpoints/ (kept for inspection, not deleted),
+    so that training can save those steps again."""
+    if not steps:
+      return
+    if jax.process_index() == 0:
+      aside = os.path.join(os.path.dirname(self.directory), 'corrupted_checkpoints')
+      os.makedirs(aside, exist_ok=True)
+      for s in steps:
+        target = os.path.join(aside, f'{s}-{time.strftime("%Y%m%d-%H%M%S")}')
+        os.replace(os.path.join(self.directory, str(s)), target)
+        logging.warning('moved the unreadable checkpoint %d to %s', s, target)
+    self._manager.reload()
 
   def close(self) -> None:
     self._manager.close()

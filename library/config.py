@@ -28,7 +28,7 @@ RESUME_SAFE_KEYS = frozenset({
     'num_epochs', 'num_train_steps', 'log_every_steps', 'eval_every_steps', 'eval_every_epochs',
     'checkpoint.every_steps', 'checkpoint.keep', 'progress_bar', 'compilation_cache_dir',
     'steps_per_dispatch.cpu', 'steps_per_dispatch.gpu', 'steps_per_dispatch.tpu',
-    'data.data_dir', 'data.path', 'data.on_device', 'eval_batch_size',
+    'data.data_dir', 'data.path', 'data.placement', 'eval_batch_size',
 })
 
 
@@ -67,9 +67,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.flatten = False            # (N, H, W, C) -> (N, H*W*C)
   c.data.one_hot = False            # labels as one-hot vectors (categorical_crossentropy)
   c.data.num_classes = 10
-  # Keep the dataset on the accelerator and gather batches there ('auto': if it fits in
-  # on_device_max_mb), or feed batches from host memory.
-  c.data.on_device = 'auto'
+  # 'device': keep the dataset on the accelerators and gather batches there; 'host': feed
+  # batches from host memory; 'auto': on device if it fits in on_device_max_mb.
+  c.data.placement = 'auto'
   c.data.on_device_max_mb = 2048
 
   c.batch_size = 128                # global batch, over all devices of all hosts
@@ -159,8 +159,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if not _is_count_or_fraction(config.data[key]):
       raise UserError(f'data.{key}={config.data[key]} must be 0, a fraction in (0, 1) '
                       'or a whole count >= 1')
-  if config.data.on_device not in ('auto', True, False):
-    raise UserError(f'data.on_device={config.data.on_device!r} must be auto, True or False')
+  if config.data.placement not in ('auto', 'device', 'host'):
+    raise UserError(f'data.placement={config.data.placement!r} is not one of auto, device, host')
   if config.optimizer.learning_rate <= 0:
     raise UserError(f'optimizer.learning_rate={config.optimizer.learning_rate} must be > 0')
   if config.checkpoint.best_mode not in ('max', 'min'):

@@ -51,6 +51,13 @@ def _restore(workdir, config, state, which):
   return restored
 
 
+def load_state(workdir: str, which: str = 'latest'):
+  """(state, meta) of a workdir's checkpoint, on the mesh of all devices."""
+  from library import train  # pylint: disable=import-outside-toplevel
+  config = load_config(workdir)
+  return _restore(workdir, config, train.setup(config, workdir)['state'], which)
+
+
 def evaluate_workdir(workdir: str, split: str = 'test', which: str = 'latest') -> dict:
   """Metrics of a workdir's checkpoint on one split of the data it was trained on."""
   from library import train  # pylint: disable=import-outside-toplevel

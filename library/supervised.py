@@ -65,7 +65,7 @@ def make_task(config, model: nn.Module, total_steps: int) -> Task:
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {'loss': loss, 'count': jnp.sum(weights),
-               'grad_norm': optax.global_norm(grads), 'param_norm': optax.global_norm(params),
+               'grad_norm': optax.tree.norm(grads), 'param_norm': optax.tree.norm(params),
                'learning_rate': jnp.asarray(schedule(state.step), jnp.float32)}
     for name in metric_names:
       metrics[name] = _weighted_mean(

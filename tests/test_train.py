@@ -1,0 +1,201 @@
+"""The one training loop on the real configs, shrunk: artifacts, devices, compiles, resume."""
+import json
+import logging
+import os
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from library import inference, train
+from library.errors import TrainingDiverged, UserError
+
+DENSE = 'configs/mlp/mnist_dense.py'
+CONVNET = 'configs/convnets/mnist_convnet.py'
+
+
+def _params(workdir):
+  state, _ = inference.load_state(str(workdir))
+  return jax.tree.map(np.asarray, state.params)
+
+
+def _assert_trees_equal(a, b):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(x, y)
+
+
+def test_smoke_run_writes_every_artifact(load_config, tmp_path):
+  config = load_config(CONVNET, 'embedded,smoke')
+  config.data.validation = 200
+  config.checkpoint.best_metric = 'validation.accuracy'
+  results = train.train_and_evaluate(config, str(tmp_path))
+  for name in ('config.json', 'metrics.jsonl', 'history.png', 'results.json', 'summary.txt',
+               'data_spec.json'):
+    assert (tmp_path / name).exists(), name
+  assert any(n.startswith('events') for n in os.listdir(tmp_path / 'tensorboard'))
+  saved = json.loads((tmp_path / 'results.json').read_text())
+  assert saved['steps'] == 6 and saved['devices'] == 8
+  assert set(saved['test']) == {'accuracy', 'loss'} and 0 <= saved['test']['accuracy'] <= 1
+  assert saved['train_seconds'] > 0 and results['test'] == saved['test']
+  lines = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  train_lines = [l for l in lines if l['split'] == 'train']
+  assert [l['step'] for l in train_lines] == [3, 6]
+  for key in ('loss', 'accuracy', 'grad_norm', 'param_norm', 'learning_rate'):
+    assert np.isfinite(train_lines[-1][key]), key
+  assert [l['step'] for l in lines if l['split'] == 'validation'] == [3, 6]
+
+
+def test_one_and_eight_devices_reach_the_same_parameters(load_config, tmp_path):
+  config = load_config(DENSE, 'embedded,smoke')
+  train.train_and_evaluate(config, str(tmp_path / 'one'), devices=jax.devices()[:1])
+  train.train_and_evaluate(config, str(tmp_path / 'eight'), devices=jax.devices())
+  one, eight = _params(tmp_path / 'one'), _params(tmp_path / 'eight')
+  for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(eight)):
+    np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+
+
+def test_host_fed_batches_equal_on_device_batches(load_config, tmp_path):
+  config = load_config(DENSE, 'embedded,smoke')
+  config.data.placement = 'device'
+  train.train_and_evaluate(config, str(tmp_path / 'device'))
+  config.data.placement = 'host'
+  train.train_and_evaluate(config, str(tmp_path / 'host'))
+  for a, b in zip(jax.tree.leaves(_params(tmp_path / 'device')),
+                  jax.tree.leaves(_params(tmp_path / 'host'))):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def _count_compiles(caplog, run) -> int:
+  jax.config.update('jax_log_compiles', True)
+  try:
+    with caplog.at_level(logging.DEBUG, logger='jax'):
+      caplog.clear()
+      run()
+  finally:
+    jax.config.update('jax_log_compiles', False)
+  return sum('train_chunk' in r.getMessage() and 'Compiling' in r.getMessage()
+             for r in caplog.records)
+
+
+@pytest.mark.parametrize('per_dispatch,expected', [(1, 1), (2, 2)])
+def test_train_step_compiles_once_not_per_step_or_epoch(load_config, tmp_path, caplog,
+                                                        per_dispatch, expected):
+  config = load_config(DENSE, 'embedded,smoke')
+  config.steps_per_dispatch.cpu = per_dispatch
+  counts = []
+  for steps in (6, 15):  # 2 and 5 evaluation intervals of 3 steps
+    config.num_train_steps = steps
+    counts.append(_count_compiles(
+        caplog, lambda: train.train_and_evaluate(config, str(tmp_path / str(steps)))))
+  # One compiled chunk per distinct chunk length (3 = 2 + 1 for two steps per dispatch).
+  assert counts == [expected, expected]
+
+
+def test_resume_gives_bitwise_the_parameters_of_an_uninterrupted_run(load_config, tmp_path):
+  config = load_config(CONVNET, 'embedded,smoke')
+  config.num_train_steps = 12
+  train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  config.num_train_steps = 6
+  train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  config.num_train_steps = 12
+  results = train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  assert results['resumed_from_step'] == 6
+  _assert_trees_equal(_params(tmp_path / 'straight'), _params(tmp_path / 'resumed'))
+
+
+def test_scanned_chunks_resume_bitwise_too(load_config, tmp_path):
+  config = load_config(DENSE, 'embedded,smoke')
+  config.steps_per_dispatch.cpu = 2
+  config.num_train_steps = 12
+  train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  config.num_train_steps = 6
+  train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  config.num_train_steps = 12
+  train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  _assert_trees_equal(_params(tmp_path / 'straight'), _params(tmp_path / 'resumed'))
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(load_config,
+                                                                           tmp_path):
+  config = load_config(DENSE, 'embedded,smoke')
+  config.optimizer.name = 'sgd'
+  config.optimizer.learning_rate = 1e9
+  config.eval_every_steps = 1
+  config.num_train_steps = 50
+  with pytest.raises(TrainingDiverged, match=r'at step \d+') as info:
+    train.train_and_evaluate(config, str(tmp_path))
+  bad_step = int(str(info.value).split('at step ')[1].split()[0])
+  kept = sorted(int(n) for n in os.listdir(tmp_path / 'checkpoints') if n.isdigit())
+  assert kept and max(kept) <= bad_step
+  state, _ = inference.load_state(str(tmp_path))
+  assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state.params))
+
+
+def test_a_workdir_of_another_config_is_refused_unless_starting_over(load_config, tmp_path):
+  config = load_config(DENSE, 'embedded,smoke')
+  train.train_and_evaluate(config, str(tmp_path))
+  before = sorted(os.listdir(tmp_path / 'checkpoints'))
+  config.optimizer.learning_rate = 0.5
+  with pytest.raises(UserError, match='different config.*optimizer.learning_rate'):
+    train.train_and_evaluate(config, str(tmp_path))
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == before   # nothing destroyed
+  train.train_and_evaluate(config, str(tmp_path), start_over=True)
+  aside = [n for n in os.listdir(tmp_path) if n.startswith('previous-')]
+  assert len(aside) == 1 and (tmp_path / aside[0] / 'checkpoints').is_dir()
+
+
+def test_a_checkpoint_of_another_model_is_refused(load_config, tmp_path):
+  config = load_config(DENSE, 'embedded,smoke')
+  train.train_and_evaluate(config, str(tmp_path))
+  os.remove(tmp_path / 'config.json')   # only the checkpoint itself can tell now
+  config.model.kwargs.hidden = (48,)
+  with pytest.raises(UserError, match='another model'):
+    train.train_and_evaluate(config, str(tmp_path))
+
+
+def test_a_corrupted_latest_checkpoint_falls_back_to_the_previous_one(load_config, tmp_path,
+                                                                     caplog):
+  config = load_config(DENSE, 'embedded,smoke')
+  train.train_and_evaluate(config, str(tmp_path))
+  latest = tmp_path / 'checkpoints' / '6' / 'state'
+  for root, _, files in os.walk(latest):
+    for name in files:
+      if 'manifest' in name or root.endswith('/d'):
+        with open(os.path.join(root, name), 'wb') as f:
+          f.write(b'corrupted')
+  config.num_train_steps = 9
+  with caplog.at_level(logging.WARNING):
+    results = train.train_and_evaluate(config, str(tmp_path))
+  assert results['resumed_from_step'] == 3 and results['steps'] == 9
+  assert any('falling back' in r.getMessage() for r in caplog.records)
+
+
+def test_a_half_written_checkpoint_is_ignored(load_config, tmp_path):
+  config = load_config(DENSE, 'embedded,smoke')
+  train.train_and_evaluate(config, str(tmp_path))
+  shutil.copytree(tmp_path / 'checkpoints' / '6',
+                  tmp_path / 'checkpoints' / '9.orbax-checkpoint-tmp-123')
+  config.num_train_steps = 9
+  assert train.train_and_evaluate(config, str(tmp_path))['resumed_from_step'] == 6
+
+
+def test_batch_that_does_not_divide_by_the_devices_is_an_error(load_config, tmp_path):
+  config = load_config(DENSE, 'embedded,smoke')
+  config.batch_size = 30
+  with pytest.raises(UserError, match='batch_size=30 does not divide by the 8 devices'):
+    train.train_and_evaluate(config, str(tmp_path))
+  assert not (tmp_path / 'config.json').exists()
+
+
+def test_golden_first_step_loss(load_config, tmp_path):
+  config = load_config(DENSE, 'embedded,smoke')
+  config.num_train_steps = 1
+  config.eval_every_steps = 1
+  train.train_and_evaluate(config, str(tmp_path))
+  first = json.loads((tmp_path / 'metrics.jsonl').read_text().splitlines()[0])
+  # Update only if a change of initialisation, data order or loss is intended.
+  np.testing.assert_allclose(first['loss'], GOLDEN_FIRST_LOSS, rtol=1e-4)
+
+
+GOLDEN_FIRST_LOSS = 2.449011  # MLP(32) smoke, embedded digits, seed 0
