@@ -189,3 +189,37 @@ def test_predict_script_on_npy_and_png(trained, tmp_path):
   np.save(tmp_path / 'bad.npy', np.zeros((2, 5)))
   _assert_one_line_error(run_script('scripts.predict', f'--workdir={trained}',
                                     f'--input={tmp_path / "bad.npy"}'), 'shape')
+
+
+def _free_port() -> int:
+  import socket  # pylint: disable=import-outside-toplevel
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def test_two_hosts_train_like_one_host_with_as_many_devices(tmp_path):
+  """Two processes of 2 CPU devices each (jax.distributed, gloo) = one process of 4 devices."""
+  args = [sys.executable, '-m', 'scripts.train', f'--config={CONVNET}:embedded,smoke',
+          '--config.compilation_cache_dir=']
+  base = dict(os.environ, JAX_PLATFORMS='cpu', JAX_CPU_COLLECTIVES_IMPLEMENTATION='gloo',
+              XLA_FLAGS='--xla_force_host_platform_device_count=2')
+  port = _free_port()
+  procs = [subprocess.Popen(args + [f'--workdir={tmp_path / "two"}'], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(base, JAX_COORDINATOR_ADDRESS=f'127.0.0.1:{port}',
+                                     JAX_NUM_PROCESSES='2', JAX_PROCESS_ID=str(i)))
+           for i in range(2)]
+  outs = [p.communicate(timeout=300) for p in procs]
+  for p, (_, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  assert 'results' in outs[0][0] and 'results' not in outs[1][0]   # only the first host prints
+  one = subprocess.run(args + [f'--workdir={tmp_path / "one"}'], cwd=ROOT, capture_output=True,
+                       text=True, check=False,
+                       env=dict(base, XLA_FLAGS='--xla_force_host_platform_device_count=4'))
+  assert one.returncode == 0, one.stderr[-3000:]
+  two = json.loads((tmp_path / 'two' / 'results.json').read_text())
+  single = json.loads((tmp_path / 'one' / 'results.json').read_text())
+  assert (two['devices'], two['processes']) == (4, 2) and single['devices'] == 4
+  np.testing.assert_allclose(two['test']['loss'], single['test']['loss'], rtol=1e-5)
+  assert two['test']['accuracy'] == single['test']['accuracy']
