@@ -132,4 +132,6 @@ class Checkpointer:
     self._manager.reload()
 
   def close(self) -> None:
-    self._manager.close()
+    if self._manager is not None:
+      self._manager.close()
+      self._manager = None

@@ -135,9 +135,13 @@ class _TrainMetrics:
         self.sums[name] = self.sums.get(name, 0.0) + float(np.sum(values * counts))
     self.count += float(np.sum(counts))
 
-  def pop(self) -> dict[str, float]:
+  def means(self) -> dict[str, float]:
     out = {k: v / max(self.count, 1.0) for k, v in self.sums.items()}
     out.update(self.last)
+    return out
+
+  def pop(self) -> dict[str, float]:
+    out = self.means()
     self.sums, self.count, self.last = {}, 0.0, {}
     return out
 
@@ -265,7 +269,7 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
     running.add(metrics)
     end = first_step + len(losses)
     progress.update(len(losses))
-    progress.set_postfix({n: f'{float(np.mean(v)):.4f}' for n, v in metrics.items()
+    progress.set_postfix({n: f'{v:.4f}' for n, v in running.means().items()
                           if n in ('loss', 'accuracy', 'mae')}, refresh=False)
     if end % d['log_every'] == 0 or end == d['total']:
       writer.write(end, 'train', running.pop(), epoch_of(end))
@@ -281,67 +285,68 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
 
   step, pending, final_val = start_step, None, None
   loop_start = time.perf_counter()
-  with _SignalFlag() as stop:
-    while step < d['total']:
-      end = _chunk_end(step, k, d)
-      idx, weights = batches.indices(step, end - step)
-      state, metrics = train_chunk(state, *data.args('train', idx, weights))
+  try:
+    with _SignalFlag() as stop:
+      while step < d['total']:
+        end = _chunk_end(step, k, d)
+        idx, weights = batches.indices(step, end - step)
+        state, metrics = train_chunk(state, *data.args('train', idx, weights))
+        if pending is not None:
+          absorb(*pending)
+        pending, step = (step, metrics), end
+        if timing['first_chunk_s'] is None:
+          jax.block_until_ready(metrics)
+          timing['first_done'] = time.perf_counter()
+          timing['first_chunk_s'] = timing['first_done'] - loop_start
+          timing['first_steps'] = end - pending[0]
+        at_eval = step % d['eval_every'] == 0 or step == d['total']
+        at_ckpt = step % d['ckpt_every'] == 0 or step == d['total']
+        if at_eval or at_ckpt or stop.signum is not None:
+          absorb(*pending)  # the state about to be used or saved must have finite losses
+          pending = None
+        if at_eval and has_validation:
+          eval_start = time.perf_counter()
+          val = evaluate(state, 'validation', data, eval_fn, config.eval_batch_size)
+          final_val = val if step == d['total'] else None
+          timing['eval_s'] += time.perf_counter() - eval_start
+          latest_val.clear()
+          latest_val.update({f'validation.{n}': v for n, v in val.items()})
+          writer.write(step, 'validation', val, epoch_of(step))
+        if at_ckpt or stop.signum is not None:
+          save(step)
+          latest_val.clear()
+        if stop.signum is not None:
+          raise Interrupted(stop.signum, step)
       if pending is not None:
         absorb(*pending)
-      pending, step = (step, metrics), end
-      if timing['first_chunk_s'] is None:
-        jax.block_until_ready(metrics)
-        timing['first_done'] = time.perf_counter()
-        timing['first_chunk_s'] = timing['first_done'] - loop_start
-        timing['first_steps'] = end - pending[0]
-      at_eval = step % d['eval_every'] == 0 or step == d['total']
-      at_ckpt = step % d['ckpt_every'] == 0 or step == d['total']
-      if at_eval or at_ckpt or stop.signum is not None:
-        absorb(*pending)  # the state about to be used or saved must have finite losses
-        pending = None
-      if at_eval and has_validation:
-        eval_start = time.perf_counter()
-        val = evaluate(state, 'validation', data, eval_fn, config.eval_batch_size)
-        final_val = val if step == d['total'] else None
-        timing['eval_s'] += time.perf_counter() - eval_start
-        latest_val.clear()
-        latest_val.update({f'validation.{n}': v for n, v in val.items()})
-        writer.write(step, 'validation', val, epoch_of(step))
-      if at_ckpt or stop.signum is not None:
-        save(step)
-        latest_val.clear()
-      if stop.signum is not None:
-        progress.close()
-        writer.close()
-        raise Interrupted(stop.signum, step)
-    if pending is not None:
-      absorb(*pending)
-  jax.block_until_ready(state)
-  loop_end = time.perf_counter()
-  train_seconds = loop_end - loop_start
-  progress.close()
+    jax.block_until_ready(state)
+    loop_end = time.perf_counter()
+    train_seconds = loop_end - loop_start
+    progress.close()  # before the test evaluation, so its line is complete
 
-  results = {'steps': int(step), 'epochs': epoch_of(step), 'train_seconds': train_seconds,
-             'devices': mesh.size, 'backend': _backend(mesh),
-             'device_kind': mesh.devices.flat[0].device_kind, 'processes': jax.process_count(),
-             'batch_size': config.batch_size, 'steps_per_dispatch': k,
-             'resumed_from_step': start_step, 'jax_version': jax.__version__}
-  if timing['first_chunk_s'] is not None:
-    results['first_step_seconds'] = timing['first_chunk_s']
-    steady_steps = step - start_step - timing['first_steps']
-    steady_s = loop_end - timing['first_done'] - timing['eval_s'] - timing['ckpt_s']
-    if steady_steps > 0 and steady_s > 0:
-      # Training steps only: compilation, evaluation and checkpoint time excluded.
-      results['examples_per_second'] = steady_steps * config.batch_size / steady_s
-  if 'validation' in data.host:
-    results['validation'] = final_val or evaluate(state, 'validation', data, eval_fn,
-                                                  config.eval_batch_size)
-  if 'test' in data.host:
-    results['test'] = evaluate(state, 'test', data, eval_fn, config.eval_batch_size)
-    writer.write(step, 'test', results['test'], epoch_of(step))
-  writer.close()
-  if main:
-    writers.write_json_atomic(os.path.join(workdir, 'results.json'), results)
-    plots.plot_history(writer.path, os.path.join(workdir, 'history.png'))
-  ckpt.close()
-  return results
+    results = {'steps': int(step), 'epochs': epoch_of(step), 'train_seconds': train_seconds,
+               'devices': mesh.size, 'backend': _backend(mesh),
+               'device_kind': mesh.devices.flat[0].device_kind, 'processes': jax.process_count(),
+               'batch_size': config.batch_size, 'steps_per_dispatch': k,
+               'resumed_from_step': start_step, 'jax_version': jax.__version__}
+    if timing['first_chunk_s'] is not None:
+      results['first_step_seconds'] = timing['first_chunk_s']
+      steady_steps = step - start_step - timing['first_steps']
+      steady_s = loop_end - timing['first_done'] - timing['eval_s'] - timing['ckpt_s']
+      if steady_steps > 0 and steady_s > 0:
+        # Training steps only: compilation, evaluation and checkpoint time excluded.
+        results['examples_per_second'] = steady_steps * config.batch_size / steady_s
+    if 'validation' in data.host:
+      results['validation'] = final_val or evaluate(state, 'validation', data, eval_fn,
+                                                    config.eval_batch_size)
+    if 'test' in data.host:
+      results['test'] = evaluate(state, 'test', data, eval_fn, config.eval_batch_size)
+      writer.write(step, 'test', results['test'], epoch_of(step))
+    if main:
+      writers.write_json_atomic(os.path.join(workdir, 'results.json'), results)
+      plots.plot_history(writer.path, os.path.join(workdir, 'history.png'))
+    return results
+  finally:
+    progress.close()
+    writer.close()
+    ckpt.close()

@@ -46,7 +46,7 @@ class MetricWriter:
       self._tb.add_scalar(f'{split}/{name}', float(value), int(step))
 
   def close(self) -> None:
-    if self.enabled:
+    if self.enabled and not self._file.closed:
       self._file.close()
       self._tb.close()
 

@@ -26,6 +26,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 from absl import flags  # pylint: disable=wrong-import-position
 
 from library import cli  # pylint: disable=wrong-import-position
+from library.errors import UserError  # pylint: disable=wrong-import-position
 
 _ONLY = flags.DEFINE_multi_string('only', None, 'entries to run (default: all)')
 _REPEATS = flags.DEFINE_integer('repeats', 3, 'runs per side; medians are reported')
@@ -118,7 +119,7 @@ def main(_):
   names = _ONLY.value or list(ENTRIES)
   unknown = [n for n in names if n not in ENTRIES]
   if unknown:
-    raise cli.UserError(f'unknown benchmark {unknown[0]!r}; choose from {", ".join(ENTRIES)}')
+    raise UserError(f'unknown benchmark {unknown[0]!r}; choose from {", ".join(ENTRIES)}')
   dispatches = [int(v) for v in _DISPATCH.value.split(',') if v] or [None]
   rows = []
   for name in names:
