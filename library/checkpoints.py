@@ -17,6 +17,12 @@ from orbax.checkpoint import checkpoint_managers
 from library.errors import UserError
 
 
+def abstract(state):
+  """Shapes, dtypes and shardings of `state`: what restore fills in, placed as `state` is."""
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+                      state)
+
+
 def _path_name(path) -> str:
   """'params/Dense_0/kernel' for a dataclass field path and for orbax's dict metadata alike."""
   parts = []

@@ -42,9 +42,7 @@ def _pick_step(ckpt: checkpoints.Checkpointer, which: str) -> int | None:
 
 def _restore(workdir, config, state, which):
   ckpt = _checkpointer(workdir, config)
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
-                          state)
-  restored = ckpt.restore(abstract, _pick_step(ckpt, which))
+  restored = ckpt.restore(checkpoints.abstract(state), _pick_step(ckpt, which))
   ckpt.close()
   if restored is None:
     raise UserError(f'{workdir}/checkpoints holds no checkpoint')

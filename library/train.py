@@ -211,9 +211,7 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
 
   ckpt = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'), config.checkpoint.keep,
                                   config.checkpoint.best_metric, config.checkpoint.best_mode)
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
-                          state)
-  restored = ckpt.restore(abstract)
+  restored = ckpt.restore(checkpoints.abstract(state))
   if restored is not None:
     state, meta = restored
     if main:
