@@ -53,14 +53,14 @@ def load_state(workdir: str, which: str = 'latest'):
   """(state, meta) of a workdir's checkpoint, on the mesh of all devices."""
   from library import train  # pylint: disable=import-outside-toplevel
   config = load_config(workdir)
-  return _restore(workdir, config, train.setup(config, workdir)['state'], which)
+  return _restore(workdir, config, train.setup(config)['state'], which)
 
 
 def evaluate_workdir(workdir: str, split: str = 'test', which: str = 'latest') -> dict:
   """Metrics of a workdir's checkpoint on one split of the data it was trained on."""
   from library import train  # pylint: disable=import-outside-toplevel
   config = load_config(workdir)
-  s = train.setup(config, workdir)
+  s = train.setup(config)
   if split not in s['data'].host:
     raise UserError(f'split={split!r} is not one of {", ".join(sorted(s["data"].host))}')
   state, meta = _restore(workdir, config, s['state'], which)

@@ -31,11 +31,8 @@ from library.task import make_model, make_task
 _LAST_VALUE = ('learning_rate', 'param_norm')
 
 
-def _prepare_workdir(workdir: str, config, start_over: bool) -> None:
-  """Refuses a workdir whose checkpoints are another experiment's, unless starting over.
-
-  Starting over moves the old run aside (`previous-<time>/`); nothing is deleted.
-  """
+def _check_workdir(workdir: str, config, start_over: bool) -> None:
+  """Refuses a workdir whose checkpoints are another experiment's, unless starting over."""
   config_path = os.path.join(workdir, 'config.json')
   ckpt_dir = os.path.join(workdir, 'checkpoints')
   has_run = os.path.isdir(ckpt_dir) and any(n.isdigit() for n in os.listdir(ckpt_dir))
@@ -46,6 +43,10 @@ def _prepare_workdir(workdir: str, config, start_over: bool) -> None:
       raise UserError(f'{workdir} holds checkpoints of a different config ({mismatches[0]} '
                       f'differs, {len(mismatches)} keys in all); use another --workdir or '
                       'rerun with --start_over to move the old run aside')
+
+
+def _prepare_workdir(workdir: str, start_over: bool) -> None:
+  """Creates the workdir; starting over moves an old run aside (`previous-<time>/`)."""
   if start_over and os.path.isdir(workdir) and os.listdir(workdir):
     if jax.process_index() == 0:
       aside = os.path.join(workdir, time.strftime('previous-%Y%m%d-%H%M%S'))
@@ -163,7 +164,7 @@ def _backend(mesh) -> str:
   return 'gpu' if platform in ('gpu', 'cuda', 'rocm') else platform
 
 
-def setup(config, workdir: str | None, arrays=None, devices=None):
+def setup(config, arrays=None, devices=None):
   """Everything but the loop: data on the mesh, model, task, compiled functions, fresh state.
 
   Shared by train_and_evaluate and the evaluate/predict scripts.
@@ -198,9 +199,9 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
   """
   config_lib.validate(config)
   main = parallel.is_main_process()
-  _prepare_workdir(workdir, config, start_over)
+  _check_workdir(workdir, config, start_over)
   _set_compilation_cache(config.compilation_cache_dir)
-  s = setup(config, workdir, arrays, devices)
+  s = setup(config, arrays, devices)   # bad input fails here, before anything is written
   mesh, task, data, d, batches = s['mesh'], s['task'], s['data'], s['durations'], s['batches']
   state = s['state']
   has_validation = 'validation' in data.host
@@ -208,6 +209,7 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
   if best_split and best_split not in data.host:
     raise UserError(f'checkpoint.best_metric={config.checkpoint.best_metric!r} names split '
                     f'{best_split!r}, which this run does not have')
+  _prepare_workdir(workdir, start_over)
 
   ckpt = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'), config.checkpoint.keep,
                                   config.checkpoint.best_metric, config.checkpoint.best_mode)

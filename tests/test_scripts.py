@@ -38,7 +38,7 @@ def _assert_one_line_error(proc, *fragments):
 def test_bad_config_values_are_one_line_errors(tmp_path, args, fragments):
   proc = run_script('scripts.train', *SMOKE, f'--workdir={tmp_path / "w"}', *args)
   _assert_one_line_error(proc, *fragments)
-  assert not (tmp_path / 'w' / 'checkpoints').exists()
+  assert not (tmp_path / 'w').exists()
 
 
 def test_unknown_variant_is_a_one_line_error(tmp_path):
@@ -50,6 +50,7 @@ def test_dataset_not_available_offline(tmp_path):
   proc = run_script('scripts.train', f'--config={CONVNET}:smoke', f'--workdir={tmp_path / "w"}',
                     f'--config.data.data_dir={tmp_path / "tfds"}')
   _assert_one_line_error(proc, 'not prepared', 'download_and_prepare')
+  assert not (tmp_path / 'w').exists()
 
 
 def test_workdir_of_another_config_is_refused_and_kept(tmp_path):

@@ -184,8 +184,8 @@ def test_batch_that_does_not_divide_by_the_devices_is_an_error(load_config, tmp_
   config = load_config(DENSE, 'embedded,smoke')
   config.batch_size = 30
   with pytest.raises(UserError, match='batch_size=30 does not divide by the 8 devices'):
-    train.train_and_evaluate(config, str(tmp_path))
-  assert not (tmp_path / 'config.json').exists()
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert not (tmp_path / 'run').exists()
 
 
 def test_golden_first_step_loss(load_config, tmp_path):
