@@ -3,15 +3,18 @@
 Models take `(inputs, train: bool)` and return logits; dropout draws from the 'dropout' rng;
 other variable collections (batch statistics) are carried in `model_state`.
 """
+import re
 from typing import Any
 
 import flax
+import flax.traverse_util
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
 from library import losses, optimizers
+from library.errors import UserError
 from library.task import Task
 
 
@@ -28,10 +31,34 @@ def _weighted_mean(values, weights):
   return jnp.sum(values * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
+def make_penalty(reg_config):
+  """params -> Keras' kernel-regularizer loss (None when there is no regularization)."""
+  l1, l2, pattern = reg_config.l1, reg_config.l2, reg_config.pattern
+  if not (l1 or l2):
+    return None
+
+  def penalty(params):
+    flat = flax.traverse_util.flatten_dict(params, sep='/')
+    chosen = [w for path, w in flat.items() if re.search(pattern, path)]
+    if not chosen:
+      raise UserError(f'regularization.pattern={pattern!r} matches no parameter; the model has '
+                      f'{", ".join(sorted(flat))}')
+    total = jnp.zeros((), jnp.float32)
+    for w in chosen:
+      if l1:
+        total += l1 * jnp.sum(jnp.abs(w))
+      if l2:
+        total += l2 * jnp.sum(jnp.square(w))
+    return total
+
+  return penalty
+
+
 def make_task(config, model: nn.Module, total_steps: int) -> Task:
   tx, schedule = optimizers.make_optimizer(config.optimizer, total_steps)
   loss_name = config.loss
   metric_names = tuple(config.metrics)
+  penalty = make_penalty(config.regularization)
 
   def init(rng, batch):
     params_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
@@ -58,6 +85,8 @@ def make_task(config, model: nn.Module, total_steps: int) -> Task:
       logits, model_state = apply(params, state.model_state, batch['inputs'], True, rng)
       loss = _weighted_mean(losses.per_example_loss(loss_name, logits, batch['labels']),
                             weights)
+      if penalty is not None:
+        loss += penalty(params)
       return loss, (logits, model_state)
 
     (loss, (logits, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -80,6 +109,8 @@ def make_task(config, model: nn.Module, total_steps: int) -> Task:
     sums = {'count': jnp.sum(weights),
             'loss': jnp.sum(losses.per_example_loss(loss_name, logits, batch['labels']) *
                             weights)}
+    if penalty is not None:   # Keras' evaluate() reports the loss with its penalty
+      sums['loss'] += penalty(state.params) * sums['count']
     for name in metric_names:
       sums[name] = jnp.sum(
           losses.per_example_metric(name, loss_name, logits, batch['labels']) * weights)

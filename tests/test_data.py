@@ -94,7 +94,7 @@ def test_npz_source_reads_keras_format_and_refuses_bad_files(tmp_path):
   with pytest.raises(UserError, match='no such file'):
     sources.load_npz(str(tmp_path / 'missing.npz'))
   (tmp_path / 'bad.npz').write_bytes(b'not a zip')
-  with pytest.raises(UserError, match='not a readable .npz'):
+  with pytest.raises(UserError, match='not a readable Keras-format .npz'):
     sources.load_npz(str(tmp_path / 'bad.npz'))
   np.savez(tmp_path / 'other.npz', a=np.zeros(2))
   with pytest.raises(UserError, match='has no x_train'):

