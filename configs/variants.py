@@ -24,3 +24,21 @@ def shrink_for_smoke(config) -> None:
   config.batch_size = 32
   config.eval_batch_size = 200
   config.progress_bar = False
+
+
+def use_embedded_boston(config) -> None:
+  """The 506 Boston rows mlxtend ships: 102 held out as test with the seed, 404 to train on."""
+  config.data.source = 'mlxtend_boston'
+  config.data.path = None
+  config.data.pool = 'all'
+  config.data.test = 102
+
+
+def use_tfds_imdb(config) -> None:
+  """TFDS imdb_reviews' raw text, tokenized with a vocabulary fitted on the training reviews."""
+  config.data.source = 'tfds'
+  config.data.name = 'imdb_reviews'
+  config.data.path = None
+  config.data.input_key = 'text'
+  config.data.label_key = 'label'
+  config.data.tokenize = 'words'

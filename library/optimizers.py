@@ -35,6 +35,8 @@ def make_optimizer(opt: ml_collections.ConfigDict,
                    total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
   """Returns the gradient transformation and its schedule (logged as learning_rate)."""
   schedule = make_schedule(opt, total_steps)
+  # A constant rate is passed as a number: no step counter in the optimizer state to update.
+  rate = opt.learning_rate if opt.schedule == 'constant' and not opt.warmup_steps else schedule
   chain = []
   if opt.clip_value is not None:
     chain.append(optax.clip(opt.clip_value))
@@ -43,18 +45,18 @@ def make_optimizer(opt: ml_collections.ConfigDict,
   if opt.weight_decay and opt.name != 'adamw':
     chain.append(optax.add_decayed_weights(opt.weight_decay))
   if opt.name == 'sgd':
-    chain.append(optax.sgd(schedule))
+    chain.append(optax.sgd(rate))
   elif opt.name == 'momentum':
-    chain.append(optax.sgd(schedule, momentum=opt.momentum))
+    chain.append(optax.sgd(rate, momentum=opt.momentum))
   elif opt.name == 'nesterov':
-    chain.append(optax.sgd(schedule, momentum=opt.momentum, nesterov=True))
+    chain.append(optax.sgd(rate, momentum=opt.momentum, nesterov=True))
   elif opt.name == 'rmsprop':
     # Keras' RMSprop: g / sqrt(v + eps), velocity starting at zero (optax's defaults).
-    chain.append(optax.rmsprop(schedule, decay=opt.rho, eps=opt.eps))
+    chain.append(optax.rmsprop(rate, decay=opt.rho, eps=opt.eps))
   elif opt.name == 'adam':
-    chain.append(optax.adam(schedule, b1=opt.beta1, b2=opt.beta2, eps=opt.eps))
+    chain.append(optax.adam(rate, b1=opt.beta1, b2=opt.beta2, eps=opt.eps))
   elif opt.name == 'adamw':
-    chain.append(optax.adamw(schedule, b1=opt.beta1, b2=opt.beta2, eps=opt.eps,
+    chain.append(optax.adamw(rate, b1=opt.beta1, b2=opt.beta2, eps=opt.eps,
                              weight_decay=opt.weight_decay))
   else:
     raise UserError(f'optimizer.name={opt.name!r} is not one of '

@@ -1,5 +1,6 @@
 """history.png: loss and metrics per epoch, training vs validation, as Keras' plot(history)."""
 import matplotlib
+import numpy as np
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
@@ -27,6 +28,98 @@ def plot_history(metrics_path: str, out_path: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
   axes[-1, 0].set_xlabel('epoch')
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)
+
+
+def _smooth(values, factor: float = 0.9):
+  """The book's exponential moving average (smooth_curve in 3.6)."""
+  out = []
+  for v in values:
+    out.append(out[-1] * factor + v * (1 - factor) if out else v)
+  return out
+
+
+def plot_folds(history: dict, out_path: str) -> None:
+  """curves.png: per metric, the fold-averaged training and validation curves, folds thin."""
+  names = [n for n in history['train'] if n not in _NOT_CURVES]
+  names.sort(key=lambda n: (n != 'loss', n))
+  fig, axes = plt.subplots(len(names), 1, figsize=(7, 3 * len(names)), sharex=True,
+                           squeeze=False)
+  for ax, name in zip(axes[:, 0], names):
+    for split, color in (('train', 'tab:blue'), ('validation', 'tab:orange')):
+      values = np.asarray(history[split].get(name, []))   # (epochs, folds)
+      if not values.size:
+        continue
+      epochs = np.arange(1, len(values) + 1)
+      if values.shape[1] <= 20:
+        ax.plot(epochs, values, color=color, alpha=0.25, linewidth=0.8)
+      ax.plot(epochs, values.mean(1), color=color, label=f'{split} (mean of {values.shape[1]})')
+    ax.set_ylabel(name)
+    ax.grid(alpha=0.3)
+    ax.legend()
+  axes[-1, 0].set_xlabel('epoch')
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)
+
+
+def plot_mean_validation(history: dict, name: str, out_path: str) -> None:
+  """The book's 3.6 figures: mean validation metric per epoch, and smoothed without the first 10."""
+  mean = np.asarray(history['validation'][name]).mean(1)
+  epochs = np.arange(1, len(mean) + 1)
+  skip = 10 if len(mean) > 20 else 0
+  fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+  axes[0].plot(epochs, mean)
+  axes[0].set_title(f'mean validation {name} over folds')
+  axes[1].plot(epochs[skip:], _smooth(mean[skip:]))
+  axes[1].set_title(f'smoothed (EMA 0.9){", first 10 epochs left out" if skip else ""}')
+  for ax in axes:
+    ax.set_xlabel('epoch')
+    ax.set_ylabel(f'validation {name}')
+    ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)
+
+
+def plot_runs(curves: dict, metric: str, out_path: str) -> None:
+  """Validation curves of several runs on one figure (book 4.4), training curves dotted."""
+  fig, ax = plt.subplots(figsize=(8, 4.5))
+  for i, (run, (epochs, train, val)) in enumerate(curves.items()):
+    color = f'C{i % 10}'
+    ax.plot(epochs, val, 'o-', color=color, markersize=3, label=f'{run} validation')
+    if train and not all(np.isnan(train)):
+      ax.plot(epochs, train, ':', color=color, alpha=0.6)
+  ax.set_xlabel('epoch')
+  ax.set_ylabel(f'{metric} (validation solid, training dotted)')
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)
+
+
+def plot_capacity(rows: list, metric: str, out_path: str) -> None:
+  """Bias-variance: final training and validation error against the parameter count."""
+  rows = sorted(rows, key=lambda r: r['params'])
+  params = [r['params'] for r in rows]
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  ax.plot(params, [r[f'final_train_{metric}'] for r in rows], 'o-', label='training')
+  ax.plot(params, [r[f'final_val_{metric}'] for r in rows], 's-', label='validation')
+  best = min(rows, key=lambda r: r[f'final_val_{metric}'])
+  ax.axvline(best['params'], color='gray', linestyle='--', alpha=0.6,
+             label=f'best validation ({best["run"]})')
+  for r in rows:
+    ax.annotate(r['run'], (r['params'], r[f'final_val_{metric}']), fontsize=7,
+                textcoords='offset points', xytext=(0, 5))
+  ax.set_xscale('log')
+  ax.set_xlabel('parameters (model capacity)')
+  ax.set_ylabel(f'final {metric}')
+  ax.set_title('underfitting (left) and overfitting (right)')
+  ax.grid(alpha=0.3)
+  ax.legend()
   fig.tight_layout()
   fig.savefig(out_path, dpi=100)
   plt.close(fig)

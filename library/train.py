@@ -45,7 +45,7 @@ def _check_workdir(workdir: str, config, start_over: bool) -> None:
                       'rerun with --start_over to move the old run aside')
 
 
-def _prepare_workdir(workdir: str, start_over: bool) -> None:
+def prepare_workdir(workdir: str, start_over: bool) -> None:
   """Creates the workdir; starting over moves an old run aside (`previous-<time>/`)."""
   if start_over and os.path.isdir(workdir) and os.listdir(workdir):
     if jax.process_index() == 0:
@@ -58,9 +58,15 @@ def _prepare_workdir(workdir: str, start_over: bool) -> None:
   os.makedirs(workdir, exist_ok=True)
 
 
-def _set_compilation_cache(path: str) -> None:
+def set_compilation_cache(path: str) -> None:
+  """JAX's persistent compilation cache, on by default: a rerun loads instead of compiling.
+
+  Every program is cached, however fast it compiled (JAX's default skips those under 1 s,
+  which is most of ours on a CPU and still a large part of a short run).
+  """
   if path and not jax.config.jax_compilation_cache_dir:
     jax.config.update('jax_compilation_cache_dir', os.path.expanduser(path))
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
 
 
 def _durations(config, num_train: int) -> dict[str, int]:
@@ -200,7 +206,7 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
   config_lib.validate(config)
   main = parallel.is_main_process()
   _check_workdir(workdir, config, start_over)
-  _set_compilation_cache(config.compilation_cache_dir)
+  set_compilation_cache(config.compilation_cache_dir)
   s = setup(config, arrays, devices)   # bad input fails here, before anything is written
   mesh, task, data, d, batches = s['mesh'], s['task'], s['data'], s['durations'], s['batches']
   state = s['state']
@@ -209,7 +215,7 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
   if best_split and best_split not in data.host:
     raise UserError(f'checkpoint.best_metric={config.checkpoint.best_metric!r} names split '
                     f'{best_split!r}, which this run does not have')
-  _prepare_workdir(workdir, start_over)
+  prepare_workdir(workdir, start_over)
 
   ckpt = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'), config.checkpoint.keep,
                                   config.checkpoint.best_metric, config.checkpoint.best_mode)
@@ -328,6 +334,7 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
                'devices': mesh.size, 'backend': _backend(mesh),
                'device_kind': mesh.devices.flat[0].device_kind, 'processes': jax.process_count(),
                'batch_size': config.batch_size, 'steps_per_dispatch': k,
+               'num_params': int(sum(x.size for x in jax.tree.leaves(task.params(state)))),
                'resumed_from_step': start_step, 'jax_version': jax.__version__}
     if timing['first_chunk_s'] is not None:
       results['first_step_seconds'] = timing['first_chunk_s']

@@ -13,9 +13,11 @@ shuffled for training, the other 1,000 for test), no network needed; `smoke` a f
 from configs import variants
 from library.config import default_config
 
+VARIANTS = ('embedded', 'smoke')
+
 
 def get_config(arg: str | None = None):
-  chosen = variants.parse(arg, ('embedded', 'smoke'))
+  chosen = variants.parse(arg, VARIANTS)
   config = default_config()
   config.model.module = 'projects.convnets.models'
   config.model.name = 'SmallConvnet'

@@ -1,0 +1,26 @@
+"""Book 3.6, the final model: 64-64-1 trained 80 epochs with batch 16 on all training rows.
+
+  python -m scripts.train --config=configs/mlp/boston_final.py:embedded --workdir=/tmp/boston
+
+Features z-scored with the training rows' statistics (saved as preprocessing.npz, reused by
+scripts.evaluate and scripts.predict); results.json holds test.mae.
+Book: test MAE 2.68 (k$, printed). Ours: see projects/mlp/README.md.
+Variants as configs/mlp/boston_kfold.py.
+"""
+from configs import variants
+from configs.mlp import boston_kfold
+
+VARIANTS = ('embedded', 'smoke')
+
+
+def get_config(arg: str | None = None):
+  chosen = variants.parse(arg, VARIANTS)
+  config = boston_kfold.get_config(arg)
+  config.crossval.scheme = ''
+  config.batch_size = 16
+  config.num_epochs = 80.0
+  config.eval_every_epochs = 10.0
+  if 'smoke' in chosen:
+    config.num_epochs = 2.0
+    config.eval_every_epochs = 1.0
+  return config

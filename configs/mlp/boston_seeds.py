@@ -1,0 +1,20 @@
+"""The 3.6 final model trained with 10 seeds at once: how much of the test MAE is luck?
+
+  python -m scripts.crossval --config=configs/mlp/boston_seeds.py:embedded --workdir=/tmp/seeds
+
+crossval.scheme=seeds: the same data and protocol as configs/mlp/boston_final.py (80 epochs,
+batch 16), seeds 0..9 for initialization and batch order, vmapped into one program;
+results.json has each seed's test MAE and their mean and standard deviation.
+Not in the book (it reports one seed). Ours: see projects/mlp/README.md.
+Variants as configs/mlp/boston_kfold.py.
+"""
+from configs.mlp import boston_final
+
+VARIANTS = boston_final.VARIANTS
+
+
+def get_config(arg: str | None = None):
+  config = boston_final.get_config(arg)
+  config.crossval.scheme = 'seeds'
+  config.crossval.k = 10
+  return config

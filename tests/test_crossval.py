@@ -1,0 +1,182 @@
+"""Validation schemes: the splitters' invariants, and every fold trained as one vmapped program
+giving what training each fold alone gives."""
+import copy
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from library import crossval, train
+from library.config import default_config
+from library.data import splits
+from library.errors import UserError
+from tests.conftest import run_script
+
+
+@pytest.mark.parametrize('scheme,n,k,shuffle', [
+    ('kfold', 404, 4, False), ('kfold', 23, 5, True), ('loo', 9, 0, False),
+    ('stratified_kfold', 40, 4, True), ('stratified_kfold', 41, 3, False)])
+def test_folds_are_disjoint_and_validate_every_example_once(scheme, n, k, shuffle):
+  labels = np.random.default_rng(1).integers(0, 3, n)
+  folds = splits.fold_indices(scheme, n, k, seed=7, shuffle=shuffle, labels=labels)
+  assert len(folds) == (n if scheme == 'loo' else k)
+  validated = np.concatenate([va for _, va in folds])
+  assert sorted(validated.tolist()) == list(range(n))          # covering, each exactly once
+  for tr, va in folds:
+    assert not set(tr) & set(va)                              # disjoint
+    assert sorted(np.concatenate([tr, va]).tolist()) == list(range(n))
+  sizes = [len(va) for _, va in folds]
+  assert max(sizes) - min(sizes) <= 1
+  if scheme == 'kfold' and not shuffle:                        # the book's contiguous folds
+    assert folds[1][1].tolist() == list(range(101, 202))
+  if scheme == 'stratified_kfold':
+    for value in range(3):
+      per_fold = [int(np.sum(labels[va] == value)) for _, va in folds]
+      assert max(per_fold) - min(per_fold) <= 1, per_fold
+
+
+def test_bootstrap_trains_on_draws_and_validates_out_of_bag():
+  folds = splits.fold_indices('bootstrap', 200, 5, seed=3)
+  assert len(folds) == 5
+  for tr, oob in folds:
+    assert len(tr) == 200 and len(set(tr)) < 200              # with replacement
+    assert set(oob) == set(range(200)) - set(tr)              # out-of-bag, exactly
+    assert 0.3 < len(oob) / 200 < 0.45                        # about 1/e
+  assert not np.array_equal(folds[0][0], folds[1][0])
+
+
+@pytest.mark.parametrize('scheme,k,labels,fragment', [
+    ('kfold', 1, None, 'crossval.k=1 must be between 2 and the number of examples \\(10\\)'),
+    ('kfold', 11, None, 'crossval.k=11 must be between 2'),
+    ('stratified_kfold', 3, np.array([0] * 8 + [1] * 2), 'class 1 has only 2 examples'),
+    ('stratified_kfold', 2, np.linspace(0, 1, 10), 'regression targets cannot be stratified'),
+    ('holdout', 2, None, 'is not one of kfold'),
+])
+def test_bad_schemes_are_clear_errors(scheme, k, labels, fragment):
+  with pytest.raises(UserError, match=fragment):
+    splits.fold_indices(scheme, 10, k, seed=0, labels=labels)
+
+
+def _regression(n=20, seed=0):
+  rng = np.random.default_rng(seed)
+  x = (rng.normal(size=(n, 5)) * [1, 10, 100, 0.1, 3] + [0, 5, -50, 1, 0]).astype(np.float32)
+  y = (x @ np.array([1.0, 0.1, 0.01, 5.0, -1.0]) + rng.normal(size=n)).astype(np.float32)
+  return x, y
+
+
+def _regression_config(scheme='kfold', k=3, epochs=3, batch_size=13):
+  config = default_config()
+  config.model.module = 'projects.mlp.models'
+  config.model.name = 'MLP'
+  config.model.kwargs.hidden = (8,)
+  config.model.kwargs.num_outputs = 1
+  config.model.kwargs.dropout_rate = 0.1       # the per-step dropout keys must match too
+  config.loss = 'mse'
+  config.metrics = ('mae',)
+  config.data.source = 'arrays'
+  config.data.standardize = True
+  config.batch_size = batch_size
+  config.eval_batch_size = 4
+  config.num_epochs = float(epochs)
+  config.optimizer.name = 'adam'                # moments: a masked step must not move them
+  config.crossval.scheme = scheme
+  config.crossval.k = k
+  config.progress_bar = False
+  config.compilation_cache_dir = ''
+  return config
+
+
+def test_vmapped_folds_equal_training_each_fold_alone(tmp_path):
+  """20 rows, 3 folds: 13/13/14 training rows in batches of 13, so the third fold's epochs
+  have a second step the others skip (masked); validation in padded batches of 4."""
+  x, y = _regression()
+  config = _regression_config()
+  results = crossval.run_crossval(config, str(tmp_path / 'cv'),
+                                  arrays={'train': {'inputs': x, 'labels': y}})
+  with open(tmp_path / 'cv' / 'history.json') as f:
+    history = json.load(f)
+  assert results['devices'] == 3 and len(results['folds']) == 3
+  for f, (tr, va) in enumerate(splits.fold_indices('kfold', 20, 3, seed=0)):
+    alone = copy.deepcopy(config)
+    alone.crossval.scheme = ''
+    alone.seed = f
+    single = train.train_and_evaluate(
+        alone, str(tmp_path / f'fold{f}'), devices=jax.devices()[:1],
+        arrays={'train': {'inputs': x[tr], 'labels': y[tr]},
+                'validation': {'inputs': x[va], 'labels': y[va]}})
+    fold = results['folds'][f]
+    assert fold['train_size'] == len(tr) and fold['val_size'] == len(va)
+    np.testing.assert_allclose(fold['val_mae'], single['validation']['mae'], rtol=1e-5)
+    np.testing.assert_allclose(fold['val_loss'], single['validation']['loss'], rtol=1e-5)
+    per_epoch = [r['mae'] for r in map(json.loads, open(tmp_path / f'fold{f}' / 'metrics.jsonl'))
+                 if r['split'] == 'validation']
+    np.testing.assert_allclose(np.asarray(history['validation']['mae'])[:, f], per_epoch,
+                               rtol=1e-5)
+  mean = np.mean([fold['val_mae'] for fold in results['folds']])
+  np.testing.assert_allclose(results['mean']['val_mae'], mean, rtol=1e-6)
+
+
+def test_seeds_leave_one_out_and_bootstrap_run_as_one_program(tmp_path):
+  x, y = _regression(n=13)
+  arrays = {'train': {'inputs': x, 'labels': y}}
+  config = _regression_config('loo', epochs=2, batch_size=4)
+  loo = crossval.run_crossval(config, str(tmp_path / 'loo'), arrays=arrays)
+  # 13 folds on 8 devices: 7 devices with 2 folds each, one of them padding.
+  assert len(loo['folds']) == 13 and loo['devices'] == 7
+  assert all(f['val_size'] == 1 for f in loo['folds'])
+
+  config = _regression_config('bootstrap', k=4, epochs=2, batch_size=4)
+  boot = crossval.run_crossval(config, str(tmp_path / 'boot'), arrays=arrays)
+  assert sorted({f['val_size'] for f in boot['folds']}) != [13]
+
+  config = _regression_config('seeds', k=5, epochs=2, batch_size=4)
+  config.data.test = 4
+  config.data.pool = 'train'
+  seeds = crossval.run_crossval(config, str(tmp_path / 'seeds'), arrays=arrays)
+  tests = [f['test_mae'] for f in seeds['folds']]
+  assert len(set(tests)) == 5                                  # five different models
+  np.testing.assert_allclose(seeds['std']['test_mae'], np.std(tests), rtol=1e-6)
+  assert [f['seed'] for f in seeds['folds']] == [0, 1, 2, 3, 4]
+
+
+def test_crossval_refuses_fractional_epochs_and_an_empty_scheme(tmp_path):
+  x, y = _regression()
+  config = _regression_config()
+  config.num_epochs = 2.5
+  with pytest.raises(UserError, match='whole epochs'):
+    crossval.run_crossval(config, str(tmp_path / 'a'), arrays={'train': {'inputs': x,
+                                                                        'labels': y}})
+  config.num_epochs = 2.0
+  config.crossval.scheme = ''
+  with pytest.raises(UserError, match='crossval.scheme is empty'):
+    crossval.run_crossval(config, str(tmp_path / 'b'), arrays={'train': {'inputs': x,
+                                                                        'labels': y}})
+  assert not os.path.exists(tmp_path / 'a') and not os.path.exists(tmp_path / 'b')
+
+
+def test_crossval_script_on_the_real_boston_rows(tmp_path):
+  workdir = str(tmp_path / 'kfold')
+  args = ('--config=configs/mlp/boston_kfold.py:embedded,smoke', f'--workdir={workdir}')
+  proc = run_script('scripts.crossval', *args)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(os.path.join(workdir, 'results.json')) as f:
+    results = json.load(f)
+  assert [fold['val_size'] for fold in results['folds']] == [101] * 4
+  assert set(results['mean']) >= {'val_mae', 'val_loss', 'test_mae'}
+  assert results['train_seconds'] > 0 and results['epochs'] == 2
+  for name in ('curves.png', 'mean_validation.png', 'history.json', 'summary.txt',
+               'metrics.jsonl'):
+    assert os.path.exists(os.path.join(workdir, name)), name
+  again = run_script('scripts.crossval', *args)
+  assert again.returncode == 2 and 'already holds a finished run' in again.stderr
+  assert again.stderr.strip().count('\n') == 0
+  over = run_script('scripts.crossval', *args, '--start_over')
+  assert over.returncode == 0, over.stderr[-3000:]
+  assert any(n.startswith('previous-') for n in os.listdir(workdir))
+  for k in ('1', '1000'):
+    bad = run_script('scripts.crossval', '--config=configs/mlp/boston_kfold.py:embedded,smoke',
+                     f'--config.crossval.k={k}', f'--workdir={tmp_path / ("bad" + k)}')
+    assert bad.returncode == 2 and f'crossval.k={k} must be between 2' in bad.stderr
+    assert not os.path.exists(tmp_path / ('bad' + k))
