@@ -51,10 +51,20 @@ def _keras_convnet(keras):
       layers.Dense(64, activation='relu'), layers.Dense(10, activation='softmax')])
 
 
+def _keras_boston(keras):
+  return keras.Sequential([keras.Input((13,)), keras.layers.Dense(64, activation='relu'),
+                           keras.layers.Dense(64, activation='relu'), keras.layers.Dense(1)])
+
+
 # name -> (config file, epochs of the 4,000 offline training digits (the book's 5), Keras twin)
 ENTRIES = {
     'mnist_dense': ('configs/mlp/mnist_dense.py', 5, _keras_dense),
     'mnist_convnet': ('configs/convnets/mnist_convnet.py', 5, _keras_convnet),
+}
+# Whole cross-validation runs, timed end to end: name -> (config file, Keras twin or None).
+CROSSVAL_ENTRIES = {
+    'boston_kfold': ('configs/mlp/boston_kfold.py', _keras_boston),
+    'boston_loo': ('configs/mlp/boston_loo.py', None),
 }
 
 
@@ -114,15 +124,92 @@ def run_keras(config_path: str, epochs: int, build) -> dict:
           'backend': keras.backend.backend(), 'np': np.__version__}
 
 
+def run_crossval_ours(config_path: str, cache_dir: str) -> dict:
+  """`python -m scripts.crossval` in a fresh process (as a user reruns it), one cache dir."""
+  import subprocess  # pylint: disable=import-outside-toplevel
+  with tempfile.TemporaryDirectory() as workdir:
+    subprocess.run([sys.executable, '-m', 'scripts.crossval', f'--config={config_path}:embedded',
+                    f'--config.compilation_cache_dir={cache_dir}', '--config.progress_bar=False',
+                    f'--workdir={workdir}'], check=True, capture_output=True)
+    with open(os.path.join(workdir, 'results.json')) as f:
+      return json.load(f)
+
+
+def run_crossval_keras(config_path: str, build) -> dict:
+  """The book's loop: for each fold build, compile, fit(epochs, batch) and evaluate, in turn.
+
+  Same rows, folds, per-fold standardization and protocol as ours (library.data code).
+  """
+  import keras  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from library.data import (  # pylint: disable=import-outside-toplevel
+      pipeline, preprocessing, splits)
+  config = _load_config(config_path)
+  config.data.standardize = False
+  data = pipeline.prepare(config)
+  x, y = data.splits['train']['inputs'], data.splits['train']['labels']
+  folds = splits.fold_indices(config.crossval.scheme, len(y), config.crossval.k, config.seed,
+                              config.crossval.shuffle, y)
+  maes = []
+  start = time.perf_counter()
+  for train_rows, val_rows in folds:
+    stats = preprocessing.fit_standardizer(x[train_rows])
+    norm = lambda rows: (x[rows] - stats['mean']) / stats['std']  # noqa: E731
+    model = build(keras)
+    model.compile(optimizer=keras.optimizers.RMSprop(config.optimizer.learning_rate),
+                  loss='mse', metrics=['mae'])
+    model.fit(norm(train_rows), y[train_rows], epochs=int(config.num_epochs),
+              batch_size=config.batch_size, verbose=0)
+    maes.append(float(model.evaluate(norm(val_rows), y[val_rows], verbose=0)[1]))
+  return {'seconds': time.perf_counter() - start, 'val_mae': float(np.mean(maes)),
+          'fold_val_mae': maes, 'keras_version': keras.__version__}
+
+
+def crossval_row(name: str) -> dict:
+  """Ours cold (empty compilation cache) and warm (its rerun), Keras alternating with them."""
+  import jax  # pylint: disable=import-outside-toplevel
+  path, build = CROSSVAL_ENTRIES[name]
+  cold, warm, keras_runs = [], [], []
+  for _ in range(_REPEATS.value):
+    with tempfile.TemporaryDirectory() as cache:
+      cold.append(run_crossval_ours(path, cache))
+      warm.append(run_crossval_ours(path, cache))
+    if build is not None and not _NO_KERAS.value:
+      keras_runs.append(run_crossval_keras(path, build))
+  med = lambda runs, f: statistics.median(f(r) for r in runs)  # noqa: E731
+  row = {'name': name, 'folds': cold[0]['num_folds'], 'epochs': cold[0]['epochs'],
+         'batch_size': cold[0]['batch_size'],
+         'ours_first_run_s': med(cold, lambda r: r['train_seconds']),
+         'ours_first_run_compile_s': med(cold, lambda r: r['compile_seconds']),
+         'ours_rerun_s': med(warm, lambda r: r['train_seconds']),
+         'ours_rerun_compile_s': med(warm, lambda r: r['compile_seconds']),
+         'ours_val_mae': med(cold, lambda r: r['mean']['val_mae']),
+         'repeats': _REPEATS.value, 'device': jax.devices()[0].device_kind,
+         'jax': jax.__version__}
+  if keras_runs:
+    row.update({'keras_s': med(keras_runs, lambda r: r['seconds']),
+                'keras_val_mae': med(keras_runs, lambda r: r['val_mae']),
+                'keras': keras_runs[0]['keras_version']})
+    row['speedup_first_run'] = row['keras_s'] / row['ours_first_run_s']
+    row['speedup_rerun'] = row['keras_s'] / row['ours_rerun_s']
+    row['val_mae_ratio_keras_over_ours'] = row['keras_val_mae'] / row['ours_val_mae']
+  print(json.dumps(row), flush=True)
+  return row
+
+
 def main(_):
   import jax  # pylint: disable=import-outside-toplevel
-  names = _ONLY.value or list(ENTRIES)
-  unknown = [n for n in names if n not in ENTRIES]
+  names = _ONLY.value or list(ENTRIES) + list(CROSSVAL_ENTRIES)
+  unknown = [n for n in names if n not in ENTRIES and n not in CROSSVAL_ENTRIES]
   if unknown:
-    raise UserError(f'unknown benchmark {unknown[0]!r}; choose from {", ".join(ENTRIES)}')
+    raise UserError(f'unknown benchmark {unknown[0]!r}; choose from '
+                    f'{", ".join(list(ENTRIES) + list(CROSSVAL_ENTRIES))}')
   dispatches = [int(v) for v in _DISPATCH.value.split(',') if v] or [None]
   rows = []
   for name in names:
+    if name in CROSSVAL_ENTRIES:
+      rows.append(crossval_row(name))
+      continue
     path, epochs, build = ENTRIES[name]
     for k in dispatches:
       ours, keras_runs = [], []
