@@ -210,6 +210,17 @@ def to_json(config: ml_collections.ConfigDict) -> str:
   return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=list)
 
 
+# Keys that change nothing a compiled program computes (trace_cache keys leave them out).
+_NOT_TRACED = ('progress_bar', 'compilation_cache_dir', 'data.data_dir', 'data.path')
+
+
+def trace_json(config: ml_collections.ConfigDict) -> str:
+  """The config as JSON without the keys that cannot change a traced program."""
+  flat = _flat_keys(json.loads(to_json(config)))
+  return json.dumps({k: v for k, v in flat.items() if k not in _NOT_TRACED}, sort_keys=True,
+                    default=list)
+
+
 def from_json(text: str) -> ml_collections.ConfigDict:
   """The config a workdir was trained with, back from its config.json."""
   loaded = json.loads(text)

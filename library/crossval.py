@@ -31,7 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from library import config as config_lib, parallel, plots, steps, train as train_lib, writers
+from library import (config as config_lib, parallel, plots, steps, trace_cache,
+                     train as train_lib, writers)
 from library.data import pipeline, preprocessing, splits as splits_lib
 from library.errors import TrainingDiverged, UserError
 from library.task import make_model, make_task
@@ -273,8 +274,12 @@ def run_crossval(config, workdir: str, *, arrays=None, devices=None,
   start = time.perf_counter()
   seeds = parallel.put(np.array([seed + f for f in range(num_folds)] +
                                 [seed] * (padded - num_folds), np.int32), fold_sharding)
-  init = jax.jit(jax.vmap(lambda s, ex: task.init(jax.random.PRNGKey(s), ex), in_axes=(0, None)),
-                 out_shardings=fold_sharding, compiler_options=steps.INIT_COMPILER_OPTIONS)
+  context = f'{config_lib.trace_json(config)}|masked={masked}|steps={num_epochs * epoch_steps}'
+
+  def init_folds(seeds, example):
+    state = jax.vmap(lambda s: task.init(jax.random.PRNGKey(s), example))(seeds)
+    return jax.lax.with_sharding_constraint(state, fold_sharding)
+
   data = parallel.put_tree(layout.data, replicated)
   stats_dev = parallel.put_tree(stats, fold_sharding)
   val_args = (parallel.put(val_idx, on(1)), parallel.put(val_weights, on(1)))
@@ -283,12 +288,17 @@ def run_crossval(config, workdir: str, *, arrays=None, devices=None,
   first_arrays = fold_arrays(dispatches[0])
   phases['indices'] = time.perf_counter() - t
   t = time.perf_counter()
-  state = init(seeds, example)
+  traces = trace_cache.TraceCache(config.compilation_cache_dir, context)
+  init = traces.compile(init_folds, (seeds, example), name='crossval.init',
+                        compiler_options=steps.INIT_COMPILER_OPTIONS)
+  # The same sharding object whichever way init was compiled: it is part of the program's key.
+  state = jax.device_put(init(seeds, example), fold_sharding)
   phases['init'] = time.perf_counter() - t
   t = time.perf_counter()
-  jitted_program = jax.jit(program, donate_argnums=(0,))
-  executable = jitted_program.lower(state, data, stats_dev, *first_arrays, *val_args).compile()
+  executable = traces.compile(program, (state, data, stats_dev, *first_arrays, *val_args),
+                              name='crossval.program', donate_argnums=(0,))
   compile_seconds = time.perf_counter() - t
+  jitted_program = None
 
   history = {'train': {}, 'validation': {}}
   for i, epochs in enumerate(dispatches):
@@ -296,12 +306,15 @@ def run_crossval(config, workdir: str, *, arrays=None, devices=None,
       t = time.perf_counter()
       arrays = fold_arrays(epochs)
       phases['indices'] += time.perf_counter() - t
+      if jitted_program is None:    # the last dispatch may have fewer epochs: other shapes
+        jitted_program = jax.jit(program, donate_argnums=(0,))
       executable = jitted_program
     else:
       arrays = first_arrays
     args = (state, data, stats_dev, *arrays, *val_args)
     t = time.perf_counter()
     state, out = executable(*args)
+    traces.save_in_background()
     out = jax.device_get(out)
     phases['run'] = phases.get('run', 0.0) + time.perf_counter() - t
     for split, metrics in out.items():
@@ -310,6 +323,9 @@ def run_crossval(config, workdir: str, *, arrays=None, devices=None,
     _check_finite(history['train']['loss'])
   jax.block_until_ready(state)
   train_seconds = time.perf_counter() - start
+  t = time.perf_counter()
+  traces.finish()
+  phases['trace_save_wait'] = time.perf_counter() - t
 
   test = None
   if layout.test is not None:
@@ -319,6 +335,7 @@ def run_crossval(config, workdir: str, *, arrays=None, devices=None,
   results = _results(config, history, test, layout, num_folds, num_epochs, mesh,
                      train_seconds, compile_seconds)
   results['seconds'] = {k: round(v, 4) for k, v in phases.items()}
+  results['trace_cache'] = traces.status
   results['num_params'] = int(sum(x.size // x.shape[0]
                                   for x in jax.tree.leaves(task.params(state))))
   if main:

@@ -1,7 +1,8 @@
 """Runs one config's variants side by side and draws them together (book 4.4, bias-variance).
 
   python -m scripts.sweep --config=configs/mlp/imdb_overfit.py \
-      --runs=original,smaller,bigger,l1,l2,l1_l2,dropout --workdir=/tmp/overfit
+      --runs=original,smaller,bigger,l1,l2,l1_l2,dropout --workdir=/tmp/overfit \
+      --set=data.path=/data/imdb.npz
   python -m scripts.sweep --config=configs/mlp/boston_capacity.py --common=embedded \
       --runs=width=1,width=2,width=4,width=8,width=16,width=32,width=64,width=128,width=256 \
       --capacity --workdir=/tmp/capacity
@@ -27,6 +28,7 @@ _COMMON = flags.DEFINE_string('common', '', 'variants added to every run, e.g. e
 _WORKDIR = flags.DEFINE_string('workdir', None, 'one sub-directory per run, plots here')
 _METRIC = flags.DEFINE_string('metric', 'loss', 'the metric drawn (loss, accuracy, mae, ...)')
 _CAPACITY = flags.DEFINE_bool('capacity', False, 'also draw capacity.png (bias-variance)')
+_SET = flags.DEFINE_multi_string('set', [], 'key=value for every run, e.g. data.path=/x.npz')
 flags.mark_flags_as_required(['config', 'runs', 'workdir'])
 
 
@@ -39,6 +41,34 @@ def _load(path: str, arg: str):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(arg)
+
+
+def _override(config, assignment: str) -> None:
+  """--set=key=value, the value parsed as the key's current type."""
+  from library.errors import UserError  # pylint: disable=import-outside-toplevel
+  key, sep, text = assignment.partition('=')
+  *parents, name = key.split('.')
+  node = config
+  try:
+    for part in parents:
+      node = node[part]
+    current = node[name]
+  except (KeyError, AttributeError):
+    raise UserError(f'--set {key!r} is not a config key') from None
+  field = node.get_ref(name) if hasattr(node, 'get_ref') else None
+  kind = field.get_type() if field is not None else type(current)
+  if not sep:
+    raise UserError(f'--set {assignment!r} must be key=value')
+  try:
+    if kind is bool:
+      value = {'true': True, 'false': False}[text.lower()]
+    elif kind in (tuple, list):
+      value = tuple(type(current[0])(v) if current else v for v in text.split(',') if v)
+    else:
+      value = kind(text)
+  except (KeyError, ValueError, TypeError):
+    raise UserError(f'--set {key}={text!r} is not a {kind.__name__}') from None
+  node[name] = value
 
 
 def _curves(workdir: str, results: dict, metric: str):
@@ -59,13 +89,18 @@ def _curves(workdir: str, results: dict, metric: str):
 
 
 def main(_):
-  from library import crossval, parallel, plots, train  # pylint: disable=import-outside-toplevel
+  from library import (  # pylint: disable=import-outside-toplevel
+      config as config_lib, crossval, parallel, plots, train)
   from library.errors import UserError  # pylint: disable=import-outside-toplevel
   cli.quiet_unless_main_process()
   configs = {}
   for run in _RUNS.value:    # every config is checked before anything trains
     arg = ','.join(v for v in (run, _COMMON.value) if v)
     configs[run] = _load(_CONFIG.value, arg)
+    configs[run].unlock()
+    for assignment in _SET.value:
+      _override(configs[run], assignment)
+    config_lib.validate(configs[run])
     if '/' in run or run in ('.', '..'):
       raise UserError(f'--runs entry {run!r} cannot be a directory name')
   rows, curves = [], {}

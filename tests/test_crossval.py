@@ -180,3 +180,48 @@ def test_crossval_script_on_the_real_boston_rows(tmp_path):
                      f'--config.crossval.k={k}', f'--workdir={tmp_path / ("bad" + k)}')
     assert bad.returncode == 2 and f'crossval.k={k} must be between 2' in bad.stderr
     assert not os.path.exists(tmp_path / ('bad' + k))
+
+
+def test_a_rerun_reuses_the_saved_trace_and_gives_the_same_numbers(tmp_path):
+  x, y = _regression()
+  arrays = {'train': {'inputs': x, 'labels': y}}
+  config = _regression_config(epochs=2)
+  config.compilation_cache_dir = str(tmp_path / 'cache')
+  first = crossval.run_crossval(config, str(tmp_path / 'a'), arrays=arrays)
+  second = crossval.run_crossval(config, str(tmp_path / 'b'), arrays=arrays)
+  assert set(first['trace_cache'].values()) == {'miss'}
+  assert set(second['trace_cache'].values()) == {'hit'}
+  assert first['folds'] == second['folds']
+  config.optimizer.learning_rate = 0.5          # another program: traced afresh
+  third = crossval.run_crossval(config, str(tmp_path / 'c'), arrays=arrays)
+  assert third['trace_cache']['crossval.program'] == 'miss'
+  for entry in (tmp_path / 'cache' / 'traces').iterdir():   # a damaged entry is traced again
+    entry.write_bytes(b'garbage')
+  config.optimizer.learning_rate = 1e-3
+  fourth = crossval.run_crossval(config, str(tmp_path / 'd'), arrays=arrays)
+  assert set(fourth['trace_cache'].values()) == {'miss'}
+  assert fourth['folds'] == first['folds']
+
+
+def test_sweep_draws_variants_together_and_the_capacity_curve(tmp_path):
+  from tests.test_sequences import write_keras_imdb  # pylint: disable=import-outside-toplevel
+  path = write_keras_imdb(tmp_path / 'imdb.npz')
+  workdir = tmp_path / 'overfit'
+  proc = run_script('scripts.sweep', '--config=configs/mlp/imdb_overfit.py',
+                    '--runs=smaller,dropout', '--common=smoke', f'--workdir={workdir}',
+                    f'--set=data.path={path}', '--set=progress_bar=false')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = json.loads((workdir / 'sweep.json').read_text())
+  assert [r['run'] for r in rows] == ['smaller', 'dropout']
+  assert rows[0]['params'] < rows[1]['params']
+  assert (workdir / 'curves.png').exists()
+  workdir = tmp_path / 'capacity'
+  proc = run_script('scripts.sweep', '--config=configs/mlp/boston_capacity.py',
+                    '--runs=width=2,width=16', '--common=embedded,smoke', '--capacity',
+                    '--metric=mae', f'--workdir={workdir}')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert (workdir / 'capacity.png').exists() and (workdir / 'width=16' / 'history.json').exists()
+  bad = run_script('scripts.sweep', '--config=configs/mlp/imdb_overfit.py', '--runs=huge',
+                   f'--workdir={tmp_path / "bad"}')
+  assert bad.returncode == 2 and "unknown config variant 'huge'" in bad.stderr
+  assert not (tmp_path / 'bad').exists()
