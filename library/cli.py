@@ -50,3 +50,36 @@ def quiet_unless_main_process() -> None:
   import jax  # pylint: disable=import-outside-toplevel
   if jax.process_index() != 0:
     logging.set_verbosity(logging.ERROR)
+
+
+class RunFlags:
+  """--config, --workdir, --start_over and --multihost: the flags of every training script."""
+
+  def __init__(self, workdir_help: str):
+    from ml_collections import config_flags  # pylint: disable=import-outside-toplevel
+    self._config = config_flags.DEFINE_config_file('config', None, 'config file[:variant]',
+                                                   lock_config=True)
+    self._workdir = flags.DEFINE_string('workdir', None, workdir_help)
+    self._start_over = flags.DEFINE_bool(
+        'start_over', False, 'move a previous run in --workdir aside and start afresh')
+    self._multihost = flags.DEFINE_bool(
+        'multihost', False, 'initialise jax.distributed (auto-detected on TPU pods, SLURM)')
+    flags.mark_flags_as_required(['config', 'workdir'])
+
+  @property
+  def config(self):
+    return self._config.value
+
+  @property
+  def workdir(self) -> str:
+    return self._workdir.value
+
+  @property
+  def start_over(self) -> bool:
+    return self._start_over.value
+
+  def start(self) -> None:
+    """jax.distributed when asked or launched on several hosts; quiet on hosts but the first."""
+    from library import parallel  # pylint: disable=import-outside-toplevel
+    parallel.initialize_distributed(force=self._multihost.value)
+    quiet_unless_main_process()
