@@ -70,11 +70,16 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.flatten = False            # (N, H, W, C) -> (N, H*W*C)
   c.data.one_hot = False            # labels as one-hot vectors (categorical_crossentropy)
   c.data.num_classes = 10
+  c.data.class_names = ()           # text_folder: the class sub-folders, in label order
   # Word sequences (IMDB, Reuters): keep the num_words most frequent words (0: all). Keras-format
   # files map rarer words to the out-of-vocabulary index 2, as load_data(num_words=...) does.
   c.data.num_words = 0
-  c.data.tokenize = ''              # 'words': raw text -> word indices (fitted on train only)
+  c.data.tokenize = ''              # 'words' / 'chars': raw text -> indices (fitted on train)
   c.data.vectorize = ''             # 'multi_hot': sequences -> num_words-dim 0/1 rows
+  # Sequences -> (N, maxlen) int32, Keras' pad_sequences (0: not padded).
+  c.data.maxlen = 0
+  c.data.padding = 'pre'
+  c.data.truncating = 'pre'
   # 'device': keep the dataset on the accelerators and gather batches there; 'host': feed
   # batches from host memory; 'auto': on device if it fits in on_device_max_mb.
   c.data.placement = 'auto'
@@ -178,8 +183,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if not _is_count_or_fraction(config.data[key]):
       raise UserError(f'data.{key}={config.data[key]} must be 0, a fraction in (0, 1) '
                       'or a whole count >= 1')
-  if config.data.tokenize not in ('', 'words'):
-    raise UserError(f'data.tokenize={config.data.tokenize!r} is not one of \'\', words')
+  if config.data.tokenize not in ('', 'words', 'chars'):
+    raise UserError(f'data.tokenize={config.data.tokenize!r} is not one of \'\', words, chars')
+  for key in ('padding', 'truncating'):
+    if config.data[key] not in ('pre', 'post'):
+      raise UserError(f'data.{key}={config.data[key]!r} is not one of pre, post')
+  if config.data.maxlen < 0:
+    raise UserError(f'data.maxlen={config.data.maxlen} must be >= 0 (0: no padding)')
+  if config.data.maxlen and config.data.vectorize:
+    raise UserError('data.maxlen (padded sequences) and data.vectorize (multi-hot rows) '
+                    'exclude each other: set one')
   if config.data.vectorize not in ('', 'multi_hot'):
     raise UserError(f'data.vectorize={config.data.vectorize!r} is not one of \'\', multi_hot')
   if config.data.vectorize and config.data.num_words < 1:

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from library.data import preprocessing, sequences, sources, splits as splits_lib
+from library.data import preprocessing, sequences, sources, splits as splits_lib, text
 from library.errors import UserError
 
 
@@ -71,20 +71,25 @@ def prepare(config, arrays=None) -> Datasets:
 
 
 def _words_to_vectors(raw: dict[str, dict[str, np.ndarray]], d) -> None:
-  """Text -> word indices (vocabulary from 'train' only) -> multi-hot rows, in place."""
-  if d.tokenize == 'words':
+  """Text -> indices (vocabulary from 'train' only) -> padded or multi-hot rows, in place."""
+  if d.tokenize:
     texts = raw['train']['inputs']
     if not sequences.is_text(texts):
-      raise UserError(f'data.tokenize=words but the inputs are {texts.dtype}, not text')
-    tokenizer = sequences.WordTokenizer(num_words=d.num_words or None).fit(texts)
+      raise UserError(f'data.tokenize={d.tokenize} but the inputs are {texts.dtype}, not text')
+    tokenizer = text.Tokenizer(num_words=d.num_words or None,
+                               char_level=d.tokenize == 'chars').fit(texts)
     for split in raw.values():
       split['inputs'] = tokenizer.texts_to_sequences(split['inputs'])
-  if d.vectorize == 'multi_hot':
-    for split in raw.values():
-      if split['inputs'].dtype != object and split['inputs'].ndim != 2:
-        raise UserError(f'data.vectorize=multi_hot needs word-index sequences, got inputs of '
-                        f'shape {split["inputs"].shape}')
-      split['inputs'] = sequences.vectorize_sequences(split['inputs'], d.num_words)
+  for split in raw.values():
+    x = split['inputs']
+    if (d.vectorize or d.maxlen) and x.dtype != object and x.ndim != 2:
+      raise UserError(f'data.vectorize / data.maxlen need word-index sequences, got inputs of '
+                      f'shape {x.shape}')
+    if d.vectorize == 'multi_hot':
+      split['inputs'] = sequences.vectorize_sequences(x, d.num_words)
+    elif d.maxlen:
+      split['inputs'] = text.pad_sequences(x, d.maxlen, padding=d.padding,
+                                           truncating=d.truncating)
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:

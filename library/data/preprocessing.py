@@ -22,8 +22,8 @@ def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
 def transform_inputs(inputs: np.ndarray, data_config, stats: dict[str, np.ndarray] | None):
   """Scale, flatten and standardize one split's inputs (the same for train, test, predict)."""
-  if data_config.vectorize:
-    return np.asarray(inputs)   # 0/1 uint8 rows: nothing to scale; a quarter of float32's memory
+  if data_config.vectorize or data_config.maxlen:
+    return np.asarray(inputs)   # 0/1 uint8 rows or int32 word indices: nothing to scale
   x = np.asarray(inputs, np.float32) * np.float32(data_config.scale)
   if data_config.flatten:
     x = x.reshape(len(x), -1)

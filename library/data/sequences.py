@@ -1,4 +1,4 @@
-"""Word-index sequences: Keras-format files, a word tokenizer for raw text, multi-hot vectors.
+"""Word-index sequences: Keras-format files and multi-hot vectors (text -> indices: text.py).
 
 A sequence dataset's inputs are a 1-D object array of int32 arrays (ragged), until
 `vectorize_sequences` turns them into dense multi-hot rows.
@@ -7,7 +7,6 @@ Keras ships IMDB and Reuters as `.npz` files whose ragged arrays are pickle stre
 read with a restricted unpickler that rebuilds NumPy arrays and plain lists of ints and refuses
 any other Python object, so a crafted file cannot run code (np.load(allow_pickle=True) would).
 """
-import collections
 import io
 import os
 import pickle
@@ -158,60 +157,6 @@ def vectorize_sequences(sequences, dimension: int) -> np.ndarray:
   out = np.zeros((len(sequences), dimension), np.uint8)
   out[np.repeat(np.arange(len(sequences)), lengths), flat] = 1
   return out
-
-
-_KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
-
-
-class WordTokenizer:
-  """Keras' text_tokenizer(num_words) semantics.
-
-  Lowercases, replaces the filter characters with spaces, splits on whitespace; word indices
-  start at 1 by decreasing frequency (ties keep first-seen order); texts_to_sequences keeps only
-  words with index < num_words (or maps the others to `oov_token`'s index 1 if one is given).
-  """
-
-  def __init__(self, num_words: int | None = None, oov_token: str | None = None,
-               lower: bool = True, filters: str = _KERAS_FILTERS):
-    self.num_words = num_words
-    self.oov_token = oov_token
-    self.lower = lower
-    self._table = str.maketrans({c: ' ' for c in filters})
-    self.word_index: dict[str, int] = {}
-
-  def words(self, text) -> list[str]:
-    if isinstance(text, bytes):
-      text = text.decode('utf-8', errors='replace')
-    if self.lower:
-      text = text.lower()
-    return text.translate(self._table).split()
-
-  def fit(self, texts) -> 'WordTokenizer':
-    counts = collections.Counter()
-    for text in texts:
-      counts.update(self.words(text))
-    ranked = sorted(counts, key=lambda w: -counts[w])   # stable: ties keep first-seen order
-    if self.oov_token is not None:
-      ranked = [self.oov_token] + [w for w in ranked if w != self.oov_token]
-    self.word_index = {w: i + 1 for i, w in enumerate(ranked)}
-    return self
-
-  def texts_to_sequences(self, texts) -> np.ndarray:
-    if not self.word_index:
-      raise UserError('the tokenizer has not been fitted on any text')
-    limit = self.num_words or (len(self.word_index) + 1)
-    oov = self.word_index.get(self.oov_token) if self.oov_token is not None else None
-    out = np.empty(len(texts), dtype=object)
-    for i, text in enumerate(texts):
-      seq = []
-      for w in self.words(text):
-        index = self.word_index.get(w)
-        if index is not None and index < limit:
-          seq.append(index)
-        elif oov is not None:
-          seq.append(oov)
-      out[i] = np.asarray(seq, np.int32)
-    return out
 
 
 def is_text(inputs: np.ndarray) -> bool:

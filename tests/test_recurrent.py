@@ -1,0 +1,183 @@
+"""Chapter 6 models: Keras' recurrent layers reproduced (same weights, same outputs), the
+book's parameter counts, and text tools with Keras' semantics."""
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from library.data import text
+from library.errors import UserError
+from projects.recurrent.models import Recurrent, SequenceNet
+
+os.environ.setdefault('KERAS_BACKEND', 'jax')
+
+
+def _count(model, x):
+  params = model.init(jax.random.PRNGKey(0), x)['params']
+  return sum(a.size for a in jax.tree.leaves(params))
+
+
+@pytest.mark.parametrize('kwargs,inputs,expected', [
+    # 6.2: embedding 32 -> SimpleRNN 32 -> 1: 320,000 + 2,080 + 33
+    (dict(num_words=10000, embed_dim=32, rnn='simple_rnn', units=(32,)), (2, 500), 322113),
+    (dict(num_words=10000, embed_dim=32, rnn='lstm', units=(32,)), (2, 500), 328353),
+    # 6.4: the IMDB convnet and the conv1d front end + GRU on 14 Jena features
+    (dict(num_words=10000, embed_dim=128, conv=((32, 7), (32, 7)), pool_size=5,
+          global_pool=True), (2, 500), 1315937),
+    (dict(conv=((32, 5), (32, 5)), pool_size=3, rnn='gru', units=(32,)), (2, 720, 14), 13697),
+])
+def test_book_parameter_counts(kwargs, inputs, expected):
+  dtype = np.int32 if len(inputs) == 2 else np.float32
+  assert _count(SequenceNet(**kwargs), np.zeros(inputs, dtype)) == expected
+
+
+@pytest.mark.parametrize('cell,kwargs', [
+    ('simple_rnn', {}), ('lstm', {}), ('gru', {'reset_after': False}),
+    ('gru', {'reset_after': True}), ('lstm', {'return_sequences': True, 'go_backwards': True}),
+])
+def test_recurrent_layers_compute_what_keras_computes(cell, kwargs):
+  import keras  # pylint: disable=import-outside-toplevel
+  layer_class = {'simple_rnn': keras.layers.SimpleRNN, 'lstm': keras.layers.LSTM,
+                 'gru': keras.layers.GRU}[cell]
+  keras_kwargs = dict(kwargs)
+  if cell != 'gru':
+    keras_kwargs.pop('reset_after', None)
+  layer = layer_class(6, **keras_kwargs)
+  x = np.random.default_rng(0).normal(size=(3, 7, 5)).astype(np.float32)
+  with jax.numpy_rank_promotion('allow'):   # Keras' own initializers broadcast implicitly
+    expected = np.asarray(layer(x))
+  weights = layer.get_weights()
+  ours = Recurrent(cell, 6, **kwargs)
+  params = {'kernel': weights[0], 'recurrent_kernel': weights[1], 'bias': weights[2]}
+  got = ours.apply({'params': params}, x)
+  np.testing.assert_allclose(got, expected, atol=1e-5)
+  shapes = jax.tree.map(np.shape, ours.init(jax.random.PRNGKey(0), x)['params'])
+  assert shapes == jax.tree.map(np.shape, params)   # Keras' layout, so weights map 1:1
+
+
+def test_bidirectional_concatenates_as_keras():
+  import keras  # pylint: disable=import-outside-toplevel
+  layer = keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True,
+                                                      reset_after=False))
+  x = np.random.default_rng(1).normal(size=(2, 6, 3)).astype(np.float32)
+  with jax.numpy_rank_promotion('allow'):
+    expected = np.asarray(layer(x))
+  fw, bw = layer.forward_layer.get_weights(), layer.backward_layer.get_weights()
+  model = SequenceNet(rnn='gru', units=(4, 1), bidirectional=True)
+  params = model.init(jax.random.PRNGKey(0), x)['params']
+  params['forward_0'] = dict(zip(('kernel', 'recurrent_kernel', 'bias'), fw))
+  params['backward_0'] = dict(zip(('kernel', 'recurrent_kernel', 'bias'), bw))
+  _, state = model.apply({'params': params}, x, capture_intermediates=True, mutable=True)
+  forward = state['intermediates']['forward_0']['__call__'][0]
+  backward = state['intermediates']['backward_0']['__call__'][0][:, ::-1]
+  np.testing.assert_allclose(np.concatenate([forward, backward], -1), expected, atol=1e-5)
+
+
+def test_a_conv_stack_longer_than_the_sequence_is_a_clear_error():
+  model = SequenceNet(num_words=50, embed_dim=4, conv=((8, 7), (8, 7)), pool_size=5)
+  with pytest.raises(UserError, match='conv1d layer 1 \\(kernel 7\\) gets sequences of length 6'):
+    model.init(jax.random.PRNGKey(0), np.zeros((2, 40), np.int32))
+
+
+def test_recurrent_dropout_masks_are_per_sequence_and_off_in_evaluation():
+  model = Recurrent('lstm', 8, return_sequences=True, dropout=0.5, recurrent_dropout=0.5)
+  x = np.ones((2, 5, 3), np.float32)
+  params = model.init(jax.random.PRNGKey(0), x)
+  a = model.apply(params, x, train=True, rngs={'dropout': jax.random.PRNGKey(1)})
+  b = model.apply(params, x, train=True, rngs={'dropout': jax.random.PRNGKey(2)})
+  assert not np.allclose(a, b)
+  np.testing.assert_array_equal(model.apply(params, x), model.apply(params, x, train=False))
+
+
+def test_tokenizers_match_keras_on_the_same_texts():
+  from keras.src.legacy.preprocessing import text as keras_text  # pylint: disable=import-outside-toplevel
+  texts = ['The cat sat on the mat.', 'The dog ate my homework!', 'Cat? CAT, cat...\r\nend',
+           "It's 6.1's toy example:\ttabs and  double  spaces"]
+  for kwargs in ({}, {'num_words': 5}, {'num_words': 5, 'oov_token': '<unk>'},
+                 {'char_level': True}, {'char_level': True, 'num_words': 8}):
+    keras_tok = keras_text.Tokenizer(**kwargs)
+    keras_tok.fit_on_texts(texts)
+    ours = text.Tokenizer(**kwargs).fit(texts)
+    assert ours.word_index == keras_tok.word_index, kwargs
+    queries = texts + ['unseen words only', 'the CAT sat, on a mat']
+    assert [s.tolist() for s in ours.texts_to_sequences(queries)] == \
+        keras_tok.texts_to_sequences(queries), kwargs
+  for t in texts:
+    assert text.hashing_trick(t, 1000) == keras_text.hashing_trick(t, 1000, hash_function='md5')
+
+
+def test_pad_sequences_matches_keras():
+  import keras  # pylint: disable=import-outside-toplevel
+  seqs = [[1, 2, 3, 4, 5], [6], [], [7, 8]]
+  for kwargs in ({}, {'maxlen': 3}, {'maxlen': 3, 'padding': 'post'},
+                 {'maxlen': 3, 'truncating': 'post'}, {'maxlen': 6, 'value': -1}):
+    np.testing.assert_array_equal(text.pad_sequences(seqs, **kwargs),
+                                  keras.utils.pad_sequences(seqs, **kwargs), err_msg=str(kwargs))
+  with pytest.raises(UserError, match="padding='middle' is not one of pre, post"):
+    text.pad_sequences(seqs, 3, padding='middle')
+
+
+def test_empty_texts_are_a_clear_error():
+  with pytest.raises(UserError, match='hold no word at all'):
+    text.Tokenizer().fit(['', '  ...  '])
+  tok = text.Tokenizer(num_words=3).fit(['a b c d'])
+  assert [s.tolist() for s in tok.texts_to_sequences(['zebra', ''])] == [[], []]
+
+
+def _write_aclimdb(root, per_class=24, seed=0):
+  rng = np.random.default_rng(seed)
+  words = ['good', 'bad', 'movie', 'plot', 'great', 'awful', 'actor', 'the', 'a', 'film']
+  for split in ('train', 'test'):
+    for label in ('neg', 'pos', 'unsup'):
+      folder = root / split / label
+      folder.mkdir(parents=True)
+      for i in range(per_class):
+        review = ' '.join(rng.choice(words, rng.integers(3, 60))) + '. <br />The End!'
+        (folder / f'{i}_{rng.integers(1, 10)}.txt').write_text(review)
+  return str(root)
+
+
+@pytest.mark.parametrize('variant', ['lstm', 'simple_rnn', 'embedding', 'bidirectional_lstm',
+                                     'conv1d'])
+def test_imdb_sequence_models_end_to_end_on_a_keras_format_file(load_config, tmp_path, variant):
+  from library import train  # pylint: disable=import-outside-toplevel
+  from tests.test_sequences import write_keras_imdb  # pylint: disable=import-outside-toplevel
+  config = load_config('configs/recurrent/imdb_sequences.py', f'{variant},smoke')
+  config.data.path = write_keras_imdb(tmp_path / 'imdb.npz')
+  results = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert np.isfinite(results['test']['loss']) and 'accuracy' in results['validation']
+
+
+@pytest.mark.parametrize('data_format', ['tfds', 'folder'])
+def test_imdb_sequences_from_raw_text_end_to_end(load_config, tmp_path, data_format):
+  from library import train  # pylint: disable=import-outside-toplevel
+  from library.data import pipeline  # pylint: disable=import-outside-toplevel
+  config = load_config('configs/recurrent/imdb_sequences.py', f'conv1d,{data_format},smoke')
+  if data_format == 'folder':
+    config.data.path = _write_aclimdb(tmp_path / 'aclImdb')
+    data = pipeline.prepare(config)
+    assert data.splits['train']['inputs'].shape == (40, 60)     # neg + pos, 8 held out
+    assert sorted(set(data.splits['test']['labels'].tolist())) == [0, 1]   # no 'unsup'
+    results = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  else:
+    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+    config.data.data_dir = str(tmp_path / 'tfds')
+    with tfds.testing.mock_data(num_examples=48):
+      results = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert np.isfinite(results['test']['loss'])
+
+
+def test_text_folder_errors_are_one_line(load_config, tmp_path):
+  from library.data import pipeline  # pylint: disable=import-outside-toplevel
+  config = load_config('configs/recurrent/imdb_sequences.py', 'lstm,folder,smoke')
+  config.data.path = str(tmp_path / 'nowhere')
+  with pytest.raises(UserError, match='no such folder'):
+    pipeline.prepare(config)
+  root = tmp_path / 'acl'
+  (root / 'train' / 'neg').mkdir(parents=True)
+  (root / 'train' / 'pos').mkdir(parents=True)
+  (root / 'train' / 'neg' / '1.txt').write_text('fine')
+  config.data.path = str(root)
+  with pytest.raises(UserError, match='holds no .txt file'):
+    pipeline.prepare(config)
