@@ -12,12 +12,16 @@ and device count, the versions of jax, jaxlib, flax and optax, and the source co
 `library/` and `projects/`. Any change traces afresh. An entry that cannot be read is ignored
 (and traced again), never an error.
 
-Entries hold the argument and output tree structures (pickled: like the compiled executables
-JAX keeps in the same directory, they are only ever read from the user's own cache).
+An entry is the exported program's bytes and its output tree structure. The structure is
+pickled (a PyTreeDef has no other serialized form) and read back by an unpickler that accepts
+nothing but PyTreeDefs and the dataclass and namedtuple types they name (TrainState, optax's
+states): an entry, even a crafted one, cannot run code (tested).
 """
+import dataclasses
 import functools
 import hashlib
 import importlib.metadata
+import io
 import os
 import pickle
 import threading
@@ -154,22 +158,41 @@ def _compile_exported(exported, leaves, donate, compiler_options):
                  compiler_options=compiler_options).lower(*leaves).compile()
 
 
+class _TreeUnpickler(pickle.Unpickler):
+  """Only what a pickled PyTreeDef refers to: PyTreeDef itself, JAX's registry, and the
+  dataclass or namedtuple types of its nodes."""
+
+  def find_class(self, module, name):
+    if (module, name) in (('jaxlib._jax.pytree', 'PyTreeDef'),
+                          ('jax._src.tree_util', 'default_registry')):
+      return super().find_class(module, name)
+    if module.split('.')[0] in ('library', 'projects', 'optax', 'flax', 'jax'):
+      found = super().find_class(module, name)
+      if isinstance(found, type) and (dataclasses.is_dataclass(found) or (
+          issubclass(found, tuple) and hasattr(found, '_fields'))):
+        return found
+    raise pickle.UnpicklingError(f'{module}.{name} is not a pytree node type')
+
+
 def _read(path: str):
+  """(exported, out_tree) of an entry, or None if absent, damaged or not ours."""
   try:
     with open(path, 'rb') as f:
       blob = f.read()
-    payload = pickle.loads(blob)
-    return jax.export.deserialize(bytearray(payload['exported'])), payload['out_tree']
+    size = int.from_bytes(blob[:8], 'little')
+    exported = jax.export.deserialize(bytearray(blob[8:8 + size]))
+    return exported, _TreeUnpickler(io.BytesIO(blob[8 + size:])).load()
   except Exception:  # pylint: disable=broad-except
-    return None     # absent, truncated or from an incompatible version: trace again
+    return None     # absent, truncated, crafted or from an incompatible version: trace again
 
 
 def _write(path: str, exported, out_tree) -> None:
   try:
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    program = bytes(exported.serialize())
     tmp = f'{path}.{os.getpid()}.tmp'
     with open(tmp, 'wb') as f:
-      pickle.dump({'exported': bytes(exported.serialize()), 'out_tree': out_tree}, f)
+      f.write(len(program).to_bytes(8, 'little') + program + pickle.dumps(out_tree))
     os.replace(tmp, path)
   except (OSError, pickle.PicklingError, TypeError, ValueError):
     pass            # a read-only or full cache: the next run traces again

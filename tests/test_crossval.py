@@ -195,11 +195,25 @@ def test_a_rerun_reuses_the_saved_trace_and_gives_the_same_numbers(tmp_path):
   config.optimizer.learning_rate = 0.5          # another program: traced afresh
   third = crossval.run_crossval(config, str(tmp_path / 'c'), arrays=arrays)
   assert third['trace_cache']['crossval.program'] == 'miss'
-  for entry in (tmp_path / 'cache' / 'traces').iterdir():   # a damaged entry is traced again
-    entry.write_bytes(b'garbage')
+  import pickle  # pylint: disable=import-outside-toplevel
+
+  class RunsCode:
+    def __reduce__(self):
+      return (os.system, (f'touch {tmp_path}/pwned',))
+
+  for entry in (tmp_path / 'cache' / 'traces').iterdir():   # crafted entries run nothing
+    blob = entry.read_bytes()
+    size = int.from_bytes(blob[:8], 'little')
+    entry.write_bytes(blob[:8 + size] + pickle.dumps(RunsCode()))
   config.optimizer.learning_rate = 1e-3
   fourth = crossval.run_crossval(config, str(tmp_path / 'd'), arrays=arrays)
   assert set(fourth['trace_cache'].values()) == {'miss'}
+  assert not (tmp_path / 'pwned').exists()
+  for entry in (tmp_path / 'cache' / 'traces').iterdir():   # damaged ones are traced again
+    entry.write_bytes(b'garbage')
+  fifth = crossval.run_crossval(config, str(tmp_path / 'e'), arrays=arrays)
+  assert set(fifth['trace_cache'].values()) == {'miss'}
+  assert fifth['folds'] == first['folds']
   assert fourth['folds'] == first['folds']
 
 

@@ -5,7 +5,7 @@ A sequence dataset's inputs are a 1-D object array of int32 arrays (ragged), unt
 
 Keras ships IMDB and Reuters as `.npz` files whose ragged arrays are pickle streams. They are
 read with a restricted unpickler that rebuilds NumPy arrays and plain lists of ints and refuses
-any other Python object, so a crafted file cannot run code (np.load(allow_pickle=True) would).
+any other Python object, so a crafted file cannot run code (np.load with pickles allowed would).
 """
 import io
 import os
