@@ -47,6 +47,9 @@ def _check(config) -> int:
   if not config.crossval.scheme:
     raise UserError('crossval.scheme is empty: set one of '
                     f'{", ".join(splits_lib.SCHEMES)} (or train one model with scripts.train)')
+  if config.data.window.lookback:
+    raise UserError('cross-validation of timeseries windows is not supported (folds would '
+                    'mix past and future rows); train with scripts.train')
   if config.crossval.scheme not in splits_lib.SCHEMES:
     raise UserError(f'crossval.scheme={config.crossval.scheme!r} is not one of '
                     f'{", ".join(splits_lib.SCHEMES)}')

@@ -9,6 +9,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from library import parallel
+from library.data import timeseries
 from library.data.pipeline import Datasets
 from library.task import Task
 
@@ -30,12 +31,12 @@ class MeshData:
     weights_on_mesh = parallel.put(weights, sharding)
     if self.on_device:
       return self.device[split], idx_on_mesh, weights_on_mesh
-    gathered = {k: v[idx] for k, v in self.host[split].items()}
+    gathered = timeseries.gather(self.host[split], idx)
     return parallel.put_tree(gathered, sharding), idx_on_mesh, weights_on_mesh
 
 
 def _batch(data, idx, weights, on_device: bool, mesh: Mesh):
-  batch = {k: v[idx] for k, v in data.items()} if on_device else dict(data)
+  batch = timeseries.gather(data, idx) if on_device else dict(data)
   batch['weights'] = weights
   return jax.lax.with_sharding_constraint(batch, parallel.sharded_on_batch(mesh))
 

@@ -23,7 +23,7 @@ import numpy as np
 import tqdm
 
 from library import checkpoints, config as config_lib, parallel, plots, steps, writers
-from library.data import pipeline
+from library.data import pipeline, timeseries
 from library.errors import Interrupted, TrainingDiverged, UserError
 from library.task import make_model, make_task
 
@@ -189,7 +189,8 @@ def setup(config, arrays=None, devices=None):
     on_device = nbytes <= config.data.on_device_max_mb * 2**20
   data = steps.MeshData(datasets, mesh, on_device)
   batches = pipeline.TrainBatches(datasets.size('train'), config.batch_size, config.seed)
-  example = {k: v[:config.batch_size] for k, v in datasets.splits['train'].items()}
+  example = timeseries.gather(datasets.splits['train'],
+                              np.arange(min(config.batch_size, datasets.size('train'))))
   example['weights'] = np.ones(len(example['labels']), np.float32)
   state = steps.make_init(task, mesh)(jax.random.PRNGKey(config.seed), example)
   return dict(mesh=mesh, datasets=datasets, durations=d, model=model, task=task, data=data,
@@ -348,6 +349,9 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
                                                     config.eval_batch_size)
     if 'test' in data.host:
       results['test'] = evaluate(state, 'test', data, eval_fn, config.eval_batch_size)
+    for split, reference in s['datasets'].reference.items():
+      if split in results:
+        results[split].update(reference)
       writer.write(step, 'test', results['test'], epoch_of(step))
     if main:
       writers.write_json_atomic(os.path.join(workdir, 'results.json'), results)

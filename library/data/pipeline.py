@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from library.data import preprocessing, sequences, sources, splits as splits_lib, text
+from library.data import (preprocessing, sequences, sources, splits as splits_lib, text,
+                          timeseries)
 from library.errors import UserError
 
 
@@ -21,6 +22,8 @@ class Datasets:
   splits: dict[str, dict[str, np.ndarray]]   # name -> {'inputs', 'labels'}, preprocessed
   stats: dict[str, np.ndarray] | None        # standardization fitted on 'train', if any
   raw_input_shape: tuple[int, ...] = ()      # one example as the source gives it
+  # Metrics known before training, per split (the timeseries' common-sense baseline).
+  reference: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
   def size(self, split: str) -> int:
     return len(self.splits[split]['labels'])
@@ -34,6 +37,15 @@ def prepare(config, arrays=None) -> Datasets:
   """Loads the source, carves held-out splits, fits preprocessing on 'train' only."""
   d = config.data
   raw = sources.load(d, arrays)
+  if d.window.lookback:
+    if set(raw) != {'series'}:
+      raise UserError(f'data.window is set but data.source={d.source!r} is not a series '
+                      '(csv or statsmodels_co2)')
+    splits, reference = timeseries.make_splits(raw['series']['inputs'], d.window)
+    shape = (len(splits['train']['offsets']), raw['series']['inputs'].shape[1])
+    return Datasets(splits, None, shape, reference)
+  if 'series' in raw:
+    raise UserError(f'data.source={d.source!r} is a series: set data.window (lookback, ...)')
   if d.test_as_validation:
     if 'test' not in raw or 'validation' in raw:
       raise UserError('data.test_as_validation needs a source with a test split and no '

