@@ -42,3 +42,11 @@ def use_tfds_imdb(config) -> None:
   config.data.input_key = 'text'
   config.data.label_key = 'label'
   config.data.tokenize = 'words'
+
+
+def pick_one(chosen: set[str], names: tuple[str, ...], default: str) -> str:
+  """The one of `names` among the chosen variants (default if none); two is an error."""
+  picked = [n for n in names if n in chosen]
+  if len(picked) > 1:
+    raise UserError(f'choose one model of {", ".join(names)}, got {", ".join(picked)}')
+  return picked[0] if picked else default

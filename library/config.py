@@ -71,6 +71,12 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.one_hot = False            # labels as one-hot vectors (categorical_crossentropy)
   c.data.num_classes = 10
   c.data.class_names = ()           # text_folder: the class sub-folders, in label order
+  c.data.drop_columns = ()          # csv: columns that are not data (e.g. 'Date Time')
+  # Timeseries windows (library/data/timeseries.py), used when lookback > 0: rows split in
+  # time order at train_end and val_end (row numbers, or fractions of the rows).
+  c.data.window = ml_collections.ConfigDict({
+      'lookback': 0, 'step': 1, 'delay': 0, 'target': 0, 'train_end': 0.0, 'val_end': 0.0,
+      'relative': False})
   # Word sequences (IMDB, Reuters): keep the num_words most frequent words (0: all). Keras-format
   # files map rarer words to the out-of-vocabulary index 2, as load_data(num_words=...) does.
   c.data.num_words = 0
@@ -217,6 +223,48 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for backend in BACKENDS:
     if config.steps_per_dispatch[backend] < 1:
       raise UserError(f'steps_per_dispatch.{backend} must be >= 1')
+
+
+def _literal(text: str):
+  if text.lower() in ('true', 'false'):
+    return text.lower() == 'true'
+  for kind in (int, float):
+    try:
+      return kind(text)
+    except ValueError:
+      pass
+  return text
+
+
+def apply_override(config: ml_collections.ConfigDict, assignment: str) -> None:
+  """'key=value' (the scripts' --set), the value parsed as the key's current type; model.kwargs
+  keys take ints, floats, booleans or strings as written."""
+  key, sep, text = assignment.partition('=')
+  *parents, name = key.split('.')
+  if sep and parents == ['model', 'kwargs'] and name not in config.model.kwargs:
+    config.model.kwargs[name] = _literal(text)   # a constructor argument the config leaves out
+    return
+  node = config
+  try:
+    for part in parents:
+      node = node[part]
+    current = node[name]
+  except (KeyError, AttributeError):
+    raise UserError(f'--set {key!r} is not a config key') from None
+  field = node.get_ref(name) if hasattr(node, 'get_ref') else None
+  kind = field.get_type() if field is not None else type(current)
+  if not sep:
+    raise UserError(f'--set {assignment!r} must be key=value')
+  try:
+    if kind is bool:
+      value = {'true': True, 'false': False}[text.lower()]
+    elif kind in (tuple, list):
+      value = tuple(type(current[0])(v) if current else v for v in text.split(',') if v)
+    else:
+      value = kind(text)
+  except (KeyError, ValueError, TypeError):
+    raise UserError(f'--set {key}={text!r} is not a {kind.__name__}') from None
+  node[name] = value
 
 
 def to_json(config: ml_collections.ConfigDict) -> str:

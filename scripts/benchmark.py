@@ -3,9 +3,11 @@
   python -m scripts.benchmark                         # every entry
   python -m scripts.benchmark --only mnist_convnet --repeats 5
   python -m scripts.benchmark --only mnist_dense --steps_per_dispatch 1,4,8,16 --no_keras
+  python -m scripts.benchmark --only imdb_lstm --set model.kwargs.unroll=2 --no_keras
 
-Same model, optimizer, batch size and data on both sides (the 4,000 offline training digits),
-for the same number of epochs. examples/s counts training steps after the first one (ours:
+Same model, optimizer, batch size and data on both sides (the 4,000 offline training digits;
+synthetic IMDB-shaped reviews and Jena-shaped windows for imdb_lstm and jena_gru), for the
+same number of epochs. examples/s counts training steps after the first one (ours:
 compilation, evaluation and checkpointing excluded; Keras: from its first batch's end to the
 end of fit); time to first step counts from the start of the training call (ours: the loop, after
 data and state are placed; Keras: fit(), model already built and compiled) to the first step's
@@ -34,6 +36,8 @@ _DISPATCH = flags.DEFINE_string('steps_per_dispatch', '',
                                 'comma-separated values to compare for ours (default: config)')
 _NO_KERAS = flags.DEFINE_bool('no_keras', False, 'measure ours only')
 _OUTPUT = flags.DEFINE_string('output', 'benchmark.json', 'where the table goes')
+_SET = flags.DEFINE_multi_string('set', [], 'key=value for our side, e.g. '
+                                 'model.kwargs.unroll=2 (the Keras twin is unchanged)')
 
 
 def _keras_dense(keras):
@@ -56,10 +60,46 @@ def _keras_boston(keras):
                            keras.layers.Dense(64, activation='relu'), keras.layers.Dense(1)])
 
 
-# name -> (config file, epochs of the 4,000 offline training digits (the book's 5), Keras twin)
+def _keras_lstm(keras):
+  layers = keras.layers
+  return keras.Sequential([keras.Input((500,), dtype='int32'), layers.Embedding(10000, 32),
+                           layers.LSTM(32), layers.Dense(1, activation='sigmoid')])
+
+
+def _synthetic_reviews():
+  """IMDB-shaped data (no IMDB offline): 1,536 training and 256 test reviews of 500 word
+  indices below 10,000, random labels. Speed does not depend on the words."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  return {split: {'inputs': rng.integers(1, 10000, (n, 500)).astype(np.int32),
+                  'labels': rng.integers(0, 2, n).astype(np.int32)}
+          for split, n in (('train', 1536), ('test', 256))}
+
+
+def _keras_gru(keras):
+  return keras.Sequential([keras.Input((240, 14)),
+                           keras.layers.GRU(32, reset_after=False),   # the book's GRU
+                           keras.layers.Dense(1)])
+
+
+def _jena_like_csv():
+  """A 10,000-row CSV with the Jena file's layout (no Jena offline): windows of 240 x 14."""
+  from tests.test_timeseries import write_jena_like  # pylint: disable=import-outside-toplevel
+  path = os.path.join(tempfile.mkdtemp(), 'jena_like.csv')
+  return write_jena_like(path, rows=10000)
+
+
+# name -> (config[:variant], epochs, Keras twin, Keras loss, synthetic arrays or None). Offline
+# digits: 4,000 training, the book's 5 epochs.
 ENTRIES = {
-    'mnist_dense': ('configs/mlp/mnist_dense.py', 5, _keras_dense),
-    'mnist_convnet': ('configs/convnets/mnist_convnet.py', 5, _keras_convnet),
+    'mnist_dense': ('configs/mlp/mnist_dense.py:embedded', 5, _keras_dense,
+                    'categorical_crossentropy', None),
+    'mnist_convnet': ('configs/convnets/mnist_convnet.py:embedded', 5, _keras_convnet,
+                      'categorical_crossentropy', None),
+    'imdb_lstm': ('configs/recurrent/imdb_sequences.py:lstm', 3, _keras_lstm,
+                  'binary_crossentropy', _synthetic_reviews),
+    # 4,416 training windows of 240 x 14 (Jena-shaped): 35 steps an epoch.
+    'jena_gru': ('configs/recurrent/jena.py:gru', 5, _keras_gru, 'mae', _jena_like_csv),
 }
 # Whole cross-validation runs, timed end to end: name -> (config file, Keras twin or None).
 CROSSVAL_ENTRIES = {
@@ -68,17 +108,32 @@ CROSSVAL_ENTRIES = {
 }
 
 
-def _load_config(path):
+def _load_config(path, arrays=None):
+  """config file[:variant] ('embedded' when none is given); `arrays`: train on them instead."""
   import importlib.util  # pylint: disable=import-outside-toplevel
+  path, _, variant = path.partition(':')
   spec = importlib.util.spec_from_file_location('benchmark_config', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module.get_config('embedded')
+  config = module.get_config(variant or 'embedded')
+  config.num_train_steps = None       # epochs, as on the Keras side
+  if isinstance(arrays, str):         # a CSV file to read
+    config.data.path = arrays
+    config.data.window.train_end, config.data.window.val_end = 0.6, 0.8
+  elif arrays is not None:
+    config.data.source = 'arrays'
+    config.data.path = None
+    config.data.validation = 0
+  return config
 
 
-def run_ours(config_path: str, epochs: int, steps_per_dispatch: int | None) -> dict:
+def run_ours(config_path: str, epochs: int, steps_per_dispatch: int | None,
+             arrays=None) -> dict:
   from library import train  # pylint: disable=import-outside-toplevel
-  config = _load_config(config_path)
+  from library import config as config_lib  # pylint: disable=import-outside-toplevel
+  config = _load_config(config_path, arrays)
+  for assignment in _SET.value:
+    config_lib.apply_override(config, assignment)
   config.num_epochs = float(epochs)
   config.progress_bar = False
   config.compilation_cache_dir = ''   # a cold compile, as Keras gets
@@ -89,21 +144,27 @@ def run_ours(config_path: str, epochs: int, steps_per_dispatch: int | None) -> d
   with tempfile.TemporaryDirectory() as workdir:
     import contextlib, io  # pylint: disable=import-outside-toplevel,multiple-imports
     with contextlib.redirect_stdout(io.StringIO()):
-      results = train.train_and_evaluate(config, workdir)
+      results = train.train_and_evaluate(
+          config, workdir, arrays=None if isinstance(arrays, str) else arrays)
   return {'per_s': results['examples_per_second'], 'first_step_s': results['first_step_seconds'],
-          'test_accuracy': results['test']['accuracy'], 'steps': results['steps']}
+          'metric': config.metrics[0], 'test_metric': results['test'][config.metrics[0]],
+          'steps': results['steps']}
 
 
-def run_keras(config_path: str, epochs: int, build) -> dict:
+def run_keras(config_path: str, epochs: int, build, loss: str, arrays=None) -> dict:
   import keras  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
   from library.data import pipeline  # pylint: disable=import-outside-toplevel
-  config = _load_config(config_path)
-  data = pipeline.prepare(config)   # the same preprocessed arrays ours trains on
-  x, y = data.splits['train']['inputs'], data.splits['train']['labels']
+  config = _load_config(config_path, arrays)
+  from library.data import timeseries  # pylint: disable=import-outside-toplevel
+  # The same preprocessed examples ours trains on (timeseries windows cut out whole).
+  data = pipeline.prepare(config, None if isinstance(arrays, str) else arrays)
+  splits = {name: timeseries.gather(split, np.arange(data.size(name)))
+            for name, split in data.splits.items()}
+  x, y = splits['train']['inputs'], splits['train']['labels']
   model = build(keras)
   model.compile(optimizer=keras.optimizers.RMSprop(config.optimizer.learning_rate),
-                loss='categorical_crossentropy', metrics=['accuracy'])
+                loss=loss, metrics=[config.metrics[0]])
   times = {}
 
   class Timer(keras.callbacks.Callback):
@@ -116,10 +177,10 @@ def run_keras(config_path: str, epochs: int, build) -> dict:
   model.fit(x, y, batch_size=config.batch_size, epochs=epochs, verbose=0, callbacks=[Timer()])
   end = time.perf_counter()
   steps = epochs * pipeline.steps_per_epoch(len(y), config.batch_size)
-  test = data.splits['test']
-  _, accuracy = model.evaluate(test['inputs'], test['labels'], verbose=0)
+  test = splits['test']
+  _, test_metric = model.evaluate(test['inputs'], test['labels'], verbose=0)
   return {'per_s': (steps - 1) * config.batch_size / (end - times['first']),
-          'first_step_s': times['first'] - start, 'test_accuracy': float(accuracy),
+          'first_step_s': times['first'] - start, 'test_metric': float(test_metric),
           'steps': steps, 'keras_version': keras.__version__,
           'backend': keras.backend.backend(), 'np': np.__version__}
 
@@ -212,24 +273,26 @@ def main(_):
     if name in CROSSVAL_ENTRIES:
       rows.append(crossval_row(name))
       continue
-    path, epochs, build = ENTRIES[name]
+    path, epochs, build, loss, make_arrays = ENTRIES[name]
+    arrays = make_arrays() if make_arrays else None
     for k in dispatches:
       ours, keras_runs = [], []
       for _ in range(_REPEATS.value):
-        ours.append(run_ours(path, epochs, k))
+        ours.append(run_ours(path, epochs, k, arrays))
         if not _NO_KERAS.value:
-          keras_runs.append(run_keras(path, epochs, build))
+          keras_runs.append(run_keras(path, epochs, build, loss, arrays))
       row = {'name': name if k is None else f'{name}[steps_per_dispatch={k}]',
              'ours_per_s': statistics.median(r['per_s'] for r in ours),
              'ours_first_step_s': statistics.median(r['first_step_s'] for r in ours),
-             'ours_test_accuracy': statistics.median(r['test_accuracy'] for r in ours),
+             f'ours_test_{ours[0]["metric"]}': statistics.median(r['test_metric'] for r in ours),
              'steps': ours[0]['steps'], 'repeats': _REPEATS.value,
              'device': jax.devices()[0].device_kind, 'jax': jax.__version__}
       if keras_runs:
         row.update({
             'keras_per_s': statistics.median(r['per_s'] for r in keras_runs),
             'keras_first_step_s': statistics.median(r['first_step_s'] for r in keras_runs),
-            'keras_test_accuracy': statistics.median(r['test_accuracy'] for r in keras_runs),
+            f'keras_test_{ours[0]["metric"]}': statistics.median(
+                r['test_metric'] for r in keras_runs),
             'keras': keras_runs[0]['keras_version']})
         row['ratio'] = row['ours_per_s'] / row['keras_per_s']
       rows.append(row)

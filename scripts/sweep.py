@@ -43,34 +43,6 @@ def _load(path: str, arg: str):
   return module.get_config(arg)
 
 
-def _override(config, assignment: str) -> None:
-  """--set=key=value, the value parsed as the key's current type."""
-  from library.errors import UserError  # pylint: disable=import-outside-toplevel
-  key, sep, text = assignment.partition('=')
-  *parents, name = key.split('.')
-  node = config
-  try:
-    for part in parents:
-      node = node[part]
-    current = node[name]
-  except (KeyError, AttributeError):
-    raise UserError(f'--set {key!r} is not a config key') from None
-  field = node.get_ref(name) if hasattr(node, 'get_ref') else None
-  kind = field.get_type() if field is not None else type(current)
-  if not sep:
-    raise UserError(f'--set {assignment!r} must be key=value')
-  try:
-    if kind is bool:
-      value = {'true': True, 'false': False}[text.lower()]
-    elif kind in (tuple, list):
-      value = tuple(type(current[0])(v) if current else v for v in text.split(',') if v)
-    else:
-      value = kind(text)
-  except (KeyError, ValueError, TypeError):
-    raise UserError(f'--set {key}={text!r} is not a {kind.__name__}') from None
-  node[name] = value
-
-
 def _curves(workdir: str, results: dict, metric: str):
   """(epochs, training values, validation values) of one finished run."""
   from library import writers  # pylint: disable=import-outside-toplevel
@@ -99,7 +71,7 @@ def main(_):
     configs[run] = _load(_CONFIG.value, arg)
     configs[run].unlock()
     for assignment in _SET.value:
-      _override(configs[run], assignment)
+      config_lib.apply_override(configs[run], assignment)
     config_lib.validate(configs[run])
     if '/' in run or run in ('.', '..'):
       raise UserError(f'--runs entry {run!r} cannot be a directory name')

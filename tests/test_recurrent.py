@@ -91,7 +91,8 @@ def test_recurrent_dropout_masks_are_per_sequence_and_off_in_evaluation():
 
 
 def test_tokenizers_match_keras_on_the_same_texts():
-  from keras.src.legacy.preprocessing import text as keras_text  # pylint: disable=import-outside-toplevel
+  from keras.src.legacy.preprocessing import (  # pylint: disable=import-outside-toplevel
+      text as keras_text)
   texts = ['The cat sat on the mat.', 'The dog ate my homework!', 'Cat? CAT, cat...\r\nend',
            "It's 6.1's toy example:\ttabs and  double  spaces"]
   for kwargs in ({}, {'num_words': 5}, {'num_words': 5, 'oov_token': '<unk>'},
@@ -181,3 +182,11 @@ def test_text_folder_errors_are_one_line(load_config, tmp_path):
   config.data.path = str(root)
   with pytest.raises(UserError, match='holds no .txt file'):
     pipeline.prepare(config)
+
+
+def test_the_book_one_hot_toys_run():
+  from tests.conftest import run_script  # pylint: disable=import-outside-toplevel
+  proc = run_script('scripts.text_toys')
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert 'Found 9 unique tokens.' in proc.stdout
+  assert 'word-level one-hot: (2, 10, 10)' in proc.stdout

@@ -41,7 +41,8 @@ def write_keras_boston(path, seed=0):
 def keras_datasets(monkeypatch):
   """Keras' own load_data functions, reading the given file instead of downloading."""
   os.environ.setdefault('KERAS_BACKEND', 'jax')
-  from keras.src.datasets import boston_housing, imdb, reuters  # pylint: disable=import-outside-toplevel
+  from keras.src.datasets import (  # pylint: disable=import-outside-toplevel
+      boston_housing, imdb, reuters)
 
   def use(path):
     for module in (boston_housing, imdb, reuters):
@@ -122,20 +123,6 @@ def test_vectorize_sequences_is_multi_hot_and_refuses_indices_beyond_it():
   with pytest.raises(UserError, match='word index 7 does not fit a vectorization dimension of '
                      '5 \\(allowed: 0 to 4\\)'):
     sequences.vectorize_sequences([np.array([1, 7])], 5)
-
-
-def test_word_tokenizer_has_keras_text_tokenizer_semantics():
-  texts = ['The cat sat on the mat.', 'The dog ate my homework!', 'Cat? CAT, cat...']
-  tok = sequences.WordTokenizer(num_words=4).fit(texts)
-  # By frequency (cat 4, the 3), ties in first-seen order; indices from 1.
-  assert list(tok.word_index)[:4] == ['cat', 'the', 'sat', 'on']
-  assert tok.word_index['cat'] == 1 and tok.word_index['the'] == 2
-  seqs = tok.texts_to_sequences(['the CAT sat, on a mat', 'unseen words only', ''])
-  assert seqs[0].tolist() == [2, 1, 3]       # index < num_words=4 only: 'on' (4) dropped
-  assert seqs[1].tolist() == [] and seqs[2].tolist() == []
-  with_oov = sequences.WordTokenizer(num_words=4, oov_token='<unk>').fit(texts)
-  assert with_oov.texts_to_sequences(['cat zebra'])[0].tolist() == [2, 1]
-  assert with_oov.texts_to_sequences([b'bytes cat'])[0].tolist() == [1, 2]
 
 
 def test_regularization_adds_keras_penalty_to_the_loss(load_config):

@@ -8,7 +8,8 @@ Two hidden layers of `width` units, trained long (300 epochs, batch 16) on a qua
 training rows (101; the other 303 validate) so that big networks can memorize them; every width
 trains 4 seeds as one program (crossval.scheme=seeds; seed means are reported).
 capacity.png: final training and validation MAE against the parameter count - the U-shaped
-curve of the course's "underfitting and overfitting" slide. Not in the book. Ours: best validation MAE 3.02 at width 32,
+curve of the course's "underfitting and overfitting" slide. Not in the book.
+Ours: best validation MAE 3.02 at width 32,
 rising to 3.34 at 512 while training MAE falls to ~0.5 (table in projects/mlp/README.md).
 Variants: `width=N` (default 64), plus those of configs/mlp/boston_kfold.py.
 """

@@ -25,10 +25,7 @@ VARIANTS = MODELS + imdb_holdout.VARIANTS
 
 def get_config(arg: str | None = None):
   chosen = variants.parse(arg, VARIANTS)
-  models = [m for m in MODELS if m in chosen]
-  if len(models) > 1:
-    raise variants.UserError(f'choose one model of {", ".join(MODELS)}, got {", ".join(models)}')
-  model = models[0] if models else 'original'
+  model = variants.pick_one(chosen, MODELS, 'original')
   config = imdb_holdout.imdb_base(chosen)
   config.data.test_as_validation = True
   config.model.kwargs.hidden = {'smaller': (4, 4), 'bigger': (512, 512)}.get(model, (16, 16))

@@ -52,6 +52,8 @@ class Recurrent(nn.Module):
   dropout: float = 0.0
   recurrent_dropout: float = 0.0
   reset_after: bool = False         # GRU only
+  unroll: int = 1                   # time steps per scan iteration (lax.scan's unroll)
+  hoist_input: bool = False         # x W for all steps as one matmul before the scan
 
   @nn.compact
   def __call__(self, x_BxTxF, train: bool = False):
@@ -70,6 +72,11 @@ class Recurrent(nn.Module):
     if train and self.recurrent_dropout:
       keep = 1.0 - self.recurrent_dropout
       recurrent_mask = jax.random.bernoulli(self.make_rng('dropout'), keep, (batch, u)) / keep
+    hoist = self.hoist_input
+    if hoist:   # the input projection does not depend on the carry: one big matmul
+      if input_mask is not None:
+        x_BxTxF = x_BxTxF * input_mask[:, None]
+      x_BxTxF = x_BxTxF @ kernel
     xs_TxBxF = jnp.swapaxes(x_BxTxF, 0, 1)
     if self.go_backwards:
       xs_TxBxF = xs_TxBxF[::-1]
@@ -79,27 +86,32 @@ class Recurrent(nn.Module):
     cell, reset_after = self.cell, self.reset_after
     bias_1xG = bias[:, None] if bias.ndim == 2 else bias[None]   # ([2,] 1, gates*units)
 
-    def step(carry, x_BxF):
-      h = carry[0] if cell == 'lstm' else carry
+    def project(x_BxF):
+      if hoist:
+        return x_BxF
       if input_mask is not None:
         x_BxF = x_BxF * input_mask
+      return x_BxF @ kernel
+
+    def step(carry, x_BxF):
+      h = carry[0] if cell == 'lstm' else carry
       h_in = h * recurrent_mask if recurrent_mask is not None else h
       if cell == 'simple_rnn':
-        h = jnp.tanh(x_BxF @ kernel + h_in @ recurrent + bias_1xG)
+        h = jnp.tanh(project(x_BxF) + h_in @ recurrent + bias_1xG)
         return h, h
       if cell == 'lstm':
-        z = x_BxF @ kernel + h_in @ recurrent + bias_1xG
+        z = project(x_BxF) + h_in @ recurrent + bias_1xG
         i, f, c_hat, o = jnp.split(z, 4, axis=-1)
         c = jax.nn.sigmoid(f) * carry[1] + jax.nn.sigmoid(i) * jnp.tanh(c_hat)
         h = jax.nn.sigmoid(o) * jnp.tanh(c)
         return (h, c), h
       if reset_after:
-        x_z, x_r, x_h = jnp.split(x_BxF @ kernel + bias_1xG[0], 3, axis=-1)
+        x_z, x_r, x_h = jnp.split(project(x_BxF) + bias_1xG[0], 3, axis=-1)
         h_z, h_r, h_h = jnp.split(h_in @ recurrent + bias_1xG[1], 3, axis=-1)
         z, r = jax.nn.sigmoid(x_z + h_z), jax.nn.sigmoid(x_r + h_r)
         h_hat = jnp.tanh(x_h + r * h_h)
       else:
-        x_z, x_r, x_h = jnp.split(x_BxF @ kernel + bias_1xG, 3, axis=-1)
+        x_z, x_r, x_h = jnp.split(project(x_BxF) + bias_1xG, 3, axis=-1)
         u_z, u_r, u_h = jnp.split(recurrent, 3, axis=-1)
         z = jax.nn.sigmoid(x_z + h_in @ u_z)
         r = jax.nn.sigmoid(x_r + h_in @ u_r)
@@ -107,7 +119,7 @@ class Recurrent(nn.Module):
       h = z * h + (1.0 - z) * h_hat
       return h, h
 
-    carry, ys_TxBxU = jax.lax.scan(step, carry0, xs_TxBxF)
+    carry, ys_TxBxU = jax.lax.scan(step, carry0, xs_TxBxF, unroll=self.unroll)
     if self.return_sequences:
       return jnp.swapaxes(ys_TxBxU, 0, 1)
     return carry[0] if cell == 'lstm' else carry
@@ -134,12 +146,14 @@ class SequenceNet(nn.Module):
   pool_size: int = 0                # max pooling after every conv but the last
   global_pool: bool = False         # global max pooling after the convs
   rnn: str = ''                     # simple_rnn, lstm, gru, or '' for none
-  units: Sequence[int] = ()         # one recurrent layer per entry; all but the last return sequences
+  units: Sequence[int] = ()         # a recurrent layer per entry (all but the last: sequences)
   bidirectional: bool = False       # Keras' Bidirectional (merge_mode='concat')
   go_backwards: bool = False
   dropout: float = 0.0
   recurrent_dropout: float = 0.0
   reset_after: bool = False
+  unroll: int = 1
+  hoist_input: bool = False
   flatten: bool = False
   hidden: Sequence[int] = ()
   num_outputs: int = 1
@@ -165,7 +179,8 @@ class SequenceNet(nn.Module):
       layer = lambda backwards, name: Recurrent(  # noqa: E731
           self.rnn, units, return_sequences=sequences, go_backwards=backwards,
           dropout=self.dropout, recurrent_dropout=self.recurrent_dropout,
-          reset_after=self.reset_after, name=name)
+          reset_after=self.reset_after, unroll=self.unroll, hoist_input=self.hoist_input,
+          name=name)
       if self.bidirectional:
         forward = layer(False, f'forward_{i}')(x, train)
         backward = layer(True, f'backward_{i}')(x, train)
