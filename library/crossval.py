@@ -233,7 +233,6 @@ def run_crossval(config, workdir: str, *, arrays=None, devices=None,
   model = make_model(config.model)
   task = make_task(config, model, num_epochs * epoch_steps)
   standardize = bool(config.data.standardize)
-  stats = None
   if standardize:
     fitted = [preprocessing.fit_standardizer(layout.pool_inputs[rows]) for rows in layout.train]
     stats = {k: np.stack([s[k] for s in fitted] + [fitted[0][k]] * (padded - num_folds))
