@@ -64,7 +64,8 @@ def default_config() -> ml_collections.ConfigDict:
   # The source's test split is used as validation, and no test split remains (book 4.4, which
   # monitors the IMDB test reviews; pick this only to reproduce it).
   c.data.test_as_validation = False
-  c.data.shuffle_holdout = True     # False: the first examples are held out (the book's IMDB)
+  c.data.shuffle_holdout = True
+  c.data.max_train = 0              # keep only the first N training examples (0: all)     # False: the first examples are held out (the book's IMDB)
   c.data.scale = 1.0                # inputs *= scale (1/255 for pixels)
   c.data.standardize = False        # feature-wise z-score with training-split statistics
   c.data.flatten = False            # (N, H, W, C) -> (N, H*W*C)
@@ -81,6 +82,9 @@ def default_config() -> ml_collections.ConfigDict:
   # files map rarer words to the out-of-vocabulary index 2, as load_data(num_words=...) does.
   c.data.num_words = 0
   c.data.tokenize = ''              # 'words' / 'chars': raw text -> indices (fitted on train)
+  # A GloVe text file: the model's embedding ('Embed_0/embedding') starts from its vectors for
+  # the tokenizer's words (book 6.1); freeze it with `freeze`.
+  c.data.embedding_file = config_dict.placeholder(str)
   c.data.vectorize = ''             # 'multi_hot': sequences -> num_words-dim 0/1 rows
   # Sequences -> (N, maxlen) int32, Keras' pad_sequences (0: not padded).
   c.data.maxlen = 0
@@ -95,6 +99,9 @@ def default_config() -> ml_collections.ConfigDict:
   # ('Dense_0/kernel', 'hidden_1/kernel', ...) matches `pattern` (a regular expression), added
   # to the training and evaluation loss as Keras does.
   c.regularization = ml_collections.ConfigDict({'l1': 0.0, 'l2': 0.0, 'pattern': 'kernel'})
+  # Parameters whose path matches this regular expression are not trained ('' : none), e.g.
+  # 'Embed_0/embedding' for a pretrained embedding.
+  c.freeze = ''
 
   c.batch_size = 128                # global batch, over all devices of all hosts
   c.eval_batch_size = 1000
@@ -194,6 +201,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key in ('padding', 'truncating'):
     if config.data[key] not in ('pre', 'post'):
       raise UserError(f'data.{key}={config.data[key]!r} is not one of pre, post')
+  if config.data.max_train < 0:
+    raise UserError(f'data.max_train={config.data.max_train} must be >= 0 (0: all)')
   if config.data.maxlen < 0:
     raise UserError(f'data.maxlen={config.data.maxlen} must be >= 0 (0: no padding)')
   if config.data.maxlen and config.data.vectorize:

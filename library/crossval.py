@@ -214,6 +214,9 @@ def run_crossval(config, workdir: str, *, arrays=None, devices=None,
   plain.unlock()
   plain.data.standardize = False
   datasets = pipeline.prepare(plain, arrays)
+  if datasets.param_init:
+    raise UserError('cross-validation does not take data.embedding_file yet: train with '
+                    'scripts.train')
   pool = datasets.splits['train']
   scheme, seed = config.crossval.scheme, config.seed
   if scheme == 'seeds' and 'validation' not in datasets.splits and 'test' not in datasets.splits:

@@ -1,4 +1,8 @@
 """The optax chain from `config.optimizer`: clipping, weight decay, optimizer, schedule."""
+import functools
+import re
+
+import flax.traverse_util
 import ml_collections
 import optax
 
@@ -31,9 +35,13 @@ def make_schedule(opt: ml_collections.ConfigDict, total_steps: int) -> optax.Sch
   return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
 
 
-def make_optimizer(opt: ml_collections.ConfigDict,
-                   total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
-  """Returns the gradient transformation and its schedule (logged as learning_rate)."""
+def make_optimizer(opt: ml_collections.ConfigDict, total_steps: int,
+                   freeze: str = '') -> tuple[optax.GradientTransformation, optax.Schedule]:
+  """Returns the gradient transformation and its schedule (logged as learning_rate).
+
+  freeze: parameters whose path ('Embed_0/embedding', 'Dense_1/kernel') matches this regular
+  expression get no update at all (optax.multi_transform with set_to_zero).
+  """
   schedule = make_schedule(opt, total_steps)
   # A constant rate is passed as a number: no step counter in the optimizer state to update.
   rate = opt.learning_rate if opt.schedule == 'constant' and not opt.warmup_steps else schedule
@@ -61,4 +69,17 @@ def make_optimizer(opt: ml_collections.ConfigDict,
   else:
     raise UserError(f'optimizer.name={opt.name!r} is not one of '
                     'sgd, momentum, nesterov, rmsprop, adam, adamw')
-  return optax.chain(*chain), schedule
+  tx = optax.chain(*chain)
+  if freeze:
+    tx = optax.multi_transform({'trained': tx, 'frozen': optax.set_to_zero()},
+                               functools.partial(_freeze_labels, freeze))
+  return tx, schedule
+
+
+def _freeze_labels(pattern: str, params):
+  flat = flax.traverse_util.flatten_dict(params, sep='/')
+  labels = {path: 'frozen' if re.search(pattern, path) else 'trained' for path in flat}
+  if 'frozen' not in labels.values():
+    raise UserError(f'freeze={pattern!r} matches no parameter; the model has '
+                    f'{", ".join(sorted(flat))}')
+  return flax.traverse_util.unflatten_dict(labels, sep='/')

@@ -55,7 +55,7 @@ def make_penalty(reg_config):
 
 
 def make_task(config, model: nn.Module, total_steps: int) -> Task:
-  tx, schedule = optimizers.make_optimizer(config.optimizer, total_steps)
+  tx, schedule = optimizers.make_optimizer(config.optimizer, total_steps, config.freeze)
   loss_name = config.loss
   metric_names = tuple(config.metrics)
   penalty = make_penalty(config.regularization)
@@ -126,5 +126,19 @@ def make_task(config, model: nn.Module, total_steps: int) -> Task:
                        console_kwargs={'width': 110, 'force_terminal': False})(
                            batch['inputs'][:1], train=False)
 
+  def with_params(state, values):
+    """The state with some parameters replaced (by path) and the optimizer state afresh."""
+    flat = flax.traverse_util.flatten_dict(state.params, sep='/')
+    for path, value in values.items():
+      if path not in flat:
+        raise UserError(f'cannot initialize {path!r}: the model has no such parameter (it has '
+                        f'{", ".join(sorted(flat))})')
+      if tuple(flat[path].shape) != tuple(value.shape):
+        raise UserError(f'cannot initialize {path} of shape {tuple(flat[path].shape)} from an '
+                        f'array of shape {tuple(value.shape)}')
+      flat[path] = jnp.asarray(value, flat[path].dtype)
+    params = flax.traverse_util.unflatten_dict(flat, sep='/')
+    return state.replace(params=params, opt_state=tx.init(params))
+
   return Task(init=init, train_step=train_step, eval_step=eval_step, predict=predict,
-              summary=summary, params=lambda state: state.params)
+              summary=summary, params=lambda state: state.params, with_params=with_params)

@@ -35,6 +35,9 @@ class Task:
   summary: Callable[[Batch], str]
   # state -> the parameters alone (norms, export, comparisons).
   params: Callable[[State], Any]
+  # (state, {parameter path: array}) -> the state starting from those values (pretrained
+  # embeddings, converted weights); None if the task cannot.
+  with_params: Callable[[State, dict], State] | None = None
 
 
 def make_model(model_config):

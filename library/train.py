@@ -193,6 +193,11 @@ def setup(config, arrays=None, devices=None):
                               np.arange(min(config.batch_size, datasets.size('train'))))
   example['weights'] = np.ones(len(example['labels']), np.float32)
   state = steps.make_init(task, mesh)(jax.random.PRNGKey(config.seed), example)
+  if datasets.param_init:
+    if task.with_params is None:
+      raise UserError(f'task={config.task!r} cannot start from given parameter values')
+    state = jax.device_put(task.with_params(state, datasets.param_init),
+                           parallel.replicated(mesh))
   return dict(mesh=mesh, datasets=datasets, durations=d, model=model, task=task, data=data,
               batches=batches, example=example, state=state, on_device=on_device)
 

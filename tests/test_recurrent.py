@@ -190,3 +190,44 @@ def test_the_book_one_hot_toys_run():
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert 'Found 9 unique tokens.' in proc.stdout
   assert 'word-level one-hot: (2, 10, 10)' in proc.stdout
+
+
+def _write_glove(path, words, dim=100, seed=0):
+  rng = np.random.default_rng(seed)
+  with open(path, 'w') as f:
+    for w in words:
+      f.write(w + ' ' + ' '.join(f'{v:.4f}' for v in rng.normal(size=dim)) + '\n')
+  return str(path)
+
+
+def test_glove_file_fills_the_rows_of_the_tokenizer_words(tmp_path):
+  path = _write_glove(tmp_path / 'glove.txt', ['the', 'cat', 'zebra'], dim=4)
+  matrix = text.load_glove(str(path), {'cat': 1, 'the': 2, 'dog': 3, 'rare': 9}, num_words=5)
+  lines = {l.split()[0]: np.array(l.split()[1:], np.float32) for l in open(path)}
+  assert matrix.shape == (5, 4)
+  np.testing.assert_array_equal(matrix[1], lines['cat'])
+  np.testing.assert_array_equal(matrix[2], lines['the'])
+  assert not matrix[0].any() and not matrix[3].any()   # padding, and a word GloVe lacks
+  (tmp_path / 'bad.txt').write_text('the 1 2 3\ncat 1 2\n')
+  with pytest.raises(UserError, match='line 2 has 2 values, not 3'):
+    text.load_glove(str(tmp_path / 'bad.txt'), {'cat': 1}, 5)
+  with pytest.raises(UserError, match='no such file'):
+    text.load_glove(str(tmp_path / 'absent.txt'), {'cat': 1}, 5)
+
+
+def test_glove_config_starts_from_the_file_and_keeps_the_embedding_frozen(load_config, tmp_path):
+  from library import inference, train  # pylint: disable=import-outside-toplevel
+  config = load_config('configs/recurrent/imdb_glove.py', 'smoke')
+  config.data.path = _write_aclimdb(tmp_path / 'aclImdb')
+  words = ['good', 'bad', 'movie', 'plot', 'great', 'awful', 'actor', 'the', 'film', 'br', 'end']
+  config.data.embedding_file = _write_glove(tmp_path / 'glove.txt', words)
+  config.checkpoint.keep = 1
+  train.train_and_evaluate(config, str(tmp_path / 'run'))
+  state = inference.load_state(str(tmp_path / 'run'))[0]
+  from library.data import pipeline  # pylint: disable=import-outside-toplevel
+  expected = pipeline.prepare(config).param_init['Embed_0/embedding']
+  np.testing.assert_array_equal(np.asarray(state.params['Embed_0']['embedding']), expected)
+  assert expected[1:].any()
+  config.freeze = 'no_such_layer'
+  with pytest.raises(UserError, match="freeze='no_such_layer' matches no parameter"):
+    train.train_and_evaluate(config, str(tmp_path / 'other'))

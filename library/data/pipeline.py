@@ -24,6 +24,8 @@ class Datasets:
   raw_input_shape: tuple[int, ...] = ()      # one example as the source gives it
   # Metrics known before training, per split (the timeseries' common-sense baseline).
   reference: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+  # Initial values for parameters, by path (a GloVe embedding for the tokenizer's words).
+  param_init: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
   def size(self, split: str) -> int:
     return len(self.splits[split]['labels'])
@@ -71,7 +73,9 @@ def prepare(config, arrays=None) -> Datasets:
   if 'train' not in raw:
     raise UserError(f'no training split: the source has {", ".join(sorted(raw))}; '
                     'set data.pool to carve one')
-  _words_to_vectors(raw, d)
+  if d.max_train:
+    raw['train'] = _take(raw['train'], np.arange(min(d.max_train, len(raw['train']['labels']))))
+  param_init = _words_to_vectors(raw, d)
   stats = None
   if d.standardize:
     stats = preprocessing.fit_standardizer(
@@ -79,11 +83,18 @@ def prepare(config, arrays=None) -> Datasets:
   out = {name: {'inputs': preprocessing.transform_inputs(s['inputs'], d, stats),
                 'labels': preprocessing.transform_labels(s['labels'], d)}
          for name, s in raw.items()}
-  return Datasets(out, stats, tuple(raw['train']['inputs'].shape[1:]))
+  return Datasets(out, stats, tuple(raw['train']['inputs'].shape[1:]), param_init=param_init)
 
 
-def _words_to_vectors(raw: dict[str, dict[str, np.ndarray]], d) -> None:
-  """Text -> indices (vocabulary from 'train' only) -> padded or multi-hot rows, in place."""
+def _words_to_vectors(raw: dict[str, dict[str, np.ndarray]], d) -> dict[str, np.ndarray]:
+  """Text -> indices (vocabulary from 'train' only) -> padded or multi-hot rows, in place.
+
+  Returns the initial embedding from data.embedding_file, if set, by parameter path.
+  """
+  param_init = {}
+  if d.embedding_file and d.tokenize != 'words':
+    raise UserError('data.embedding_file needs data.tokenize=words (its vectors are looked up '
+                    'by the words of the tokenizer fitted on the training texts)')
   if d.tokenize:
     texts = raw['train']['inputs']
     if not sequences.is_text(texts):
@@ -92,6 +103,9 @@ def _words_to_vectors(raw: dict[str, dict[str, np.ndarray]], d) -> None:
                                char_level=d.tokenize == 'chars').fit(texts)
     for split in raw.values():
       split['inputs'] = tokenizer.texts_to_sequences(split['inputs'])
+    if d.embedding_file:
+      param_init['Embed_0/embedding'] = text.load_glove(
+          d.embedding_file, tokenizer.word_index, d.num_words or len(tokenizer.word_index) + 1)
   for split in raw.values():
     x = split['inputs']
     if (d.vectorize or d.maxlen) and x.dtype != object and x.ndim != 2:
@@ -102,6 +116,7 @@ def _words_to_vectors(raw: dict[str, dict[str, np.ndarray]], d) -> None:
     elif d.maxlen:
       split['inputs'] = text.pad_sequences(x, d.maxlen, padding=d.padding,
                                            truncating=d.truncating)
+  return param_init
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:

@@ -119,3 +119,36 @@ def pad_sequences(sequences, maxlen: int | None = None, dtype=np.int32, padding:
     else:
       out[i, maxlen - len(seq):] = seq
   return out
+
+
+def load_glove(path: str, word_index: dict[str, int], num_words: int) -> np.ndarray:
+  """An embedding matrix (num_words, dim) from a GloVe text file ("word v1 v2 ..." per line):
+  row i is the vector of the word with index i (i < num_words); rows of words the file lacks,
+  and row 0 (padding), stay zero, as in the book's 6.1."""
+  import os  # pylint: disable=import-outside-toplevel
+  path = os.path.expanduser(path or '')
+  if not os.path.isfile(path):
+    raise UserError(f'data.embedding_file={path!r}: no such file (GloVe: glove.6B.100d.txt from '
+                    'https://nlp.stanford.edu/data/glove.6B.zip)')
+  wanted = {w: i for w, i in word_index.items() if i < num_words}
+  matrix, dim = None, None
+  with open(path, encoding='utf-8', errors='replace') as f:
+    for line_number, line in enumerate(f, 1):
+      word, *values = line.rstrip('\n').split(' ')
+      if dim is None:
+        dim = len(values)
+        if dim < 1:
+          raise UserError(f'{path} line 1 has no vector: not a GloVe text file')
+        matrix = np.zeros((num_words, dim), np.float32)
+      if len(values) != dim:
+        raise UserError(f'{path} line {line_number} has {len(values)} values, not {dim}: '
+                        'not a GloVe text file')
+      if word in wanted:
+        try:
+          matrix[wanted[word]] = np.asarray(values, np.float32)
+        except ValueError:
+          raise UserError(f'{path} line {line_number} holds a value that is not a number') \
+              from None
+  if matrix is None:
+    raise UserError(f'{path} is empty')
+  return matrix
