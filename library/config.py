@@ -11,6 +11,7 @@ from typing import Any
 import ml_collections
 from ml_collections import config_dict
 
+from library.data import augment
 from library.data.sources import SOURCES
 from library.errors import UserError
 
@@ -65,7 +66,10 @@ def default_config() -> ml_collections.ConfigDict:
   # monitors the IMDB test reviews; pick this only to reproduce it).
   c.data.test_as_validation = False
   c.data.shuffle_holdout = True
-  c.data.max_train = 0              # keep only the first N training examples (0: all)     # False: the first examples are held out (the book's IMDB)
+  c.data.max_train = 0              # keep only the first N training examples (0: all)
+  # Image augmentation of every training batch, on device (library/data/augment.py): Keras'
+  # ImageDataGenerator ranges (rotation and shear in degrees, shifts and zoom as fractions).
+  c.data.augment = augment.default_config()     # False: the first examples are held out (the book's IMDB)
   c.data.scale = 1.0                # inputs *= scale (1/255 for pixels)
   c.data.standardize = False        # feature-wise z-score with training-split statistics
   c.data.flatten = False            # (N, H, W, C) -> (N, H*W*C)
@@ -201,6 +205,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key in ('padding', 'truncating'):
     if config.data[key] not in ('pre', 'post'):
       raise UserError(f'data.{key}={config.data[key]!r} is not one of pre, post')
+  if config.data.augment.fill_mode not in augment.FILL_MODES:
+    raise UserError(f'data.augment.fill_mode={config.data.augment.fill_mode!r} is not one of '
+                    f'{", ".join(augment.FILL_MODES)}')
+  for key in ('rotation', 'width_shift', 'height_shift', 'shear', 'zoom'):
+    if config.data.augment[key] < 0:
+      raise UserError(f'data.augment.{key}={config.data.augment[key]} must be >= 0')
+  if config.data.augment.zoom >= 1:
+    raise UserError(f'data.augment.zoom={config.data.augment.zoom} must be < 1')
   if config.data.max_train < 0:
     raise UserError(f'data.max_train={config.data.max_train} must be >= 0 (0: all)')
   if config.data.maxlen < 0:

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from library import losses, optimizers
+from library.data import augment
 from library.errors import UserError
 from library.task import Task
 
@@ -59,6 +60,7 @@ def make_task(config, model: nn.Module, total_steps: int) -> Task:
   loss_name = config.loss
   metric_names = tuple(config.metrics)
   penalty = make_penalty(config.regularization)
+  aug = config.data.augment if augment.enabled(config.data.augment) else None
 
   def init(rng, batch):
     params_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
@@ -80,6 +82,9 @@ def make_task(config, model: nn.Module, total_steps: int) -> Task:
   def train_step(state, batch):
     rng = jax.random.fold_in(state.rng, state.step)
     weights = batch['weights']
+    if aug is not None:   # each example its own draw, from the step's key
+      batch = dict(batch, inputs=augment.augment(jax.random.fold_in(rng, 1), batch['inputs'],
+                                                 aug))
 
     def loss_fn(params):
       logits, model_state = apply(params, state.model_state, batch['inputs'], True, rng)
