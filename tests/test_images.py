@@ -43,7 +43,7 @@ def test_image_folder_errors_are_one_line(tmp_path):
   (tmp_path / 'r' / 'train' / 'cats').mkdir(parents=True)
   (tmp_path / 'r' / 'train' / 'dogs').mkdir(parents=True)
   Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / 'r' / 'train' / 'cats' / 'a.png')
-  with pytest.raises(UserError, match='dogs holds no image'):
+  with pytest.raises(UserError, match='dogs holds no .jpg'):
     images.load_image_folder(str(tmp_path / 'r'), ('train',), (), (8, 8))
 
 

@@ -67,16 +67,18 @@ def load_mlxtend_boston() -> dict[str, Split]:
   return {'all': {'inputs': x.astype(np.float32), 'labels': y.astype(np.float32)}}
 
 
-def load_text_folder(root: str, splits, class_names) -> dict[str, Split]:
-  """Raw text files in one folder per class per split, as Stanford's aclImdb:
-  root/train/neg/*.txt, root/train/pos/*.txt, root/test/... Labels follow class_names' order
-  (default: the sub-folders, sorted)."""
+def class_folder_files(root: str, splits, class_names, extensions: tuple[str, ...],
+                       source: str, missing_hint: str):
+  """{split: [(label, path), ...]} of a folder-per-class layout: root/<split>/<class>/<file>.
+
+  Classes follow class_names' order (default: the sub-folders, sorted). A missing folder, or a
+  class folder without any file of `extensions`, is a UserError.
+  """
   if not root:
-    raise UserError('data.source=text_folder needs data.path, the folder holding the splits')
+    raise UserError(f'data.source={source} needs data.path, the folder holding the splits')
   root = os.path.expanduser(root)
   if not os.path.isdir(root):
-    raise UserError(f'data.path={root!r}: no such folder (for IMDB, unpack '
-                    'https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz)')
+    raise UserError(f'data.path={root!r}: no such folder ({missing_hint})')
   out = {}
   for split in splits:
     folder = os.path.join(root, split)
@@ -85,21 +87,35 @@ def load_text_folder(root: str, splits, class_names) -> dict[str, Split]:
                       f'{", ".join(sorted(os.listdir(root))) or "nothing"})')
     classes = list(class_names) or sorted(
         n for n in os.listdir(folder) if os.path.isdir(os.path.join(folder, n)))
-    texts, labels = [], []
+    if not classes:
+      raise UserError(f'{folder} has no class folders')
+    out[split] = []
     for label, name in enumerate(classes):
       class_folder = os.path.join(folder, name)
       if not os.path.isdir(class_folder):
         raise UserError(f'{folder} has no class folder {name!r} (data.class_names)')
-      files = sorted(f for f in os.listdir(class_folder) if f.endswith('.txt'))
+      files = sorted(f for f in os.listdir(class_folder) if f.lower().endswith(extensions))
       if not files:
-        raise UserError(f'class folder {class_folder} holds no .txt file')
-      for f in files:
-        with open(os.path.join(class_folder, f), encoding='utf-8', errors='replace') as fh:
-          texts.append(fh.read())
-        labels.append(label)
+        raise UserError(f'class folder {class_folder} holds no {" / ".join(extensions)} file')
+      out[split].extend((label, os.path.join(class_folder, f)) for f in files)
+  return out
+
+
+def load_text_folder(root: str, splits, class_names) -> dict[str, Split]:
+  """Raw text files in one folder per class per split, as Stanford's aclImdb:
+  root/train/neg/*.txt, root/train/pos/*.txt, root/test/..."""
+  files = class_folder_files(root, splits, class_names, ('.txt',), 'text_folder',
+                             'for IMDB, unpack https://ai.stanford.edu/~amaas/data/sentiment/'
+                             'aclImdb_v1.tar.gz')
+  out = {}
+  for split, items in files.items():
+    texts = []
+    for _, path in items:
+      with open(path, encoding='utf-8', errors='replace') as fh:
+        texts.append(fh.read())
     inputs = np.empty(len(texts), dtype=object)
     inputs[:] = texts
-    out[split] = {'inputs': inputs, 'labels': np.asarray(labels, np.int32)}
+    out[split] = {'inputs': inputs, 'labels': np.asarray([l for l, _ in items], np.int32)}
   return out
 
 
