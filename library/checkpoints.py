@@ -141,3 +141,24 @@ class Checkpointer:
     if self._manager is not None:
       self._manager.close()
       self._manager = None
+
+
+def restore_latest_raw(directory: str) -> dict | None:
+  """The latest readable checkpoint's state as saved (nested dicts of arrays), read only.
+
+  For starting another model from this one (`model_init`): no structure is imposed and the
+  directory is never written to.
+  """
+  manager = ocp.CheckpointManager(os.path.abspath(directory),
+                                  options=ocp.CheckpointManagerOptions(read_only=True))
+  try:
+    for step in sorted(manager.all_steps(), reverse=True):
+      try:
+        return manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore()))['state']
+      except Exception as e:  # pylint: disable=broad-except
+        logging.warning('checkpoint %s/%d cannot be read (%s); trying the one before it',
+                        directory, step, str(e)[:200])
+    return None
+  finally:
+    manager.close()

@@ -98,6 +98,12 @@ def default_config() -> ml_collections.ConfigDict:
   # 'device': keep the dataset on the accelerators and gather batches there; 'host': feed
   # batches from host memory; 'auto': on device if it fits in on_device_max_mb.
   c.data.placement = 'auto'
+  # Cached features (book 5.3, feature extraction): before training, every split's inputs are
+  # replaced, once, by the outputs of this frozen model (module/name/kwargs as `model`) with
+  # its variables from `init` (as model_init.path).
+  c.data.features = ml_collections.ConfigDict({
+      'module': '', 'name': '', 'kwargs': ml_collections.ConfigDict(), 'init': '',
+      'batch_size': 50})
   c.data.on_device_max_mb = 2048
 
   # Keras' kernel_regularizer: l1 * sum|w| + l2 * sum w^2 over the parameters whose path
@@ -107,6 +113,15 @@ def default_config() -> ml_collections.ConfigDict:
   # Parameters whose path matches this regular expression are not trained ('' : none), e.g.
   # 'Embed_0/embedding' for a pretrained embedding.
   c.freeze = ''
+  # Freeze every layer called before this one ('conv_base/block3_conv1', the R book's
+  # unfreeze_weights(conv_base, from = ...)); joined with `freeze`.
+  c.unfreeze_from = ''
+  # Start from pretrained values (transfer learning, book 5.3): `path` is a folder written by
+  # scripts.convert_weights, a .safetensors / Keras .h5 / .keras file, or a training workdir of
+  # ours (its latest checkpoint). They go under `prefix` ('conv_base'); layer paths matching
+  # `skip` (a regular expression, e.g. 'predictions' or 'Dense_1') are neither read nor
+  # required, and keep their fresh initialization.
+  c.model_init = ml_collections.ConfigDict({'path': '', 'prefix': '', 'skip': ''})
 
   c.batch_size = 128                # global batch, over all devices of all hosts
   c.eval_batch_size = 1000
@@ -154,11 +169,15 @@ def default_config() -> ml_collections.ConfigDict:
   return c
 
 
+# Constructor arguments: any keys, not checked against the defaults.
+FREE_FORM = ('model.kwargs', 'data.features.kwargs')
+
+
 def _flat_keys(d: Any, prefix: str = '') -> dict[str, Any]:
   out = {}
   for key, value in d.items():
     name = f'{prefix}{key}'
-    if isinstance(value, (dict, ml_collections.ConfigDict)) and name != 'model.kwargs':
+    if isinstance(value, (dict, ml_collections.ConfigDict)) and name not in FREE_FORM:
       out.update(_flat_keys(value, name + '.'))
     else:
       out[name] = value
@@ -242,6 +261,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.loss == 'sparse_categorical_crossentropy' and config.data.one_hot:
     raise UserError('loss=sparse_categorical_crossentropy needs integer labels: set '
                     'data.one_hot=False (or use categorical_crossentropy)')
+  f = config.data.features
+  if f.module and (not f.name or not f.init):
+    raise UserError('data.features needs module, name and init (the frozen model and its '
+                    'weights); leave module empty for no cached features')
+  if f.batch_size < 1:
+    raise UserError(f'data.features.batch_size={f.batch_size} must be >= 1')
+  if (config.model_init.prefix or config.model_init.skip) and not config.model_init.path:
+    raise UserError('model_init.prefix/skip are set but model_init.path is empty')
   for backend in BACKENDS:
     if config.steps_per_dispatch[backend] < 1:
       raise UserError(f'steps_per_dispatch.{backend} must be >= 1')
@@ -311,8 +338,10 @@ def from_json(text: str) -> ml_collections.ConfigDict:
   config.unlock()
   config.update_from_flattened_dict(
       {k: tuple(v) if isinstance(v, list) else v for k, v in _flat_keys(loaded).items()
-       if k != 'model.kwargs'})
+       if k not in FREE_FORM})
   config.model.kwargs = ml_collections.ConfigDict(loaded['model']['kwargs'])
+  config.data.features.kwargs = ml_collections.ConfigDict(
+      loaded['data'].get('features', {}).get('kwargs', {}))
   return config
 
 

@@ -214,9 +214,9 @@ def run_crossval(config, workdir: str, *, arrays=None, devices=None,
   plain.unlock()
   plain.data.standardize = False
   datasets = pipeline.prepare(plain, arrays)
-  if datasets.param_init:
-    raise UserError('cross-validation does not take data.embedding_file yet: train with '
-                    'scripts.train')
+  if datasets.param_init or config.model_init.path:
+    raise UserError('cross-validation does not take data.embedding_file or model_init yet: '
+                    'train with scripts.train')
   pool = datasets.splits['train']
   scheme, seed = config.crossval.scheme, config.seed
   if scheme == 'seeds' and 'validation' not in datasets.splits and 'test' not in datasets.splits:
@@ -234,7 +234,7 @@ def run_crossval(config, workdir: str, *, arrays=None, devices=None,
              for f, rows in enumerate(layout.train)]
   epoch_steps = max(b.steps_per_epoch for b in batches)
   model = make_model(config.model)
-  task = make_task(config, model, num_epochs * epoch_steps)
+  task = make_task(config, model, num_epochs * epoch_steps, pool['inputs'][:1])
   standardize = bool(config.data.standardize)
   if standardize:
     fitted = [preprocessing.fit_standardizer(layout.pool_inputs[rows]) for rows in layout.train]

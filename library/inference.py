@@ -6,7 +6,7 @@ import jax
 import numpy as np
 
 from library import checkpoints, config as config_lib, parallel, steps
-from library.data import preprocessing
+from library.data import features, preprocessing
 from library.errors import UserError
 from library.task import make_model, make_task
 
@@ -105,10 +105,12 @@ def predict_workdir(workdir: str, paths: list[str], which: str = 'latest') -> np
     with np.load(os.path.join(workdir, 'preprocessing.npz'), allow_pickle=False) as f:
       stats = dict(f)
   inputs = preprocessing.transform_inputs(raw, config.data, stats)
+  if features.enabled(config.data.features):
+    inputs = features.Extractor(config.data.features, inputs)(inputs)
   mesh = parallel.make_mesh(jax.devices()[:1])
-  task = make_task(config, make_model(config.model), total_steps=1)
   example = {'inputs': inputs[:1], 'labels': np.zeros(1, np.int32),
              'weights': np.ones(1, np.float32)}
+  task = make_task(config, make_model(config.model), 1, example['inputs'])
   state = steps.make_init(task, mesh)(jax.random.PRNGKey(config.seed), example)
   state, _ = _restore(workdir, config, state, which)
   return np.asarray(jax.jit(task.predict)(state, inputs))

@@ -16,7 +16,7 @@ import optax
 from library import losses, optimizers
 from library.data import augment
 from library.errors import UserError
-from library.task import Task
+from library.task import Task, layers_in_call_order
 
 
 @flax.struct.dataclass
@@ -55,8 +55,27 @@ def make_penalty(reg_config):
   return penalty
 
 
-def make_task(config, model: nn.Module, total_steps: int) -> Task:
-  tx, schedule = optimizers.make_optimizer(config.optimizer, total_steps, config.freeze)
+def frozen_pattern(config, model: nn.Module, example_inputs) -> str:
+  """config.freeze, joined with the layers called before config.unfreeze_from (R book 5.3:
+  unfreeze_weights(conv_base, from = "block3_conv1"))."""
+  if not config.unfreeze_from:
+    return config.freeze
+  if example_inputs is None:
+    raise ValueError('unfreeze_from needs make_task(..., example_inputs)')
+  order = layers_in_call_order(model, example_inputs)
+  start = config.unfreeze_from.strip('/')
+  if start not in order:
+    raise UserError(f'unfreeze_from={config.unfreeze_from!r} is not a layer of the model; its '
+                    f'layers are {", ".join(order[:12])}{" ..." if len(order) > 12 else ""}')
+  # Frozen: layers before it in call order, not containing it (conv_base holds block3_conv1).
+  before = [p for p in order[:order.index(start)] if not start.startswith(p + '/')]
+  parts = [f'^{re.escape(p)}/' for p in before] + ([config.freeze] if config.freeze else [])
+  return '|'.join(f'(?:{p})' for p in parts) if parts else ''
+
+
+def make_task(config, model: nn.Module, total_steps: int, example_inputs=None) -> Task:
+  tx, schedule = optimizers.make_optimizer(config.optimizer, total_steps,
+                                           frozen_pattern(config, model, example_inputs))
   loss_name = config.loss
   metric_names = tuple(config.metrics)
   penalty = make_penalty(config.regularization)
@@ -131,19 +150,25 @@ def make_task(config, model: nn.Module, total_steps: int) -> Task:
                        console_kwargs={'width': 110, 'force_terminal': False})(
                            batch['inputs'][:1], train=False)
 
+  def variables(state):
+    return {'params': state.params, **state.model_state}
+
   def with_params(state, values):
-    """The state with some parameters replaced (by path) and the optimizer state afresh."""
-    flat = flax.traverse_util.flatten_dict(state.params, sep='/')
+    """The state with some variables replaced (by 'collection/path') and the optimizer state
+    afresh."""
+    flat = flax.traverse_util.flatten_dict(variables(state), sep='/')
     for path, value in values.items():
       if path not in flat:
-        raise UserError(f'cannot initialize {path!r}: the model has no such parameter (it has '
-                        f'{", ".join(sorted(flat))})')
+        raise UserError(f'cannot initialize {path!r}: the model has no such variable (it has '
+                        f'{", ".join(sorted(flat)[:12])} ...)')
       if tuple(flat[path].shape) != tuple(value.shape):
         raise UserError(f'cannot initialize {path} of shape {tuple(flat[path].shape)} from an '
                         f'array of shape {tuple(value.shape)}')
       flat[path] = jnp.asarray(value, flat[path].dtype)
-    params = flax.traverse_util.unflatten_dict(flat, sep='/')
-    return state.replace(params=params, opt_state=tx.init(params))
+    new = flax.traverse_util.unflatten_dict(flat, sep='/')
+    params = new.pop('params')
+    return state.replace(params=params, model_state=new, opt_state=tx.init(params))
 
   return Task(init=init, train_step=train_step, eval_step=eval_step, predict=predict,
-              summary=summary, params=lambda state: state.params, with_params=with_params)
+              summary=summary, params=lambda state: state.params, with_params=with_params,
+              variables=variables)

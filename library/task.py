@@ -14,6 +14,9 @@ import dataclasses
 import importlib
 from typing import Any, Callable
 
+import flax.linen as nn
+import jax
+
 from library.errors import UserError
 
 State = Any
@@ -35,9 +38,11 @@ class Task:
   summary: Callable[[Batch], str]
   # state -> the parameters alone (norms, export, comparisons).
   params: Callable[[State], Any]
-  # (state, {parameter path: array}) -> the state starting from those values (pretrained
-  # embeddings, converted weights); None if the task cannot.
+  # (state, {'params/<path>' or 'batch_stats/<path>': array}) -> the state starting from
+  # those values (pretrained embeddings, converted weights); None if the task cannot.
   with_params: Callable[[State, dict], State] | None = None
+  # state -> every model variable by collection ({'params': ..., 'batch_stats': ...}).
+  variables: Callable[[State], dict] | None = None
 
 
 def make_model(model_config):
@@ -59,11 +64,31 @@ def make_model(model_config):
     raise UserError(f'model.kwargs {sorted(kwargs)} do not fit {model_config.name}: {e}') from None
 
 
-def make_task(config, model, total_steps: int) -> Task:
+def layers_in_call_order(model, inputs) -> list[str]:
+  """Paths ('conv_base/block3_conv1') of the model's submodules in the order they are first
+  called: the order Keras lists layers in, which parameter dictionaries lose (jax sorts them)."""
+  order = []
+
+  def record(next_fun, args, kwargs, context):
+    path = '/'.join(context.module.path)
+    if path and path not in order:
+      order.append(path)
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(record):
+    jax.eval_shape(lambda x: model.init({'params': jax.random.key(0),
+                                         'dropout': jax.random.key(1)}, x, train=False),
+                   jax.ShapeDtypeStruct(inputs.shape, inputs.dtype))
+  return order
+
+
+def make_task(config, model, total_steps: int, example_inputs=None) -> Task:
+  """The Task of config.task; example_inputs (a batch of inputs, or their shape and dtype)
+  lets it look at the model's layers (config.unfreeze_from)."""
   try:
     module = importlib.import_module(config.task)
   except ModuleNotFoundError as e:
     raise UserError(f'task={config.task!r} cannot be imported ({e})') from None
   if not hasattr(module, 'make_task'):
     raise UserError(f'task={config.task!r} has no make_task(config, model, total_steps)')
-  return module.make_task(config, model, total_steps)
+  return module.make_task(config, model, total_steps, example_inputs)

@@ -22,7 +22,7 @@ import jax
 import numpy as np
 import tqdm
 
-from library import checkpoints, config as config_lib, parallel, plots, steps, writers
+from library import checkpoints, config as config_lib, parallel, plots, steps, weights, writers
 from library.data import pipeline, timeseries
 from library.errors import Interrupted, TrainingDiverged, UserError
 from library.task import make_model, make_task
@@ -181,8 +181,6 @@ def setup(config, arrays=None, devices=None):
   parallel.check_divisible(config.eval_batch_size, mesh, 'eval_batch_size')
   datasets = pipeline.prepare(config, arrays)
   d = _durations(config, datasets.size('train'))
-  model = make_model(config.model)
-  task = make_task(config, model, d['total'])
   on_device = config.data.placement == 'device'
   if config.data.placement == 'auto':
     nbytes = sum(a.nbytes for s in datasets.splits.values() for a in s.values())
@@ -192,14 +190,29 @@ def setup(config, arrays=None, devices=None):
   example = timeseries.gather(datasets.splits['train'],
                               np.arange(min(config.batch_size, datasets.size('train'))))
   example['weights'] = np.ones(len(example['labels']), np.float32)
+  model = make_model(config.model)
+  task = make_task(config, model, d['total'], example['inputs'])
   state = steps.make_init(task, mesh)(jax.random.PRNGKey(config.seed), example)
-  if datasets.param_init:
-    if task.with_params is None:
-      raise UserError(f'task={config.task!r} cannot start from given parameter values')
-    state = jax.device_put(task.with_params(state, datasets.param_init),
-                           parallel.replicated(mesh))
+  state = start_from(config, task, state, datasets.param_init, mesh)
   return dict(mesh=mesh, datasets=datasets, durations=d, model=model, task=task, data=data,
               batches=batches, example=example, state=state, on_device=on_device)
+
+
+def start_from(config, task, state, param_init: dict, mesh):
+  """The initial state with data-given values (embeddings) and config.model_init applied."""
+  values = dict(param_init)
+  if config.model_init.path:
+    if task.variables is None:
+      raise UserError(f'task={config.task!r} cannot start from model_init')
+    target = {k: tuple(v.shape) for k, v in weights.flat_variables_abstract(
+        task.variables(state)).items()}
+    values.update(weights.load_for(config.model_init.path, target,
+                                   prefix=config.model_init.prefix, skip=config.model_init.skip))
+  if not values:
+    return state
+  if task.with_params is None:
+    raise UserError(f'task={config.task!r} cannot start from given parameter values')
+  return jax.device_put(task.with_params(state, values), parallel.replicated(mesh))
 
 
 def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,

@@ -225,7 +225,7 @@ def test_glove_config_starts_from_the_file_and_keeps_the_embedding_frozen(load_c
   train.train_and_evaluate(config, str(tmp_path / 'run'))
   state = inference.load_state(str(tmp_path / 'run'))[0]
   from library.data import pipeline  # pylint: disable=import-outside-toplevel
-  expected = pipeline.prepare(config).param_init['Embed_0/embedding']
+  expected = pipeline.prepare(config).param_init['params/Embed_0/embedding']
   np.testing.assert_array_equal(np.asarray(state.params['Embed_0']['embedding']), expected)
   assert expected[1:].any()
   config.freeze = 'no_such_layer'

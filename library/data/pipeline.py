@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from library.data import (preprocessing, sequences, sources, splits as splits_lib, text,
-                          timeseries)
+from library.data import (features, preprocessing, sequences, sources, splits as splits_lib,
+                          text, timeseries)
 from library.errors import UserError
 
 
@@ -83,6 +83,8 @@ def prepare(config, arrays=None) -> Datasets:
   out = {name: {'inputs': preprocessing.transform_inputs(s['inputs'], d, stats),
                 'labels': preprocessing.transform_labels(s['labels'], d)}
          for name, s in raw.items()}
+  if features.enabled(d.features):
+    features.extract(out, d.features)
   return Datasets(out, stats, tuple(raw['train']['inputs'].shape[1:]), param_init=param_init)
 
 
@@ -104,7 +106,7 @@ def _words_to_vectors(raw: dict[str, dict[str, np.ndarray]], d) -> dict[str, np.
     for split in raw.values():
       split['inputs'] = tokenizer.texts_to_sequences(split['inputs'])
     if d.embedding_file:
-      param_init['Embed_0/embedding'] = text.load_glove(
+      param_init['params/Embed_0/embedding'] = text.load_glove(
           d.embedding_file, tokenizer.word_index, d.num_words or len(tokenizer.word_index) + 1)
   for split in raw.values():
     x = split['inputs']

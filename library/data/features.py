@@ -1,0 +1,55 @@
+"""Cached features (book 5.3's first recipe): inputs replaced once by a frozen model's outputs.
+
+The frozen model (config.data.features: module, name, kwargs, as config.model) starts from
+`init` (a converted weight folder, a Keras or safetensors file, or a workdir of ours) and runs
+once over every split in batches; training then sees only its outputs, so a dense head trains
+in seconds where running the base every step would take hours on a CPU.
+"""
+import logging
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from library import weights
+from library.errors import UserError
+
+
+def enabled(features_config) -> bool:
+  return bool(features_config.module)
+
+
+class Extractor:
+  """The frozen model with its variables, compiled once; call it on (N, ...) inputs."""
+
+  def __init__(self, features_config, example_inputs: np.ndarray):
+    from library.task import make_model  # pylint: disable=import-outside-toplevel
+    f = features_config
+    if not f.init:
+      raise UserError('data.features.init is empty: name the weights of the frozen model '
+                      '(a scripts.convert_weights folder, a Keras or safetensors file, a workdir)')
+    self.model = make_model(f)
+    self.batch_size = f.batch_size
+    example = jax.ShapeDtypeStruct((1, *example_inputs.shape[1:]), jnp.float32)
+    abstract = jax.eval_shape(lambda x: self.model.init(jax.random.key(0), x, train=False),
+                              example)
+    target = {k: tuple(v.shape) for k, v in weights.flat_variables_abstract(abstract).items()}
+    self.variables = jax.device_put(weights.unflatten(weights.load_for(f.init, target)))
+    self._apply = jax.jit(lambda v, x: self.model.apply(v, x, train=False))
+
+  def __call__(self, inputs: np.ndarray) -> np.ndarray:
+    out = [np.asarray(self._apply(self.variables, jnp.asarray(inputs[i:i + self.batch_size],
+                                                              jnp.float32)))
+           for i in range(0, len(inputs), self.batch_size)]
+    return np.concatenate(out).astype(np.float32)
+
+
+def extract(splits: dict[str, dict[str, np.ndarray]], features_config) -> None:
+  """Replaces every split's inputs by the frozen model's outputs, in place."""
+  extractor = Extractor(features_config, splits['train']['inputs'])
+  for name, split in splits.items():
+    start = time.perf_counter()
+    split['inputs'] = extractor(split['inputs'])
+    logging.info('features of %s: %s in %.1f s', name, split['inputs'].shape,
+                 time.perf_counter() - start)
