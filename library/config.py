@@ -67,6 +67,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.test_as_validation = False
   c.data.shuffle_holdout = True
   c.data.max_train = 0              # keep only the first N training examples (0: all)
+  # Keep only the examples of these labels, relabelled 0, 1, ... in this order (digits 5-9 of
+  # the transfer demo become classes 0-4); () keeps all.
+  c.data.keep_labels = ()
   # Image augmentation of every training batch, on device (library/data/augment.py): Keras'
   # ImageDataGenerator ranges (rotation and shear in degrees, shifts and zoom as fractions).
   c.data.augment = augment.default_config()     # False: the first examples are held out (the book's IMDB)
@@ -261,6 +264,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.loss == 'sparse_categorical_crossentropy' and config.data.one_hot:
     raise UserError('loss=sparse_categorical_crossentropy needs integer labels: set '
                     'data.one_hot=False (or use categorical_crossentropy)')
+  keep = tuple(config.data.keep_labels)
+  if len(set(keep)) != len(keep):
+    raise UserError(f'data.keep_labels={keep} repeats a label')
+  if keep and config.data.num_classes != len(keep):
+    raise UserError(f'data.keep_labels has {len(keep)} labels but data.num_classes='
+                    f'{config.data.num_classes}: set it to {len(keep)}')
   f = config.data.features
   if f.module and (not f.name or not f.init):
     raise UserError('data.features needs module, name and init (the frozen model and its '

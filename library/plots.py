@@ -123,3 +123,17 @@ def plot_capacity(rows: list, metric: str, out_path: str) -> None:
   fig.tight_layout()
   fig.savefig(out_path, dpi=100)
   plt.close(fig)
+
+
+def plot_bars(values: dict[str, list[float]], ylabel: str, out_path: str) -> None:
+  """One bar per group (mean, std as error bar), every value as a dot on it."""
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for i, (name, vals) in enumerate(values.items()):
+    ax.bar(i, np.mean(vals), yerr=np.std(vals), color=f'C{i % 10}', alpha=0.6, capsize=4)
+    ax.plot([i] * len(vals), vals, 'k.', markersize=5)
+  ax.set_xticks(range(len(values)), list(values))
+  ax.set_ylabel(ylabel)
+  ax.grid(axis='y', alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)

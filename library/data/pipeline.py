@@ -48,6 +48,13 @@ def prepare(config, arrays=None) -> Datasets:
     return Datasets(splits, None, shape, reference)
   if 'series' in raw:
     raise UserError(f'data.source={d.source!r} is a series: set data.window (lookback, ...)')
+  if d.keep_labels:
+    present = set().union(*(np.unique(s['labels']).tolist() for s in raw.values()))
+    missing = sorted(set(d.keep_labels) - present)
+    if missing:
+      raise UserError(f'data.keep_labels={tuple(d.keep_labels)}: labels {missing} have no '
+                      f'example (the labels are {sorted(present)})')
+    raw = {name: _keep_labels(split, tuple(d.keep_labels)) for name, split in raw.items()}
   if d.test_as_validation:
     if 'test' not in raw or 'validation' in raw:
       raise UserError('data.test_as_validation needs a source with a test split and no '
@@ -86,6 +93,16 @@ def prepare(config, arrays=None) -> Datasets:
   if features.enabled(d.features):
     features.extract(out, d.features)
   return Datasets(out, stats, tuple(raw['train']['inputs'].shape[1:]), param_init=param_init)
+
+
+def _keep_labels(split: dict[str, np.ndarray], keep: tuple) -> dict[str, np.ndarray]:
+  labels = np.asarray(split['labels'])
+  if labels.ndim != 1:
+    raise UserError(f'data.keep_labels needs integer labels, got labels of shape {labels.shape}')
+  rows = np.flatnonzero(np.isin(labels, keep))
+  relabel = np.full(max(int(labels.max()), *keep) + 1, -1, np.int64)
+  relabel[list(keep)] = np.arange(len(keep))
+  return {'inputs': split['inputs'][rows], 'labels': relabel[labels[rows]].astype(labels.dtype)}
 
 
 def _words_to_vectors(raw: dict[str, dict[str, np.ndarray]], d) -> dict[str, np.ndarray]:

@@ -60,7 +60,8 @@ def convert(arch: str, input_path: str, output_dir: str) -> dict:
     raise UserError(f'--input={input_path}: use a Keras .h5/.keras file or a .safetensors file')
   info = dict(arch=arch, include_top=include_top, source=os.path.abspath(input_path),
               source_format=source_format, preprocess=preprocess,
-              parameters=int(sum(v.size for k, v in flat.items() if k.startswith('params/'))))
+              parameters=int(sum(v.size for k, v in flat.items() if k.startswith('params/'))),
+              variables=int(sum(v.size for v in flat.values())))
   weights.save_folder(output_dir, flat, info)
   return info
 
@@ -121,3 +122,23 @@ def predict(model, variables, images_NxHxWxC: np.ndarray, batch_size: int = 32) 
                                                      jnp.float32)))
              for i in range(0, len(images_NxHxWxC), batch_size)]
   return np.concatenate(outputs)
+
+
+def predict_files(arch: str, weights_dir: str, input_npy: str, output_npy: str) -> np.ndarray:
+  """scripts.predict --arch: raw outputs of a converted network on an .npy batch of images."""
+  if not os.path.exists(input_npy):
+    raise UserError(f'--input={input_npy} does not exist')
+  try:
+    images = np.load(input_npy, allow_pickle=False)
+  except ValueError as e:
+    raise UserError(f'--input={input_npy} is not a plain .npy array ({e})') from None
+  if images.ndim != 4 or images.shape[-1] != 3:
+    raise UserError(f'--input={input_npy} has shape {images.shape}; expected NHWC images '
+                    '(N, height, width, 3)')
+  model, variables = load(arch, weights_dir)
+  if model.include_top and images.shape[1:3] != (INPUT_SIZE[arch],) * 2:
+    raise UserError(f'{arch} with its top takes {INPUT_SIZE[arch]}x{INPUT_SIZE[arch]} images, '
+                    f'not {images.shape[1]}x{images.shape[2]}')
+  outputs = predict(model, variables, images)
+  np.save(output_npy, outputs)
+  return outputs

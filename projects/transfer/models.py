@@ -22,11 +22,12 @@ def preprocess_input(images, mode: str):
   if mode == 'none':
     return images
   if mode == 'caffe':
-    return images[..., ::-1] - jnp.asarray(CAFFE_MEAN_BGR, images.dtype)
+    return images[..., ::-1] - jnp.asarray(CAFFE_MEAN_BGR, images.dtype)[None, None, None]
   if mode == 'tf':
     return images / 127.5 - 1.0
   if mode == 'torch':   # torchvision's weights: RGB in [0, 1], ImageNet mean and std
-    mean, std = jnp.asarray(TORCH_MEAN, images.dtype), jnp.asarray(TORCH_STD, images.dtype)
+    mean = jnp.asarray(TORCH_MEAN, images.dtype)[None, None, None]
+    std = jnp.asarray(TORCH_STD, images.dtype)[None, None, None]
     return (images / 255.0 - mean) / std
   raise ValueError(f'preprocess={mode!r} is not one of none, caffe, tf, torch')
 
@@ -48,12 +49,17 @@ def _top(x, include_top: bool, pooling: str | None, num_classes: int, flatten: b
 
 
 class VGG(nn.Module):
-  """VGG16 (depth 16, 138,357,544 parameters with the top) and VGG19 (143,667,240)."""
+  """VGG16 (depth 16, 138,357,544 parameters with the top) and VGG19 (143,667,240).
+
+  widths: the five blocks' convolution widths; other values than VGG's give a network of the
+  same layers and names that no pretrained weights fit (the tests' tiny variant).
+  """
   depth: int = 16
   include_top: bool = True
   pooling: str | None = None
   num_classes: int = 1000
   preprocess: str = 'caffe'
+  widths: Sequence[int] = (64, 128, 256, 512, 512)
 
   @nn.compact
   def __call__(self, images_BxHxWxC, train: bool = False):
@@ -62,7 +68,7 @@ class VGG(nn.Module):
     if self.depth not in convs:
       raise ValueError(f'VGG depth={self.depth} is not one of 16, 19')
     x = preprocess_input(images_BxHxWxC, self.preprocess)
-    for block, (count, width) in enumerate(zip(convs[self.depth], (64, 128, 256, 512, 512)), 1):
+    for block, (count, width) in enumerate(zip(convs[self.depth], self.widths, strict=True), 1):
       for i in range(1, count + 1):
         x = nn.relu(nn.Conv(width, (3, 3), padding='SAME', kernel_init=GLOROT,
                             name=f'block{block}_conv{i}')(x))
@@ -198,27 +204,42 @@ def make_base(arch: str, **kwargs) -> nn.Module:
   return cls(**fixed, **kwargs)
 
 
-class TransferNet(nn.Module):
-  """A pretrained base ('conv_base', without its top) -> flatten -> dense head (book 5.3).
+class DenseHead(nn.Module):
+  """Flatten -> dense layers (ReLU, each followed by dropout) -> outputs: book 5.3's classifier
+  on cached features (4x4x512 VGG16 maps -> 256 -> dropout 0.5 -> 1)."""
+  dense: Sequence[int] = (256,)
+  dropout_rate: float = 0.5
+  num_outputs: int = 1
 
-  Book 5.3: VGG16 base on 150x150 -> flatten (8,192) -> dense 256 relu -> dropout 0.5 -> 1.
+  @nn.compact
+  def __call__(self, features, train: bool = False):
+    x = features.reshape(features.shape[0], -1)
+    for i, width in enumerate(self.dense):
+      x = nn.relu(nn.Dense(width, kernel_init=GLOROT, name=f'dense_{i}')(x))
+      if self.dropout_rate:
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    return nn.Dense(self.num_outputs, kernel_init=GLOROT, name='output')(x)
+
+
+class TransferNet(nn.Module):
+  """A pretrained base ('conv_base', without its top) -> DenseHead ('head') (book 5.3).
+
+  Book 5.3, frozen base end to end: VGG16 on 150x150 -> flatten (8,192) -> 256 -> 1.
   `base_training`: whether the base runs in training mode (batch statistics). False, as Keras
   runs a frozen base and as its fine-tuning guide advises, keeps the converted statistics.
   """
   arch: str = 'vgg16'
   preprocess: str = 'none'
   dense: Sequence[int] = (256,)
-  dropout_rate: float = 0.5
+  dropout_rate: float = 0.0
   num_outputs: int = 1
   base_training: bool = False
+  base_widths: Sequence[int] | None = None   # VGG only: the tests' tiny variant
 
   @nn.compact
   def __call__(self, images_BxHxWxC, train: bool = False):
-    base = make_base(self.arch, include_top=False, preprocess=self.preprocess, name='conv_base')
+    extra = {} if self.base_widths is None else {'widths': tuple(self.base_widths)}
+    base = make_base(self.arch, include_top=False, preprocess=self.preprocess, name='conv_base',
+                     **extra)
     x = base(images_BxHxWxC, train=train and self.base_training)
-    x = x.reshape(x.shape[0], -1)
-    for i, width in enumerate(self.dense):
-      x = nn.relu(nn.Dense(width, kernel_init=GLOROT, name=f'dense_{i}')(x))
-      if self.dropout_rate:
-        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    return nn.Dense(self.num_outputs, kernel_init=GLOROT, name='output')(x)
+    return DenseHead(self.dense, self.dropout_rate, self.num_outputs, name='head')(x, train)
