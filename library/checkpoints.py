@@ -149,8 +149,14 @@ def restore_latest_raw(directory: str) -> dict | None:
   For starting another model from this one (`model_init`): no structure is imposed and the
   directory is never written to.
   """
-  manager = ocp.CheckpointManager(os.path.abspath(directory),
-                                  options=ocp.CheckpointManagerOptions(read_only=True))
+  from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+  verbosity = absl_logging.get_verbosity()
+  absl_logging.set_verbosity(absl_logging.ERROR)   # orbax warns that read_only means no saves
+  try:
+    manager = ocp.CheckpointManager(os.path.abspath(directory),
+                                    options=ocp.CheckpointManagerOptions(read_only=True))
+  finally:
+    absl_logging.set_verbosity(verbosity)
   try:
     for step in sorted(manager.all_steps(), reverse=True):
       try:

@@ -176,12 +176,12 @@ def default_config() -> ml_collections.ConfigDict:
 FREE_FORM = ('model.kwargs', 'data.features.kwargs')
 
 
-def _flat_keys(d: Any, prefix: str = '') -> dict[str, Any]:
+def flat_keys(d: Any, prefix: str = '') -> dict[str, Any]:
   out = {}
   for key, value in d.items():
     name = f'{prefix}{key}'
     if isinstance(value, (dict, ml_collections.ConfigDict)) and name not in FREE_FORM:
-      out.update(_flat_keys(value, name + '.'))
+      out.update(flat_keys(value, name + '.'))
     else:
       out[name] = value
   return out
@@ -193,8 +193,8 @@ def _is_count_or_fraction(value) -> bool:
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises UserError naming the first bad key or value and what is allowed."""
-  known = _flat_keys(default_config())
-  given = _flat_keys(config)
+  known = flat_keys(default_config())
+  given = flat_keys(config)
   unknown = sorted(set(given) - set(known))
   if unknown:
     raise UserError(f'unknown config key {unknown[0]!r}; see library/config.py for the keys')
@@ -335,7 +335,7 @@ _NOT_TRACED = ('progress_bar', 'compilation_cache_dir', 'data.data_dir', 'data.p
 
 def trace_json(config: ml_collections.ConfigDict) -> str:
   """The config as JSON without the keys that cannot change a traced program."""
-  flat = _flat_keys(json.loads(to_json(config)))
+  flat = flat_keys(json.loads(to_json(config)))
   return json.dumps({k: v for k, v in flat.items() if k not in _NOT_TRACED}, sort_keys=True,
                     default=list)
 
@@ -346,7 +346,7 @@ def from_json(text: str) -> ml_collections.ConfigDict:
   config = default_config()
   config.unlock()
   config.update_from_flattened_dict(
-      {k: tuple(v) if isinstance(v, list) else v for k, v in _flat_keys(loaded).items()
+      {k: tuple(v) if isinstance(v, list) else v for k, v in flat_keys(loaded).items()
        if k not in FREE_FORM})
   config.model.kwargs = ml_collections.ConfigDict(loaded['model']['kwargs'])
   config.data.features.kwargs = ml_collections.ConfigDict(
@@ -356,7 +356,7 @@ def from_json(text: str) -> ml_collections.ConfigDict:
 
 def resume_mismatches(saved_json: str, config: ml_collections.ConfigDict) -> list[str]:
   """Keys whose values make a workdir's checkpoints belong to another experiment."""
-  saved = _flat_keys(json.loads(saved_json))
-  now = _flat_keys(json.loads(to_json(config)))
+  saved = flat_keys(json.loads(saved_json))
+  now = flat_keys(json.loads(to_json(config)))
   return sorted(k for k in set(saved) | set(now)
                 if k not in RESUME_SAFE_KEYS and saved.get(k) != now.get(k))

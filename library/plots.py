@@ -137,3 +137,61 @@ def plot_bars(values: dict[str, list[float]], ylabel: str, out_path: str) -> Non
   fig.tight_layout()
   fig.savefig(out_path, dpi=100)
   plt.close(fig)
+
+
+def plot_activations(maps: dict, per_row: int, out_path: str) -> None:
+  """Every channel of each layer's activation, a grid per layer (book 5.4.1)."""
+  rows = [(name, m) for name, m in maps.items()]
+  grid_rows = sum(int(np.ceil(m.shape[-1] / per_row)) for _, m in rows)
+  fig, axes = plt.subplots(grid_rows, per_row, figsize=(per_row * 0.9, grid_rows * 0.95 + 0.3),
+                           squeeze=False)
+  r = 0
+  for name, m in rows:
+    channels = m.shape[-1]
+    for c in range(int(np.ceil(channels / per_row)) * per_row):
+      ax = axes[r + c // per_row][c % per_row]
+      ax.axis('off')
+      if c < channels:
+        ax.imshow(m[..., c], cmap='viridis')
+      if c == 0:
+        ax.set_title(name, fontsize=7, loc='left')
+    r += int(np.ceil(channels / per_row))
+  fig.tight_layout(pad=0.2)
+  fig.savefig(out_path, dpi=80)
+  plt.close(fig)
+
+
+def plot_image_grid(images, title: str, out_path: str) -> None:
+  """(N, H, W, C) images in [0, 1] on a near-square grid (book 5.4.2's filter patterns)."""
+  n = len(images)
+  cols = int(np.ceil(np.sqrt(n)))
+  rows = int(np.ceil(n / cols))
+  fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.2 + 0.4), squeeze=False)
+  for i, ax in enumerate(axes.flat):
+    ax.axis('off')
+    if i < n:
+      img = images[i]
+      ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap='gray' if img.shape[-1] == 1
+                else None)
+  fig.suptitle(title, fontsize=9)
+  fig.tight_layout(pad=0.2)
+  fig.savefig(out_path, dpi=80)
+  plt.close(fig)
+
+
+def plot_gradcam(image, cam, top: list[dict], out_path: str) -> None:
+  """The image, and the Grad-CAM heatmap (upsampled) over it, titled with the top classes."""
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  h, w = image.shape[:2]
+  heat = np.asarray(Image.fromarray(np.uint8(cam * 255)).resize((w, h), Image.BILINEAR)) / 255
+  shown = image[..., 0] if image.shape[-1] == 1 else image
+  fig, axes = plt.subplots(1, 2, figsize=(8, 4.4))
+  for ax in axes:
+    ax.axis('off')
+    ax.imshow(np.clip(shown, 0, 1), cmap='gray' if image.shape[-1] == 1 else None)
+  axes[1].imshow(heat, cmap='jet', alpha=0.45)
+  axes[1].set_title('Grad-CAM', fontsize=9)
+  axes[0].set_title(', '.join(f'{t["name"]} {t["probability"]:.1%}' for t in top), fontsize=8)
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=90)
+  plt.close(fig)

@@ -23,8 +23,9 @@ def load_config():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     config = module.get_config(arg)
-    config.compilation_cache_dir = ''
-    config.progress_bar = False
+    if 'compilation_cache_dir' in config:   # training configs (not visualization ones)
+      config.compilation_cache_dir = ''
+      config.progress_bar = False
     return config
 
   return load

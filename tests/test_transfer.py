@@ -302,3 +302,52 @@ def test_keep_labels_relabels_and_checks(load_config):
   config.data.keep_labels = (5, 6, 7, 8, 11)
   with pytest.raises(UserError, match=r'labels \[11\] have no example'):
     pipeline.prepare(config)
+
+
+def test_visualize_digits_and_vgg16(load_config, tmp_path):
+  """5.4 on a trained digits convnet (real) and on a small-width VGG16 (random weights)."""
+  from library import visualize  # pylint: disable=import-outside-toplevel
+  config = load_config('configs/convnets/mnist_convnet.py', 'embedded,smoke')
+  train.train_and_evaluate(config, str(tmp_path / 'convnet'))
+  vis = load_config('configs/convnets/visualize.py', 'digits,smoke')
+  vis.init = str(tmp_path / 'convnet')
+  visualize.validate(vis)
+  summary = visualize.run(vis, str(tmp_path / 'vis'))
+  assert list(summary['activations']) == ['Conv_0', 'Conv_1']
+  assert summary['activations']['Conv_0'] == [26, 26, 4]
+  for name in ('activations.png', 'filters_Conv_0.png', 'filters_Conv_2.png', 'gradcam.png'):
+    assert (tmp_path / 'vis' / name).stat().st_size > 1000, name
+
+  model = models.VGG(depth=16, include_top=True, widths=SMOKE_WIDTHS, num_classes=5)
+  variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+  weights.save_folder(str(tmp_path / 'vgg'), weights.flat_variables(variables), {})
+  (tmp_path / 'names.txt').write_text('tabby\ntiger\nlynx\negyptian cat\npersian\n')
+  for variant in ('smoke', 'filters,smoke'):
+    vis = load_config('configs/convnets/visualize.py', variant)
+    vis.model.kwargs.widths, vis.model.kwargs.num_classes = SMOKE_WIDTHS, 5
+    vis.model.kwargs.include_top = variant == 'smoke'
+    vis.image_size, vis.init = (32, 32), str(tmp_path / 'vgg')
+    vis.gradcam.class_names = str(tmp_path / 'names.txt')
+    if variant != 'smoke':
+      vis.init = str(tmp_path / 'vgg-notop')
+      flat = {k: v for k, v in weights.flat_variables(variables).items()
+              if k.split('/')[1].startswith('block')}
+      if not (tmp_path / 'vgg-notop').exists():
+        weights.save_folder(vis.init, flat, {})
+    summary = visualize.run(vis, str(tmp_path / variant))
+    if variant == 'smoke':
+      top = summary['gradcam']['top']
+      assert len(top) == 3 and top[0]['name'] in ('tabby', 'tiger', 'lynx', 'egyptian cat',
+                                                  'persian')
+      assert abs(sum(t['probability'] for t in top)) <= 1.0 + 1e-6
+    else:
+      assert (tmp_path / variant / 'filters_block4_conv1.png').exists()
+  vis.gradcam.layer = 'block9_conv1'
+  vis.show = ('gradcam',)
+  vis.init = str(tmp_path / 'vgg')
+  vis.model.kwargs.include_top = True
+  with pytest.raises(UserError, match='not a layer with a 4-D output'):
+    visualize.run(vis, str(tmp_path / 'bad'))
+  vis.image = 'skimage:no_such_photo'
+  with pytest.raises(UserError, match='scikit-image has no photo'):
+    visualize.run(vis, str(tmp_path / 'bad'))
