@@ -38,7 +38,8 @@ def default_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
 
-  # What is trained: a module exposing make_task(config, model, total_steps) -> Task.
+  # What is trained: a module exposing
+  # make_task(config, model, total_steps, example_inputs) -> Task.
   c.task = 'library.supervised'
   # The model: a linen Module class found by plain import; `kwargs` go to its constructor.
   c.model = ml_collections.ConfigDict()

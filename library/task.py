@@ -1,6 +1,7 @@
 """The interface between the one training loop and whatever it trains.
 
-A config names a module (`config.task`) with `make_task(config, model, total_steps) -> Task`.
+A config names a module (`config.task`) with
+`make_task(config, model, total_steps, example_inputs) -> Task`.
 The loop owns everything else: devices, batches, chunking, evaluation cadence, checkpoints,
 resume, logging, NaN guards. A task is plain functions over a plain pytree state:
 
@@ -90,5 +91,6 @@ def make_task(config, model, total_steps: int, example_inputs=None) -> Task:
   except ModuleNotFoundError as e:
     raise UserError(f'task={config.task!r} cannot be imported ({e})') from None
   if not hasattr(module, 'make_task'):
-    raise UserError(f'task={config.task!r} has no make_task(config, model, total_steps)')
+    raise UserError(f'task={config.task!r} has no '
+                    'make_task(config, model, total_steps, example_inputs)')
   return module.make_task(config, model, total_steps, example_inputs)

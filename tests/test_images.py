@@ -84,3 +84,21 @@ def test_kaggle_subset_script(tmp_path):
                         f'--output={tmp_path / "other"}')
   assert too_many.returncode == 2 and 'has no cat.7.jpg' in too_many.stderr
   assert not (tmp_path / 'other').exists()
+
+
+def test_cats_vs_dogs_from_tfds_resized_and_sliced(load_config, tmp_path):
+  """TFDS cats_vs_dogs (photos of varying sizes, one 'train' split) through its mock data:
+  resized while read, sliced into the book's three splits."""
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  config = load_config('configs/convnets/cats_dogs_small.py', 'tfds,smoke')
+  config.data.data_dir = str(tmp_path)
+  config.data.splits = ('train=train[:20]', 'validation=train[20:30]', 'test=train[30:40]')
+  with tfds.testing.mock_data(num_examples=40):
+    data = pipeline.prepare(config)
+    results = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert {k: v['inputs'].shape for k, v in data.splits.items()} == {
+      'train': (20, 48, 48, 3), 'validation': (10, 48, 48, 3), 'test': (10, 48, 48, 3)}
+  assert np.isfinite(results['test']['loss'])
+  config.data.image_size = ()
+  with tfds.testing.mock_data(num_examples=40), pytest.raises(UserError, match='image_size'):
+    pipeline.prepare(config)
