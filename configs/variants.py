@@ -50,3 +50,32 @@ def pick_one(chosen: set[str], names: tuple[str, ...], default: str) -> str:
   if len(picked) > 1:
     raise UserError(f'choose one model of {", ".join(names)}, got {", ".join(picked)}')
   return picked[0] if picked else default
+
+
+def use_cats_dogs_small(config, tfds: bool = False) -> None:
+  """Book 5.2's 2,000/1,000/1,000 cats and dogs at 150x150 (/255), binary, batch 20 for 30
+  epochs: from the folder scripts.make_cats_dogs_subset builds, or (tfds) from TFDS'
+  cats_vs_dogs, its first 2,000 / next 1,000 / next 1,000 photos (TFDS mixed both classes)."""
+  config.loss = 'binary_crossentropy'
+  config.metrics = ('accuracy',)
+  config.data.source = 'image_folder'
+  config.data.path = '~/cats_and_dogs_small'
+  config.data.splits = ('train', 'validation', 'test')
+  config.data.class_names = ('cats', 'dogs')
+  config.data.image_size = (150, 150)
+  config.data.scale = 1 / 255
+  config.batch_size = 20
+  config.eval_batch_size = 100
+  config.num_epochs = 30.0
+  if tfds:
+    config.data.source = 'tfds'
+    config.data.name = 'cats_vs_dogs'
+    config.data.path = None
+    config.data.splits = ('train=train[:2000]', 'validation=train[2000:3000]',
+                          'test=train[3000:4000]')
+
+
+def use_book_augmentation(config) -> None:
+  """Book 5.2's ImageDataGenerator: rotation 40, shifts, shear and zoom 0.2, horizontal flip."""
+  config.data.augment.update(dict(rotation=40.0, width_shift=0.2, height_shift=0.2, shear=0.2,
+                                  zoom=0.2, horizontal_flip=True))

@@ -66,14 +66,14 @@ def default_config() -> ml_collections.ConfigDict:
   # The source's test split is used as validation, and no test split remains (book 4.4, which
   # monitors the IMDB test reviews; pick this only to reproduce it).
   c.data.test_as_validation = False
-  c.data.shuffle_holdout = True
+  c.data.shuffle_holdout = True    # False: the first examples are held out (the book's IMDB)
   c.data.max_train = 0              # keep only the first N training examples (0: all)
   # Keep only the examples of these labels, relabelled 0, 1, ... in this order (digits 5-9 of
   # the transfer demo become classes 0-4); () keeps all.
   c.data.keep_labels = ()
   # Image augmentation of every training batch, on device (library/data/augment.py): Keras'
   # ImageDataGenerator ranges (rotation and shear in degrees, shifts and zoom as fractions).
-  c.data.augment = augment.default_config()     # False: the first examples are held out (the book's IMDB)
+  c.data.augment = augment.default_config()
   c.data.scale = 1.0                # inputs *= scale (1/255 for pixels)
   c.data.standardize = False        # feature-wise z-score with training-split statistics
   c.data.flatten = False            # (N, H, W, C) -> (N, H*W*C)

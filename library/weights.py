@@ -297,7 +297,7 @@ def load_for(path: str, target: dict[str, tuple], *, prefix: str = '', skip: str
   path = os.path.expanduser(path)
   refuse_pickle(path)
   if os.path.isdir(os.path.join(path, 'checkpoints')):
-    source = _workdir_variables(path)
+    source = workdir_variables(path)
   elif path.endswith(('.h5', '.keras')):
     layers = read_keras(path)
     pre = prefix.strip('/') + '/' if prefix.strip('/') else ''
@@ -313,7 +313,7 @@ def load_for(path: str, target: dict[str, tuple], *, prefix: str = '', skip: str
   return fit_flat(source, target, prefix=prefix, skip=skip, name=f'model_init.path={path}')
 
 
-def _workdir_variables(workdir: str) -> dict[str, np.ndarray]:
+def workdir_variables(workdir: str) -> dict[str, np.ndarray]:
   """Parameters and model state of a workdir's latest checkpoint, as flat arrays."""
   from library import checkpoints  # pylint: disable=import-outside-toplevel
   state = checkpoints.restore_latest_raw(os.path.join(workdir, 'checkpoints'))

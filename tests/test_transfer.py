@@ -171,7 +171,8 @@ def test_unfreeze_from_freezes_the_layers_called_before(load_config):
   model = models.TransferNet(arch='vgg16')
   x = np.zeros((1, 32, 32, 3), np.float32)
   for start, frozen, trained in (
-      ('conv_base/block3_conv1', ['block1_conv1', 'block2_conv2'], ['block3_conv1', 'block5_conv3']),
+      ('conv_base/block3_conv1', ['block1_conv1', 'block2_conv2'],
+       ['block3_conv1', 'block5_conv3']),
       ('conv_base/block5_conv1', ['block4_conv3'], ['block5_conv1'])):
     config.unfreeze_from = start
     pattern = supervised.frozen_pattern(config, model, x)
@@ -236,7 +237,7 @@ def test_cached_features_and_model_init_recipes(load_config, tmp_path):
   config.model_init.path = str(tmp_path / 'vgg16')
   config.data.source, config.data.splits = 'arrays', ('train', 'validation')
   train.train_and_evaluate(config, str(tmp_path / 'frozen'), arrays=arrays)
-  frozen = weights._workdir_variables(str(tmp_path / 'frozen'))  # pylint: disable=protected-access
+  frozen = weights.workdir_variables(str(tmp_path / 'frozen'))
   for key in ('params/conv_base/block1_conv1/kernel', 'params/conv_base/block5_conv3/kernel'):
     assert np.array_equal(frozen[key], flat_base[key]), key
   config = load_config('configs/transfer/cats_dogs_vgg16.py', 'finetune,smoke')
@@ -244,7 +245,7 @@ def test_cached_features_and_model_init_recipes(load_config, tmp_path):
   config.data.source, config.data.splits = 'arrays', ('train', 'validation')
   config.optimizer.learning_rate = 1e-3
   train.train_and_evaluate(config, str(tmp_path / 'finetune'), arrays=arrays)
-  tuned = weights._workdir_variables(str(tmp_path / 'finetune'))  # pylint: disable=protected-access
+  tuned = weights.workdir_variables(str(tmp_path / 'finetune'))
   assert np.array_equal(tuned['params/conv_base/block2_conv2/kernel'],
                         frozen['params/conv_base/block2_conv2/kernel'])   # before block3_conv1
   for key in ('params/conv_base/block3_conv1/kernel', 'params/head/output/kernel'):
@@ -285,9 +286,9 @@ def test_transfer_demo_smoke(tmp_path):
   assert set(results['recipes']) == {'frozen', 'finetune', 'scratch'}
   assert (tmp_path / 'accuracy.png').stat().st_size > 0
   assert '| frozen |' in (tmp_path / 'results.md').read_text()
-  pre = weights._workdir_variables(str(tmp_path / 'pretrain'))   # pylint: disable=protected-access
-  frozen = weights._workdir_variables(str(tmp_path / 'frozen-seed0'))  # pylint: disable=protected-access
-  scratch = weights._workdir_variables(str(tmp_path / 'scratch-seed0'))  # pylint: disable=protected-access
+  pre = weights.workdir_variables(str(tmp_path / 'pretrain')) 
+  frozen = weights.workdir_variables(str(tmp_path / 'frozen-seed0'))
+  scratch = weights.workdir_variables(str(tmp_path / 'scratch-seed0'))
   assert np.array_equal(pre['params/Conv_0/kernel'], frozen['params/Conv_0/kernel'])
   assert not np.array_equal(pre['params/Conv_0/kernel'], scratch['params/Conv_0/kernel'])
   assert not np.array_equal(pre['params/Dense_1/kernel'], frozen['params/Dense_1/kernel'])

@@ -10,9 +10,10 @@
 `augment`: rotation 40, width/height shift 0.2, shear 0.2, zoom 0.2, horizontal flip (on
 device, library/data/augment.py), dropout 0.5 before the dense layers, 100 epochs of batch 32.
 Book: validation accuracy 0.70-0.72 without augmentation, ~0.82 with (text).
-`tfds`: TFDS `cats_vs_dogs` instead of the folder (prepare it once on a machine with network:
-`python -c "import tensorflow_datasets as tfds; tfds.builder('cats_vs_dogs').download_and_prepare()"`),
-its first 2,000 / next 1,000 / next 1,000 photos (shuffled by TFDS, both classes), resized to
+`tfds`: TFDS `cats_vs_dogs` instead of the folder, prepared once on a machine with network by
+  python -c "import tensorflow_datasets as tfds; \
+      tfds.builder('cats_vs_dogs').download_and_prepare()"
+Its first 2,000 / next 1,000 / next 1,000 photos (shuffled by TFDS, both classes), resized to
 150x150 once as they are read.
 Ours: not run here (neither Kaggle's nor TFDS' images can be downloaded on our machines; the
 tests run every variant on small generated images, TFDS through its mock data).
@@ -33,31 +34,14 @@ def get_config(arg: str | None = None):
   config.model.name = 'SmallConvnet'
   k = config.model.kwargs
   k.features, k.pool_after, k.dense, k.num_outputs = (32, 64, 128, 128), (True,) * 4, (512,), 1
-  config.loss = 'binary_crossentropy'
-  config.metrics = ('accuracy',)
-  config.data.source = 'image_folder'
-  config.data.path = '~/cats_and_dogs_small'
-  config.data.splits = ('train', 'validation', 'test')
-  config.data.class_names = ('cats', 'dogs')
-  config.data.image_size = (150, 150)
-  config.data.scale = 1 / 255
+  variants.use_cats_dogs_small(config, tfds='tfds' in chosen)
   config.optimizer.name = 'rmsprop'
   config.optimizer.learning_rate = 1e-4
-  config.batch_size = 20
-  config.eval_batch_size = 100
-  config.num_epochs = 30.0
   if 'augment' in chosen:
-    config.data.augment.update(dict(rotation=40.0, width_shift=0.2, height_shift=0.2,
-                                    shear=0.2, zoom=0.2, horizontal_flip=True))
+    variants.use_book_augmentation(config)
     k.dropout_rate = 0.5
     config.batch_size = 32
     config.num_epochs = 100.0
-  if 'tfds' in chosen:   # TFDS' 23,262 photos: the first 2,000 / next 1,000 / next 1,000
-    config.data.source = 'tfds'
-    config.data.name = 'cats_vs_dogs'
-    config.data.path = None
-    config.data.splits = ('train=train[:2000]', 'validation=train[2000:3000]',
-                          'test=train[3000:4000]')
   if 'smoke' in chosen:
     variants.shrink_for_smoke(config)
     config.data.image_size = (48, 48)

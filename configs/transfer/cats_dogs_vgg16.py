@@ -44,19 +44,11 @@ def get_config(arg: str | None = None):
                              'frozen')
   preprocess = 'caffe' if 'keras_preprocess' in chosen else 'none'
   config = default_config()
-  config.loss = 'binary_crossentropy'
-  config.metrics = ('accuracy',)
-  config.data.source = 'image_folder'
-  config.data.path = '~/cats_and_dogs_small'
-  config.data.splits = ('train', 'validation', 'test')
-  config.data.class_names = ('cats', 'dogs')
-  config.data.image_size = (150, 150)
-  config.data.scale = 1.0 if preprocess == 'caffe' else 1 / 255
+  variants.use_cats_dogs_small(config)
+  if preprocess == 'caffe':
+    config.data.scale = 1.0
   config.optimizer.name = 'rmsprop'
   config.optimizer.learning_rate = 2e-5
-  config.batch_size = 20
-  config.eval_batch_size = 100
-  config.num_epochs = 30.0
   config.model.module = 'projects.transfer.models'
   if recipe == 'features':
     config.data.features.module = 'projects.transfer.models'
@@ -77,8 +69,7 @@ def get_config(arg: str | None = None):
     config.model.kwargs.dense = (256,)
     config.model.kwargs.dropout_rate = 0.0
     config.model.kwargs.num_outputs = 1
-    config.data.augment.update(dict(rotation=40.0, width_shift=0.2, height_shift=0.2,
-                                    shear=0.2, zoom=0.2, horizontal_flip=True))
+    variants.use_book_augmentation(config)
   if recipe == 'frozen':
     config.model_init.path = WEIGHTS
     config.model_init.prefix = 'conv_base'

@@ -2,8 +2,9 @@
 
 One pretraining run, then per seed three runs (configs/transfer/digits.py): the pretrained
 convolutions frozen under a fresh dense head; that run fine-tuned further, every layer, at a
-lower learning rate (book 5.3's two steps); the same network from scratch. Each seed draws its own 100 training examples; the three recipes of a seed
-see the same ones. Writes results.json, results.md (the table) and accuracy.png.
+lower learning rate (book 5.3's two steps); the same network from scratch. Each seed draws its
+own 100 training examples; the three recipes of a seed see the same ones. Writes results.json,
+results.md (the table) and accuracy.png.
 """
 import json
 import os

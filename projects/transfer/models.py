@@ -4,8 +4,9 @@ Every layer carries the name Keras gives it ('block1_conv1', 'conv2_block1_1_bn'
 Keras weights land by name and freeze patterns read like the book ('conv_base/block5_'). Inputs
 are NHWC. `preprocess` applies keras.applications' `preprocess_input` inside the network to
 images in [0, 255]: 'caffe' (VGG, ResNet: RGB -> BGR, ImageNet means subtracted), 'tf'
-(Inception: x / 127.5 - 1), 'torch' (torchvision weights) or 'none' (inputs already preprocessed, or the book's 5.3 that feeds
-images rescaled to [0, 1]). Outputs are logits: Keras' `predictions` layer without its softmax.
+(Inception: x / 127.5 - 1), 'torch' (torchvision weights) or 'none' (inputs already
+preprocessed, or the book's 5.3, which feeds images rescaled to [0, 1]). Outputs are logits:
+Keras' `predictions` layer without its softmax.
 """
 from typing import Sequence
 
@@ -88,7 +89,8 @@ def _batch_norm(train: bool, name: str, epsilon: float, use_scale: bool = True):
 
 
 class ResNet50(nn.Module):
-  """Keras' ResNet50 (v1: stride in the first 1x1 convolution; 25,636,712 parameters)."""
+  """Keras' ResNet50 (v1: stride in the first 1x1 convolution; 25,636,712 variables, Keras'
+  count: 25,583,592 parameters and 53,120 batch-norm statistics)."""
   include_top: bool = True
   pooling: str | None = None
   num_classes: int = 1000
@@ -127,7 +129,8 @@ class ResNet50(nn.Module):
 
 
 class InceptionV3(nn.Module):
-  """Keras' InceptionV3 (23,851,784 parameters; 299x299 inputs).
+  """Keras' InceptionV3 (23,851,784 variables: 23,817,352 parameters, 34,432 batch-norm
+  statistics; 299x299 inputs).
 
   Keras names its 94 convolutions and batch norms automatically; ours are 'conv2d_{i}' and
   'batch_normalization_{i}' numbered in Keras' creation order, which the converter restores.
