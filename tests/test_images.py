@@ -88,16 +88,28 @@ def test_kaggle_subset_script(tmp_path):
 
 def test_cats_vs_dogs_from_tfds_resized_and_sliced(load_config, tmp_path):
   """TFDS cats_vs_dogs (photos of varying sizes, one 'train' split) through its mock data:
-  resized while read, sliced into the book's three splits."""
+  resized while read; our three splits read the configured slices of TFDS' 'train'."""
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
   config = load_config('configs/convnets/cats_dogs_small.py', 'tfds,smoke')
   config.data.data_dir = str(tmp_path)
-  config.data.splits = ('train=train[:20]', 'validation=train[20:30]', 'test=train[30:40]')
+  asked = []
   with tfds.testing.mock_data(num_examples=40):
-    data = pipeline.prepare(config)
-    results = train.train_and_evaluate(config, str(tmp_path / 'run'))
+    mocked = tfds.core.DatasetBuilder.as_dataset
+
+    def spy(self, *args, split=None, **kwargs):
+      asked.append(split)
+      return mocked(self, *args, split=split, **kwargs)
+
+    tfds.core.DatasetBuilder.as_dataset = spy
+    try:
+      data = pipeline.prepare(config)
+      results = train.train_and_evaluate(config, str(tmp_path / 'run'))
+    finally:
+      tfds.core.DatasetBuilder.as_dataset = mocked
+  assert asked[:3] == ['train[:2000]', 'train[2000:3000]', 'train[3000:4000]']
+  # (the mock gives num_examples per split whatever the slice)
   assert {k: v['inputs'].shape for k, v in data.splits.items()} == {
-      'train': (20, 48, 48, 3), 'validation': (10, 48, 48, 3), 'test': (10, 48, 48, 3)}
+      name: (40, 48, 48, 3) for name in ('train', 'validation', 'test')}
   assert np.isfinite(results['test']['loss'])
   config.data.image_size = ()
   with tfds.testing.mock_data(num_examples=40), pytest.raises(UserError, match='image_size'):
