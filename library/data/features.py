@@ -31,11 +31,8 @@ class Extractor:
                       '(a scripts.convert_weights folder, a Keras or safetensors file, a workdir)')
     self.model = make_model(f)
     self.batch_size = f.batch_size
-    example = jax.ShapeDtypeStruct((1, *example_inputs.shape[1:]), jnp.float32)
-    abstract = jax.eval_shape(lambda x: self.model.init(jax.random.key(0), x, train=False),
-                              example)
-    target = {k: tuple(v.shape) for k, v in weights.flat_variables_abstract(abstract).items()}
-    self.variables = jax.device_put(weights.unflatten(weights.load_for(f.init, target)))
+    self.variables = jax.device_put(
+        weights.model_variables(self.model, f.init, example_inputs.shape[1:]))
     self._apply = jax.jit(lambda v, x: self.model.apply(v, x, train=False))
 
   def __call__(self, inputs: np.ndarray) -> np.ndarray:

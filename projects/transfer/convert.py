@@ -29,10 +29,8 @@ def check_arch(arch: str) -> None:
 
 
 def target_shapes(model, size: int) -> dict[str, tuple]:
-  """{flat path: shape} of a model's variables, without computing any (jax.eval_shape)."""
-  example = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
-  variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x), example)
-  return {k: tuple(v.shape) for k, v in weights.flat_variables_abstract(variables).items()}
+  """{flat path: shape} of a network's variables at size x size RGB inputs."""
+  return weights.target_shapes(model, (size, size, 3))
 
 
 def convert(arch: str, input_path: str, output_dir: str) -> dict:
