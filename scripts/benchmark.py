@@ -11,9 +11,12 @@ same number of epochs. examples/s counts training steps after the first one (our
 compilation, evaluation and checkpointing excluded; Keras: from its first batch's end to the
 end of fit); time to first step counts from the start of the training call (ours: the loop, after
 data and state are placed; Keras: fit(), model already built and compiled) to the first step's
-end, compilation included. Runs alternate ours/Keras so that machine noise hits both. Writes
-benchmark.json: a list of {name, ours_per_s, keras_per_s, ratio, ours_first_step_s,
-keras_first_step_s, ...}. Needs `pip install -r requirements-benchmark.txt`.
+end, compilation included. The first step's compilation is also split into its phases, from
+JAX's own timers (jax.monitoring) for the training step's jit (ours: train_chunk; Keras:
+train_step): trace (Python to jaxpr), lower (to StableHLO) and XLA's compile. Runs alternate
+ours/Keras so that machine noise hits both. Writes benchmark.json: a list of {name, ours_per_s,
+keras_per_s, ratio, ours_first_step_s, keras_first_step_s, ours_trace_s, keras_trace_s, ...}.
+Needs `pip install -r requirements-benchmark.txt`.
 """
 import json
 import os
@@ -139,6 +142,30 @@ CROSSVAL_ENTRIES = {
 }
 
 
+_PHASES = {'/jax/core/compile/jaxpr_trace_duration': 'trace',
+           '/jax/core/compile/jaxpr_to_mlir_module_duration': 'lower',
+           '/jax/core/compile/backend_compile_duration': 'compile'}
+_phase_log = []
+
+
+def _record_phase(event: str, seconds: float, **kwargs):
+  if event in _PHASES:
+    _phase_log.append((_PHASES[event], kwargs.get('fun_name', ''), seconds))
+
+
+def _compile_phases(run, step_name: str):
+  """(run()'s result, {trace_s, lower_s, compile_s} of the first compilation of the jit named
+  step_name in it; a later one, for a last partial chunk or batch, is not the first step's)."""
+  start = len(_phase_log)
+  result = run()
+  phases = {}
+  for phase, name, seconds in _phase_log[start:]:
+    if name.split('(')[-1].rstrip(')') == step_name:
+      phases.setdefault(f'{phase}_s', seconds)
+  return result, {f'{p}_s': phases.get(f'{p}_s', float('nan'))
+                  for p in ('trace', 'lower', 'compile')}
+
+
 def _load_config(path, arrays=None):
   """config file[:variant] ('embedded' when none is given); `arrays`: train on them instead."""
   import importlib.util  # pylint: disable=import-outside-toplevel
@@ -176,11 +203,11 @@ def run_ours(config_path: str, epochs: int, steps_per_dispatch: int | None,
   with tempfile.TemporaryDirectory() as workdir:
     import contextlib, io  # pylint: disable=import-outside-toplevel,multiple-imports
     with contextlib.redirect_stdout(io.StringIO()):
-      results = train.train_and_evaluate(
-          config, workdir, arrays=None if isinstance(arrays, str) else arrays)
+      results, phases = _compile_phases(lambda: train.train_and_evaluate(
+          config, workdir, arrays=None if isinstance(arrays, str) else arrays), 'train_chunk')
   return {'per_s': results['examples_per_second'], 'first_step_s': results['first_step_seconds'],
           'metric': config.metrics[0], 'test_metric': results['test'][config.metrics[0]],
-          'steps': results['steps']}
+          'steps': results['steps'], **phases}
 
 
 def run_keras(config_path: str, epochs: int, build, loss: str, arrays=None) -> dict:
@@ -206,7 +233,8 @@ def run_keras(config_path: str, epochs: int, build, loss: str, arrays=None) -> d
         times['first'] = time.perf_counter()
 
   start = time.perf_counter()
-  model.fit(x, y, batch_size=config.batch_size, epochs=epochs, verbose=0, callbacks=[Timer()])
+  _, phases = _compile_phases(lambda: model.fit(x, y, batch_size=config.batch_size, epochs=epochs,
+                                                verbose=0, callbacks=[Timer()]), 'train_step')
   end = time.perf_counter()
   steps = epochs * pipeline.steps_per_epoch(len(y), config.batch_size)
   test = splits['test']
@@ -214,7 +242,7 @@ def run_keras(config_path: str, epochs: int, build, loss: str, arrays=None) -> d
   return {'per_s': (steps - 1) * config.batch_size / (end - times['first']),
           'first_step_s': times['first'] - start, 'test_metric': float(test_metric),
           'steps': steps, 'keras_version': keras.__version__,
-          'backend': keras.backend.backend(), 'np': np.__version__}
+          'backend': keras.backend.backend(), 'np': np.__version__, **phases}
 
 
 def run_crossval_ours(config_path: str, cache_dir: str) -> dict:
@@ -294,6 +322,7 @@ def crossval_row(name: str) -> dict:
 
 def main(_):
   import jax  # pylint: disable=import-outside-toplevel
+  jax.monitoring.register_event_duration_secs_listener(_record_phase)
   names = _ONLY.value or list(ENTRIES) + list(CROSSVAL_ENTRIES)
   unknown = [n for n in names if n not in ENTRIES and n not in CROSSVAL_ENTRIES]
   if unknown:
@@ -316,6 +345,8 @@ def main(_):
       row = {'name': name if k is None else f'{name}[steps_per_dispatch={k}]',
              'ours_per_s': statistics.median(r['per_s'] for r in ours),
              'ours_first_step_s': statistics.median(r['first_step_s'] for r in ours),
+             **{f'ours_{p}': statistics.median(r[p] for r in ours)
+                for p in ('trace_s', 'lower_s', 'compile_s')},
              f'ours_test_{ours[0]["metric"]}': statistics.median(r['test_metric'] for r in ours),
              'steps': ours[0]['steps'], 'repeats': _REPEATS.value,
              'device': jax.devices()[0].device_kind, 'jax': jax.__version__}
@@ -323,6 +354,8 @@ def main(_):
         row.update({
             'keras_per_s': statistics.median(r['per_s'] for r in keras_runs),
             'keras_first_step_s': statistics.median(r['first_step_s'] for r in keras_runs),
+            **{f'keras_{p}': statistics.median(r[p] for r in keras_runs)
+               for p in ('trace_s', 'lower_s', 'compile_s')},
             f'keras_test_{ours[0]["metric"]}': statistics.median(
                 r['test_metric'] for r in keras_runs),
             'keras': keras_runs[0]['keras_version']})
@@ -334,11 +367,17 @@ def main(_):
   print(f'wrote {_OUTPUT.value}')
 
 
+def _phases_text(row, side):
+  return '/'.join(f"{row[f'{side}_{p}_s']:.2f}" for p in ('trace', 'lower', 'compile'))
+
+
 def _print_row(row):
   keras_part = (f"keras {row['keras_per_s']:9.0f}/s first step {row['keras_first_step_s']:5.2f} s"
-                f"  ratio {row['ratio']:.2f}" if 'ratio' in row else '')
+                f" ({_phases_text(row, 'keras')})  ratio {row['ratio']:.2f}"
+                if 'ratio' in row else '')
   print(f"{row['name']:40s} ours {row['ours_per_s']:9.0f}/s first step "
-        f"{row['ours_first_step_s']:5.2f} s  {keras_part}", flush=True)
+        f"{row['ours_first_step_s']:5.2f} s ({_phases_text(row, 'ours')})  {keras_part}",
+        flush=True)
   sys.stdout.flush()
 
 
