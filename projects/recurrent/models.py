@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from library.errors import UserError
+from projects.recurrent import fused
 
 GLOROT = nn.initializers.xavier_uniform()
 
@@ -52,6 +53,9 @@ class Recurrent(nn.Module):
   dropout: float = 0.0
   recurrent_dropout: float = 0.0
   reset_after: bool = False         # GRU only
+  # The backward pass: 'autodiff' (jax.grad of the scan below, with the two measured options
+  # unroll and hoist_input) or 'fused' (fused.scan, hand-written; not faster on CPU, see there).
+  backward: str = 'autodiff'
   unroll: int = 1                   # time steps per scan iteration (lax.scan's unroll)
   hoist_input: bool = False         # x W for all steps as one matmul before the scan
 
@@ -72,6 +76,20 @@ class Recurrent(nn.Module):
     if train and self.recurrent_dropout:
       keep = 1.0 - self.recurrent_dropout
       recurrent_mask = jax.random.bernoulli(self.make_rng('dropout'), keep, (batch, u)) / keep
+    if self.backward not in ('autodiff', 'fused'):
+      raise UserError(f"model backward={self.backward!r}; choose 'autodiff' or 'fused'")
+    if self.backward == 'fused':
+      if self.unroll != 1 or self.hoist_input:
+        raise UserError(f'unroll={self.unroll} and hoist_input={self.hoist_input} are options '
+                        "of backward='autodiff'; the fused scan has neither")
+      if input_mask is not None:
+        x_BxTxF = x_BxTxF * input_mask[:, None]
+      xs_TxBxF = jnp.swapaxes(x_BxTxF.astype(kernel.dtype), 0, 1)
+      if self.go_backwards:
+        xs_TxBxF = xs_TxBxF[::-1]
+      spec = fused.Spec(self.cell, self.reset_after, self.return_sequences)
+      out = fused.scan(spec, xs_TxBxF, kernel, recurrent, bias, recurrent_mask)
+      return jnp.swapaxes(out, 0, 1) if self.return_sequences else out
     hoist = self.hoist_input
     if hoist:   # the input projection does not depend on the carry: one big matmul
       if input_mask is not None:
@@ -152,6 +170,7 @@ class SequenceNet(nn.Module):
   dropout: float = 0.0
   recurrent_dropout: float = 0.0
   reset_after: bool = False
+  backward: str = 'autodiff'        # Recurrent.backward
   unroll: int = 1
   hoist_input: bool = False
   flatten: bool = False
@@ -179,8 +198,8 @@ class SequenceNet(nn.Module):
       layer = lambda backwards, name: Recurrent(  # noqa: E731
           self.rnn, units, return_sequences=sequences, go_backwards=backwards,
           dropout=self.dropout, recurrent_dropout=self.recurrent_dropout,
-          reset_after=self.reset_after, unroll=self.unroll, hoist_input=self.hoist_input,
-          name=name)
+          reset_after=self.reset_after, backward=self.backward, unroll=self.unroll,
+          hoist_input=self.hoist_input, name=name)
       if self.bidirectional:
         forward = layer(False, f'forward_{i}')(x, train)
         backward = layer(True, f'backward_{i}')(x, train)
