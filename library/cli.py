@@ -11,6 +11,29 @@ def _fail(message: str, code: int):
   sys.exit(code)
 
 
+def _unknown_config_key(argv, error) -> str | None:
+  """The message for a --config.a.b=v override whose key the config lacks (ml_collections
+  raises a bare KeyError('b'), possibly inside an AttributeError), or None."""
+  while error is not None and not isinstance(error, KeyError):
+    error = error.__cause__ or error.__context__ or (
+        error.args[0] if error.args and isinstance(error.args[0], BaseException) else None)
+  if error is None or not error.args:
+    return None
+  first, _, rest = str(error.args[0]).partition('\n')
+  key, suggestion = first.strip('\'"'), ' '.join(rest.split())
+  for arg in argv:
+    name = arg.split('=', 1)[0]
+    path = name[len('--config.'):]
+    if name.startswith('--config.') and path.rsplit('.', 1)[-1] == key:
+      parent = path.rsplit('.', 1)[0] if '.' in path else ''
+      hint = (' (a model argument the config leaves out can be added with scripts.sweep or '
+              'scripts.benchmark --set)' if parent == 'model.kwargs' else '')
+      return (f'{name}: the config has no key {key!r} '
+              f'{"under " + parent if parent else "at the top level"}'
+              f'{". " + suggestion if suggestion else ""}{hint}')
+  return None
+
+
 def _parse_flags(argv):
   """absl parsing, but a bad flag, config key, variant or value is one line and exit 2."""
   try:
@@ -21,7 +44,7 @@ def _parse_flags(argv):
     cause = e.__cause__ or e.__context__
     if isinstance(cause, UserError):
       _fail(str(cause), 2)
-    message = ' '.join(str(e).split())
+    message = _unknown_config_key(argv, e) or ' '.join(str(e).split())
     _fail(message or type(e).__name__, 2)
 
 

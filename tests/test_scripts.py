@@ -27,7 +27,9 @@ def _assert_one_line_error(proc, *fragments):
 
 
 @pytest.mark.parametrize('args,fragments', [
-    (['--config.optimizer.lerning_rate=1'], ['lerning_rate']),
+    (['--config.optimizer.lerning_rate=1'],
+     ["--config.optimizer.lerning_rate: the config has no key 'lerning_rate' under optimizer"]),
+    (['--config.model.kwargs.width=3'], ["no key 'width' under model.kwargs", '--set']),
     (['--config.batch_size=abc'], ['batch_size']),
     (['--config.optimizer.name=adagradx'], ['adagradx', 'rmsprop']),
     (['--config.model.name=Nope'], ['Nope', 'SmallConvnet']),
