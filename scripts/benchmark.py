@@ -87,7 +87,7 @@ def _keras_gru(keras):
 
 def _jena_like_csv():
   """A 10,000-row CSV with the Jena file's layout (no Jena offline): windows of 240 x 14."""
-  from tests.test_timeseries import write_jena_like  # pylint: disable=import-outside-toplevel
+  from library.data.timeseries import write_jena_like  # pylint: disable=import-outside-toplevel
   path = os.path.join(tempfile.mkdtemp(), 'jena_like.csv')
   return write_jena_like(path, rows=10000)
 

@@ -10,22 +10,6 @@ from library import train
 from library.data import pipeline, timeseries
 from library.errors import UserError
 
-JENA_COLUMNS = ['p (mbar)', 'T (degC)', 'Tpot (K)', 'Tdew (degC)', 'rh (%)', 'VPmax (mbar)',
-                'VPact (mbar)', 'VPdef (mbar)', 'sh (g/kg)', 'H2OC (mmol/mol)',
-                'rho (g/m**3)', 'wv (m/s)', 'max. wv (m/s)', 'wd (deg)']
-
-
-def write_jena_like(path, rows=900, seed=0):
-  """A CSV laid out as jena_climate_2009_2016.csv: 'Date Time' then 14 numeric columns."""
-  import pandas as pd  # pylint: disable=import-outside-toplevel
-  rng = np.random.default_rng(seed)
-  t = np.arange(rows)
-  data = {c: np.sin(t / (20 + i)) * (i + 1) + rng.normal(0, 0.1, rows) + i * 10
-          for i, c in enumerate(JENA_COLUMNS)}
-  frame = pd.DataFrame({'Date Time': [f'01.01.2009 {i:05d}' for i in t], **data})
-  frame.to_csv(path, index=False)
-  return str(path)
-
 
 def _window(**kwargs):
   base = dict(lookback=12, step=3, delay=5, target=1, train_end=60, val_end=80,
@@ -121,7 +105,7 @@ def test_co2_configs_end_to_end(load_config, tmp_path, model):
 @pytest.mark.parametrize('model', ['gru', 'conv_gru', 'bidirectional_gru', 'conv1d'])
 def test_jena_configs_end_to_end_on_a_csv_of_its_layout(load_config, tmp_path, model):
   config = load_config('configs/recurrent/jena.py', f'{model},smoke')
-  config.data.path = write_jena_like(tmp_path / 'jena.csv')
+  config.data.path = timeseries.write_jena_like(tmp_path / 'jena.csv')
   data = pipeline.prepare(config)
   lookback, step = config.data.window.lookback, config.data.window.step
   assert data.raw_input_shape == (lookback // step, 14)

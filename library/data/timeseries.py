@@ -64,6 +64,25 @@ def load_statsmodels_co2() -> tuple[np.ndarray, list[str]]:
   return frame.to_numpy(np.float32), list(frame.columns)
 
 
+# The 14 numeric columns of jena_climate_2009_2016.csv, after its 'Date Time' column.
+JENA_COLUMNS = ('p (mbar)', 'T (degC)', 'Tpot (K)', 'Tdew (degC)', 'rh (%)', 'VPmax (mbar)',
+                'VPact (mbar)', 'VPdef (mbar)', 'sh (g/kg)', 'H2OC (mmol/mol)',
+                'rho (g/m**3)', 'wv (m/s)', 'max. wv (m/s)', 'wd (deg)')
+
+
+def write_jena_like(path, rows: int = 900, seed: int = 0) -> str:
+  """Writes a synthetic CSV laid out as jena_climate_2009_2016.csv ('Date Time', then the 14
+  columns: seeded sines plus noise), for the tests and the benchmark, which run offline."""
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(seed)
+  t = np.arange(rows)
+  data = {c: np.sin(t / (20 + i)) * (i + 1) + rng.normal(0, 0.1, rows) + i * 10
+          for i, c in enumerate(JENA_COLUMNS)}
+  frame = pd.DataFrame({'Date Time': [f'01.01.2009 {i:05d}' for i in t], **data})
+  frame.to_csv(path, index=False)
+  return str(path)
+
+
 def _bound(value: float, rows: int, name: str) -> int:
   row = int(round(value * rows)) if 0 < value < 1 else int(value)
   if not 0 < row < rows:
