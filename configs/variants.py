@@ -56,8 +56,8 @@ def use_cats_dogs_small(config, tfds: bool = False) -> None:
   """Book 5.2's 2,000/1,000/1,000 cats and dogs at 150x150 (/255), binary, batch 20 for 30
   epochs: from the folder scripts.make_cats_dogs_subset builds, or (tfds) from TFDS'
   cats_vs_dogs, its first 2,000 / next 1,000 / next 1,000 photos (TFDS mixed both classes)."""
-  config.loss = 'binary_crossentropy'
-  config.metrics = ('accuracy',)
+  config.task_config.loss = 'binary_crossentropy'
+  config.task_config.metrics = ('accuracy',)
   config.data.source = 'image_folder'
   config.data.path = '~/cats_and_dogs_small'
   config.data.splits = ('train', 'validation', 'test')

@@ -52,9 +52,14 @@ class Checkpointer:
   def all_steps(self) -> list[int]:
     return sorted(self._manager.all_steps())
 
-  def save(self, step: int, state, meta: dict, metrics: dict | None = None) -> None:
-    meta = dict(meta, metrics=metrics)
-    args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+  def save(self, step: int, state, meta: dict, metrics: dict | None = None,
+           best_state=None) -> None:
+    """best_state: a second state saved beside it (EarlyStopping's best weights)."""
+    meta = dict(meta, metrics=metrics, has_best_state=best_state is not None)
+    items = dict(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+    if best_state is not None:
+      items['best_state'] = ocp.args.StandardSave(best_state)
+    args = ocp.args.Composite(**items)
     self._manager.save(step, args=args, metrics=metrics, force=True)
     self._manager.wait_until_finished()
 
@@ -99,16 +104,20 @@ class Checkpointer:
       raise UserError(f'checkpoint {self.directory}/{step} is of another model ({len(theirs)} '
                       f'arrays, ours {len(ours)}); use another --workdir or --start_over')
 
-  def restore(self, abstract_state, step: int | None = None):
-    """(state, meta) of `step`, or of the latest readable step; None when there is none."""
+  def restore(self, abstract_state, step: int | None = None, with_best_state: bool = False):
+    """(state, meta, best state or None) of `step`, or of the latest readable step; None when
+    there is none. with_best_state: also read the best state saved beside it, if any."""
     steps = [step] if step is not None else sorted(self.all_steps(), reverse=True)
     unreadable = []
     for s in steps:
       self._check_structure(s, abstract_state)
-      args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
-                                meta=ocp.args.JsonRestore())
+      items = dict(state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore())
       try:
-        restored = self._manager.restore(s, args=args)
+        if with_best_state:
+          meta = self._manager.restore(s, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+          if meta['meta'].get('has_best_state'):
+            items['best_state'] = ocp.args.StandardRestore(abstract_state)
+        restored = self._manager.restore(s, args=ocp.args.Composite(**items))
       except Exception as e:  # pylint: disable=broad-except
         if step is not None:
           raise UserError(f'checkpoint {self.directory}/{s} cannot be read: {e}') from None
@@ -117,7 +126,8 @@ class Checkpointer:
         unreadable.append(s)
         continue
       self._move_aside(unreadable)
-      return restored['state'], restored['meta']
+      return (restored['state'], restored['meta'],
+              restored['best_state'] if 'best_state' in items else None)
     if steps:
       raise UserError(f'no readable checkpoint in {self.directory} (steps {steps}); move it '
                       'away or rerun with --start_over')

@@ -1,24 +1,28 @@
-"""The config schema every experiment starts from, and its checks.
+"""The loop's config schema, and its checks; a task's own settings are its own.
 
-Each experiment's `get_config(arg)` starts from `default_config()` and changes values; it never
-adds keys, so a typo in a config file or in an override (`--config.optimizer.lerning_rate`) is
-an error instead of a silently ignored value. Nothing derived is computed here: epochs become
+Each experiment's `get_config(arg)` starts from `default_config(task)` and changes values; it
+never adds keys, so a typo in a config file or in an override (`--config.optimizer.lerning_rate`)
+is an error instead of a silently ignored value. Nothing derived is computed here: epochs become
 steps in the loop, from the dataset actually loaded.
+
+The keys here are the loop's: seed, durations and cadences, batch sizes, data sources, the
+optimizer, checkpoints, callbacks, members. `task_config` is the task's section: its keys and
+their defaults come from the task module (`default_task_config()`), and the task's own
+`validate_task_config(config)` checks them (an unknown key there is also a one-line error).
+Nothing in this file knows a family.
 """
+import importlib
 import json
 from typing import Any
 
 import ml_collections
 from ml_collections import config_dict
 
+from library import callbacks
 from library.data import augment
 from library.data.sources import SOURCES
 from library.errors import UserError
 
-# Keras' names, as the book writes them in `compile()`.
-LOSSES = ('categorical_crossentropy', 'sparse_categorical_crossentropy', 'binary_crossentropy',
-          'mse', 'mae')
-METRICS = ('accuracy', 'mae', 'mse')
 OPTIMIZERS = ('sgd', 'momentum', 'nesterov', 'rmsprop', 'adam', 'adamw')
 SCHEDULES = ('constant', 'cosine', 'exponential', 'linear')
 BACKENDS = ('cpu', 'gpu', 'tpu')
@@ -33,23 +37,41 @@ RESUME_SAFE_KEYS = frozenset({
 })
 
 
-def default_config() -> ml_collections.ConfigDict:
-  """Every key a config may set, with its default."""
+def task_module(name: str):
+  """The module a config's `task` names (a plain import, no registry)."""
+  try:
+    module = importlib.import_module(name)
+  except ModuleNotFoundError as e:
+    raise UserError(f'task={name!r} cannot be imported ({e})') from None
+  if not hasattr(module, 'make_task'):
+    raise UserError(f'task={name!r} has no make_task(config, data, total_steps)')
+  return module
+
+
+def task_defaults(name: str) -> ml_collections.ConfigDict:
+  """The task's own section with its defaults (empty when the task has no settings)."""
+  make = getattr(task_module(name), 'default_task_config', None)
+  return make() if make is not None else ml_collections.ConfigDict()
+
+
+def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDict:
+  """Every key a config may set, with its default; `task_config` holds the task's own."""
   c = ml_collections.ConfigDict()
   c.seed = 0
 
-  # What is trained: a module exposing
-  # make_task(config, model, total_steps, example_inputs) -> Task.
-  c.task = 'library.supervised'
-  # The model: a linen Module class found by plain import; `kwargs` go to its constructor.
+  # What is trained: a module exposing make_task(config, data, total_steps) -> Task
+  # (library/task.py), and that task's settings.
+  c.task = task
+  c.task_config = task_defaults(task)
+  # The model of a one-model task: a linen Module class found by plain import; `kwargs` go to
+  # its constructor. Tasks with several models name them in task_config.
   c.model = ml_collections.ConfigDict()
   c.model.module = config_dict.placeholder(str)
   c.model.name = config_dict.placeholder(str)
   c.model.kwargs = ml_collections.ConfigDict()
-  # Keras `compile()` semantics: the model outputs logits; losses apply the activation.
-  c.loss = 'sparse_categorical_crossentropy'
-  c.metrics = ('accuracy',)
 
+  # Where examples come from, for a task that loads a dataset (its module has load_data); a
+  # task that makes its own inputs on the device ignores this section.
   c.data = ml_collections.ConfigDict()
   c.data.source = 'tfds'
   c.data.name = 'mnist'            # TFDS dataset name
@@ -91,9 +113,11 @@ def default_config() -> ml_collections.ConfigDict:
   # files map rarer words to the out-of-vocabulary index 2, as load_data(num_words=...) does.
   c.data.num_words = 0
   c.data.tokenize = ''              # 'words' / 'chars': raw text -> indices (fitted on train)
-  # A GloVe text file: the model's embedding ('Embed_0/embedding') starts from its vectors for
-  # the tokenizer's words (book 6.1); freeze it with `freeze`.
+  # A GloVe text file: the model variable `embedding_variable` ('params/Embed_0/embedding')
+  # starts from its vectors for the tokenizer's words (book 6.1).
   c.data.embedding_file = config_dict.placeholder(str)
+  c.data.embedding_variable = ''
+
   c.data.vectorize = ''             # 'multi_hot': sequences -> num_words-dim 0/1 rows
   # Sequences -> (N, maxlen) int32, Keras' pad_sequences (0: not padded).
   c.data.maxlen = 0
@@ -110,16 +134,6 @@ def default_config() -> ml_collections.ConfigDict:
       'batch_size': 50})
   c.data.on_device_max_mb = 2048
 
-  # Keras' kernel_regularizer: l1 * sum|w| + l2 * sum w^2 over the parameters whose path
-  # ('Dense_0/kernel', 'hidden_1/kernel', ...) matches `pattern` (a regular expression), added
-  # to the training and evaluation loss as Keras does.
-  c.regularization = ml_collections.ConfigDict({'l1': 0.0, 'l2': 0.0, 'pattern': 'kernel'})
-  # Parameters whose path matches this regular expression are not trained ('' : none), e.g.
-  # 'Embed_0/embedding' for a pretrained embedding.
-  c.freeze = ''
-  # Freeze every layer called before this one ('conv_base/block3_conv1', the R book's
-  # unfreeze_weights(conv_base, from = ...)); joined with `freeze`.
-  c.unfreeze_from = ''
   # Start from pretrained values (transfer learning, book 5.3): `path` is a folder written by
   # scripts.convert_weights, a .safetensors / Keras .h5 / .keras file, or a training workdir of
   # ours (its latest checkpoint). They go under `prefix` ('conv_base'); layer paths matching
@@ -163,6 +177,20 @@ def default_config() -> ml_collections.ConfigDict:
   c.checkpoint.best_metric = ''      # e.g. 'validation.accuracy'; '' keeps no best
   c.checkpoint.best_mode = 'max'
 
+  # Keras 3's callbacks, run at every evaluation (each epoch by default) on the metrics of
+  # that evaluation; their state is saved in every checkpoint, so a resumed run continues
+  # counting where it stopped. `monitor` is 'split.metric' ('validation.loss'); '' is off.
+  c.callbacks = ml_collections.ConfigDict()
+  c.callbacks.early_stopping = ml_collections.ConfigDict({
+      'monitor': '', 'min_delta': 0.0, 'patience': 0, 'mode': 'auto',
+      'baseline': config_dict.placeholder(float), 'restore_best_weights': False,
+      'start_from_epoch': 0})
+  # The learning rate is scaled by a factor held in the optimizer state (optax's
+  # inject_hyperparams): a reduction neither recompiles nor is lost on resume.
+  c.callbacks.reduce_lr = ml_collections.ConfigDict({
+      'monitor': '', 'factor': 0.1, 'patience': 10, 'mode': 'auto', 'min_delta': 1e-4,
+      'cooldown': 0, 'min_lr': 0.0})
+
   # scripts.crossval: train every fold of a validation scheme (or several seeds) as one
   # vmapped program. scheme: kfold, stratified_kfold, loo, bootstrap or seeds (library/crossval.py).
   c.crossval = ml_collections.ConfigDict({'scheme': '', 'k': 4, 'shuffle': False})
@@ -177,12 +205,12 @@ def default_config() -> ml_collections.ConfigDict:
 FREE_FORM = ('model.kwargs', 'data.features.kwargs')
 
 
-def flat_keys(d: Any, prefix: str = '') -> dict[str, Any]:
+def flat_keys(d: Any, prefix: str = '', free_form=FREE_FORM) -> dict[str, Any]:
   out = {}
   for key, value in d.items():
     name = f'{prefix}{key}'
-    if isinstance(value, (dict, ml_collections.ConfigDict)) and name not in FREE_FORM:
-      out.update(flat_keys(value, name + '.'))
+    if isinstance(value, (dict, ml_collections.ConfigDict)) and name not in free_form:
+      out.update(flat_keys(value, name + '.', free_form))
     else:
       out[name] = value
   return out
@@ -192,26 +220,43 @@ def _is_count_or_fraction(value) -> bool:
   return value == 0 or (0 < value < 1) or (value >= 1 and float(value).is_integer())
 
 
-def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises UserError naming the first bad key or value and what is allowed."""
-  known = flat_keys(default_config())
-  given = flat_keys(config)
-  unknown = sorted(set(given) - set(known))
+def check_known_keys(section, defaults, prefix: str, free_form=()) -> None:
+  """An unknown key of `section` (one `defaults` lacks) is a UserError naming it."""
+  known = set(flat_keys(defaults, prefix, free_form))
+  unknown = sorted(set(flat_keys(section, prefix, free_form)) - known)
   if unknown:
-    raise UserError(f'unknown config key {unknown[0]!r}; see library/config.py for the keys')
+    close = sorted(k for k in known if k.rsplit('.', 1)[-1] == unknown[0].rsplit('.', 1)[-1])
+    raise UserError(f'unknown config key {unknown[0]!r}'
+                    f'{"; did you mean " + close[0] + "?" if close else ""}')
 
-  def one_of(key, value, allowed):
-    if value not in allowed:
-      raise UserError(f'{key}={value!r} is not one of {", ".join(allowed)}')
 
-  one_of('loss', config.loss, LOSSES)
-  for m in config.metrics:
-    one_of('metrics', m, METRICS)
+def one_of(key: str, value, allowed) -> None:
+  if value not in allowed:
+    raise UserError(f'{key}={value!r} is not one of {", ".join(map(str, allowed))}')
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises UserError naming the first bad key or value and what is allowed: the loop's keys
+  here, then the task's section by the task's own validate_task_config."""
+  module = task_module(config.task)
+  base = default_config(config.task)
+  del base.task_config
+  rest = ml_collections.ConfigDict({k: v for k, v in config.items() if k != 'task_config'})
+  check_known_keys(rest, base, '', FREE_FORM)
+  if 'task_config' not in config:
+    raise UserError('the config has no task_config section; start it from '
+                    'library.config.default_config(task)')
+  if hasattr(module, 'validate_task_config'):
+    module.validate_task_config(config)
+  else:
+    check_known_keys(config.task_config, task_defaults(config.task), 'task_config.')
+  _validate_loop(config)
+
+
+def _validate_loop(config) -> None:
   one_of('data.source', config.data.source, SOURCES)
   one_of('optimizer.name', config.optimizer.name, OPTIMIZERS)
   one_of('optimizer.schedule', config.optimizer.schedule, SCHEDULES)
-  if not config.model.module or not config.model.name:
-    raise UserError('model.module and model.name must name a linen Module class')
   if config.num_epochs is None and config.num_train_steps is None:
     raise UserError('set num_epochs or num_train_steps')
   duration = config.num_train_steps if config.num_train_steps is not None else config.num_epochs
@@ -250,21 +295,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise UserError('data.vectorize=multi_hot needs data.num_words, the vector dimension')
   if config.data.placement not in ('auto', 'device', 'host'):
     raise UserError(f'data.placement={config.data.placement!r} is not one of auto, device, host')
-  for key in ('l1', 'l2'):
-    if config.regularization[key] < 0:
-      raise UserError(f'regularization.{key}={config.regularization[key]} must be >= 0')
   if config.optimizer.learning_rate <= 0:
     raise UserError(f'optimizer.learning_rate={config.optimizer.learning_rate} must be > 0')
   if config.checkpoint.best_mode not in ('max', 'min'):
     raise UserError(f'checkpoint.best_mode={config.checkpoint.best_mode!r} is not max or min')
   if config.checkpoint.keep < 1:
     raise UserError(f'checkpoint.keep={config.checkpoint.keep} must be >= 1')
-  if config.loss == 'categorical_crossentropy' and not config.data.one_hot:
-    raise UserError('loss=categorical_crossentropy needs one-hot labels: set data.one_hot=True '
-                    '(or use sparse_categorical_crossentropy)')
-  if config.loss == 'sparse_categorical_crossentropy' and config.data.one_hot:
-    raise UserError('loss=sparse_categorical_crossentropy needs integer labels: set '
-                    'data.one_hot=False (or use categorical_crossentropy)')
   keep = tuple(config.data.keep_labels)
   if len(set(keep)) != len(keep):
     raise UserError(f'data.keep_labels={keep} repeats a label')
@@ -282,6 +318,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for backend in BACKENDS:
     if config.steps_per_dispatch[backend] < 1:
       raise UserError(f'steps_per_dispatch.{backend} must be >= 1')
+  if config.data.embedding_file and not config.data.embedding_variable:
+    raise UserError('data.embedding_file needs data.embedding_variable, the model variable its '
+                    "vectors start ('params/Embed_0/embedding')")
+  callbacks.validate(config.callbacks)
 
 
 def _literal(text: str):
@@ -341,17 +381,28 @@ def trace_json(config: ml_collections.ConfigDict) -> str:
                     default=list)
 
 
+def _assign(node: ml_collections.ConfigDict, loaded: dict) -> None:
+  """Values of a saved config into a default one; a key the defaults lack is free-form
+  (constructor arguments) and is taken as saved."""
+  for key, value in loaded.items():
+    current = node.get(key) if key in node else None
+    if isinstance(value, dict):
+      if isinstance(current, ml_collections.ConfigDict) and current:
+        _assign(current, value)
+      else:
+        node[key] = ml_collections.ConfigDict(value)
+    elif key in node:
+      node[key] = tuple(value) if isinstance(value, list) else value
+    else:
+      node[key] = tuple(value) if isinstance(value, list) else value
+
+
 def from_json(text: str) -> ml_collections.ConfigDict:
   """The config a workdir was trained with, back from its config.json."""
   loaded = json.loads(text)
-  config = default_config()
+  config = default_config(loaded.get('task', 'library.supervised'))
   config.unlock()
-  config.update_from_flattened_dict(
-      {k: tuple(v) if isinstance(v, list) else v for k, v in flat_keys(loaded).items()
-       if k not in FREE_FORM})
-  config.model.kwargs = ml_collections.ConfigDict(loaded['model']['kwargs'])
-  config.data.features.kwargs = ml_collections.ConfigDict(
-      loaded['data'].get('features', {}).get('kwargs', {}))
+  _assign(config, loaded)
   return config
 
 

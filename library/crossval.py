@@ -35,7 +35,6 @@ from library import (config as config_lib, parallel, plots, steps, trace_cache,
                      train as train_lib, writers)
 from library.data import pipeline, preprocessing, splits as splits_lib
 from library.errors import TrainingDiverged, UserError
-from library.task import make_model, make_task
 
 # Indices per dispatch are bounded (E x steps x folds x batch int32s), so that leave-one-out on
 # thousands of rows does not hold every epoch's indices at once.
@@ -213,7 +212,10 @@ def run_crossval(config, workdir: str, *, arrays=None, devices=None,
   plain = copy.deepcopy(config)
   plain.unlock()
   plain.data.standardize = False
-  datasets = pipeline.prepare(plain, arrays)
+  module = config_lib.task_module(config.task)
+  if not hasattr(module, 'load_data'):
+    raise UserError(f'task={config.task!r} has no dataset to cross-validate')
+  datasets = module.load_data(plain, arrays)
   if datasets.param_init or config.model_init.path:
     raise UserError('cross-validation does not take data.embedding_file or model_init yet: '
                     'train with scripts.train')
@@ -233,8 +235,7 @@ def run_crossval(config, workdir: str, *, arrays=None, devices=None,
   batches = [pipeline.TrainBatches(len(rows), config.batch_size, seed + f)
              for f, rows in enumerate(layout.train)]
   epoch_steps = max(b.steps_per_epoch for b in batches)
-  model = make_model(config.model)
-  task = make_task(config, model, num_epochs * epoch_steps, pool['inputs'][:1])
+  task = module.make_task(config, datasets, num_epochs * epoch_steps)
   standardize = bool(config.data.standardize)
   if standardize:
     fitted = [preprocessing.fit_standardizer(layout.pool_inputs[rows]) for rows in layout.train]
@@ -263,7 +264,8 @@ def run_crossval(config, workdir: str, *, arrays=None, devices=None,
 
   # Folds of equal size with no padding never skip a step: no masking to compile in.
   masked = padded != num_folds or len({b.steps_per_epoch for b in batches}) > 1
-  program, evaluate = _make_program(task, standardize, ('loss', *config.metrics), masked)
+  metric_names = tuple(config.task_config.metrics)
+  program, evaluate = _make_program(task, standardize, ('loss', *metric_names), masked)
   replicated = parallel.replicated(mesh)
   on = lambda axis: NamedSharding(mesh, P(*([None] * axis), 'data'))  # noqa: E731
   per_dispatch = max(1, min(num_epochs, _MAX_INDICES_PER_DISPATCH // max(
@@ -349,7 +351,7 @@ def run_crossval(config, workdir: str, *, arrays=None, devices=None,
     _write_metrics(workdir, history)
     plots.plot_folds(history, os.path.join(workdir, 'curves.png'))
     if history['validation']:
-      plots.plot_mean_validation(history, config.metrics[0] if config.metrics else 'loss',
+      plots.plot_mean_validation(history, metric_names[0] if metric_names else 'loss',
                                  os.path.join(workdir, 'mean_validation.png'))
     writers.write_json_atomic(results_path, results)
   return results
@@ -378,14 +380,14 @@ def _results(config, history, test, layout, num_folds, num_epochs, mesh, train_s
     row = {'fold': f, 'seed': config.seed + f, 'train_size': int(len(layout.train[f])),
            'val_size': int(len(layout.val[f]))}
     for split, prefix in (('train', 'train_'), ('validation', 'val_')):
-      for name in ('loss', *config.metrics):
+      for name in ('loss', *config.task_config.metrics):
         if name in history[split]:
           row[prefix + name] = float(history[split][name][-1][f])
     if history['validation']:
       val_loss = np.asarray(history['validation']['loss'])[:, f]
       row['best_epoch'] = int(np.argmin(val_loss)) + 1
     if test is not None:
-      for name in ('loss', *config.metrics):
+      for name in ('loss', *config.task_config.metrics):
         row['test_' + name] = float(np.asarray(test[name])[f])
     folds.append(row)
   names = [k for k in folds[0] if k.startswith(('train_', 'val_', 'test_'))
@@ -403,7 +405,7 @@ def _results(config, history, test, layout, num_folds, num_epochs, mesh, train_s
     out['best_epoch_of_mean'] = {
         name: int((np.argmax if name == 'accuracy' else np.argmin)(
             np.mean(history['validation'][name], axis=1))) + 1
-        for name in ('loss', *config.metrics)}
+        for name in ('loss', *config.task_config.metrics)}
   return out
 
 

@@ -6,9 +6,8 @@ import jax
 import numpy as np
 
 from library import checkpoints, config as config_lib, parallel, steps
-from library.data import features, preprocessing
+from library.data import features, pipeline, preprocessing
 from library.errors import UserError
-from library.task import make_model, make_task
 
 
 def load_config(workdir: str):
@@ -46,7 +45,7 @@ def _restore(workdir, config, state, which):
   ckpt.close()
   if restored is None:
     raise UserError(f'{workdir}/checkpoints holds no checkpoint')
-  return restored
+  return restored[:2]
 
 
 def load_state(workdir: str, which: str = 'latest'):
@@ -108,10 +107,13 @@ def predict_workdir(workdir: str, paths: list[str], which: str = 'latest') -> np
   if features.enabled(config.data.features):
     inputs = features.Extractor(config.data.features, inputs)(inputs)
   mesh = parallel.make_mesh(jax.devices()[:1])
-  example = {'inputs': inputs[:1], 'labels': np.zeros(1, np.int32),
-             'weights': np.ones(1, np.float32)}
-  task = make_task(config, make_model(config.model), 1, example['inputs'])
-  state = steps.make_init(task, mesh)(jax.random.PRNGKey(config.seed), example)
+  example = {'inputs': inputs[:1], 'labels': np.zeros(1, np.int32)}
+  datasets = pipeline.Datasets({'train': example}, None)
+  task = config_lib.task_module(config.task).make_task(config, datasets, 1)
+  if task.predict is None:
+    raise UserError(f'task={config.task!r} has no predict')
+  state = steps.make_init(task, mesh)(jax.random.PRNGKey(config.seed),
+                                      datasets.example(1))
   state, _ = _restore(workdir, config, state, which)
   return np.asarray(jax.jit(task.predict)(state, inputs))
 

@@ -1,8 +1,18 @@
-"""The optax chain from `config.optimizer`: clipping, weight decay, optimizer, schedule."""
+"""The optax chain from `config.optimizer`: clipping, weight decay, optimizer, schedule, and a
+learning-rate scale held in the optimizer state.
+
+The scale (`lr_scale`, 1 at the start) multiplies the updates after the optimizer, so the rate
+in effect is schedule(step) * lr_scale. It is an injected hyperparameter
+(`optax.inject_hyperparams`): an array in the state, not a constant of the compiled step, so
+ReduceLROnPlateau changes it without recompiling, a checkpoint keeps it, and members of one
+run (a sweep of learning rates) each carry their own along the member axis.
+"""
 import functools
 import re
 
 import flax.traverse_util
+import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 
@@ -69,11 +79,34 @@ def make_optimizer(opt: ml_collections.ConfigDict, total_steps: int,
   else:
     raise UserError(f'optimizer.name={opt.name!r} is not one of '
                     'sgd, momentum, nesterov, rmsprop, adam, adamw')
+  chain.append(optax.inject_hyperparams(_scaled)(lr_scale=1.0))
   tx = optax.chain(*chain)
   if freeze:
     tx = optax.multi_transform({'trained': tx, 'frozen': optax.set_to_zero()},
                                functools.partial(_freeze_labels, freeze))
   return tx, schedule
+
+
+def _scaled(lr_scale):
+  return optax.scale(lr_scale)
+
+
+def lr_scale(state):
+  """The learning-rate scale of the (first) optimizer in any state or optimizer state."""
+  found = optax.tree_utils.tree_get_all_with_path(state, 'lr_scale')
+  return found[0][1] if found else None
+
+
+def with_lr_scale(state, value):
+  """`state` with every optimizer's lr_scale set to `value`, placed as the old one was."""
+  found = optax.tree_utils.tree_get_all_with_path(state, 'lr_scale')
+  if not found:
+    return state
+  old = found[0][1]
+  new = jnp.broadcast_to(jnp.asarray(value, old.dtype), old.shape)
+  if isinstance(old, jax.Array) and hasattr(old, 'sharding'):
+    new = jax.device_put(new, old.sharding)
+  return optax.tree_utils.tree_set(state, lr_scale=new)
 
 
 def _freeze_labels(pattern: str, params):

@@ -20,14 +20,15 @@ def plot_history(metrics_path: str, out_path: str) -> None:
                            squeeze=False)
   for ax, name in zip(axes[:, 0], names):
     for split, style in (('train', 'o-'), ('validation', 's-')):
-      points = [(r['epoch'], r[name]) for r in records if r['split'] == split and name in r]
+      points = [(r.get('epoch', r['step']), r[name]) for r in records
+                if r['split'] == split and name in r]
       if points:
         xs, ys = zip(*points)
         ax.plot(xs, ys, style, markersize=3, label=split)
     ax.set_ylabel(name)
     ax.grid(alpha=0.3)
     ax.legend()
-  axes[-1, 0].set_xlabel('epoch')
+  axes[-1, 0].set_xlabel('epoch' if all('epoch' in r for r in records) else 'step')
   fig.tight_layout()
   fig.savefig(out_path, dpi=100)
   plt.close(fig)

@@ -42,23 +42,50 @@ def _batch(data, idx, weights, on_device: bool, mesh: Mesh):
   return jax.lax.with_sharding_constraint(batch, parallel.sharded_on_batch(mesh))
 
 
-def make_train_chunk(task: Task, mesh: Mesh, on_device: bool):
+def _constrained(step, state_sharding):
+  """train_step, its new state kept laid out as the task asked (None: as XLA propagates)."""
+  if state_sharding is None:
+    return step
+
+  def constrained(state, batch):
+    state, metrics = step(state, batch)
+    return jax.lax.with_sharding_constraint(state, state_sharding), metrics
+
+  return constrained
+
+
+def make_train_chunk(task: Task, mesh: Mesh, on_device: bool, state_sharding=None):
   """jit((state, data, idx_KxB, weights_KxB) -> (state, metrics stacked over K)); donates state."""
+  train_step = _constrained(task.train_step, state_sharding)
 
   def train_chunk(state, data, idx, weights):
     if idx.shape[0] == 1:
       squeeze = (lambda x: x[0]) if not on_device else (lambda x: x)
       batch = _batch(jax.tree.map(squeeze, data), idx[0], weights[0], on_device, mesh)
-      state, metrics = task.train_step(state, batch)
+      state, metrics = train_step(state, batch)
       return state, jax.tree.map(lambda m: m[None], metrics)
 
     def body(state, xs):
       data_k, idx_k, weights_k = xs
-      return task.train_step(state, _batch(data_k, idx_k, weights_k, on_device, mesh))
+      return train_step(state, _batch(data_k, idx_k, weights_k, on_device, mesh))
 
     if on_device:
       return jax.lax.scan(lambda s, xs: body(s, (data, *xs)), state, (idx, weights))
     return jax.lax.scan(body, state, (data, idx, weights))
+
+  return gc_paused(jax.jit(train_chunk, donate_argnums=(0,)))
+
+
+def make_dataless_chunk(task: Task, state_sharding=None):
+  """jit((state, steps_K) -> (state, metrics stacked over K)) for a task without a dataset:
+  steps_K only sets the chunk's length; the task makes its own inputs. Donates state."""
+  train_step = _constrained(task.train_step, state_sharding)
+
+  def train_chunk(state, steps_k):
+    if steps_k.shape[0] == 1:
+      state, metrics = train_step(state, None)
+      return state, jax.tree.map(lambda m: m[None], metrics)
+    return jax.lax.scan(lambda s, _: train_step(s, None), state, steps_k)
 
   return gc_paused(jax.jit(train_chunk, donate_argnums=(0,)))
 
@@ -78,6 +105,13 @@ def make_eval_batch(task: Task, mesh: Mesh, on_device: bool):
 INIT_COMPILER_OPTIONS = {'xla_backend_optimization_level': 0}
 
 
+def state_shardings(task: Task, mesh: Mesh):
+  """The sharding of each leaf of the task's state: the task's layout, else replicated."""
+  if task.state_sharding is None:
+    return parallel.replicated(mesh)
+  return task.state_sharding(mesh)
+
+
 def make_init(task: Task, mesh: Mesh):
-  return gc_paused(jax.jit(task.init, out_shardings=parallel.replicated(mesh),
+  return gc_paused(jax.jit(task.init, out_shardings=state_shardings(task, mesh),
                            compiler_options=INIT_COMPILER_OPTIONS))

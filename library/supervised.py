@@ -1,7 +1,14 @@
-"""Supervised learning as a Task: Keras' fit(loss, metrics) on a linen model.
+"""Supervised learning as a Task: Keras' compile(loss, metrics) + fit() on a linen model.
 
 Models take `(inputs, train: bool)` and return logits; dropout draws from the 'dropout' rng;
-other variable collections (batch statistics) are carried in `model_state`.
+other variable collections (batch statistics) are carried in `model_state`. Inputs may be a
+dict of named arrays (several inputs); with `task_config.outputs` the model returns a dict of
+named outputs, each with its own loss, loss weight and metric, as Keras' functional API
+(`loss=list(...)`, `loss_weights=...`): the training loss is the weighted sum, and each
+output's loss and metric are reported as `<output>_loss` and `<output>_<metric>`.
+
+Its settings are `config.task_config` (default_task_config below); `config.model` names the
+model, `config.data` the dataset (library/data/pipeline.py).
 """
 import re
 from typing import Any
@@ -11,12 +18,83 @@ import flax.traverse_util
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
-from library import losses, optimizers
-from library.data import augment
+from library import config as config_lib, losses, optimizers
+from library.data import augment, pipeline
 from library.errors import UserError
-from library.task import Task, layers_in_call_order
+from library.task import Task, layers_in_call_order, make_model
+
+# Keras' names, as the book writes them in `compile()`.
+LOSSES = ('categorical_crossentropy', 'sparse_categorical_crossentropy', 'binary_crossentropy',
+          'mse', 'mae')
+METRICS = ('accuracy', 'mae', 'mse')
+
+
+def default_task_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  # Keras `compile()` semantics: the model outputs logits; losses apply the activation.
+  c.loss = 'sparse_categorical_crossentropy'
+  c.metrics = ('accuracy',)
+  # Several named outputs: the model returns {name: logits}; the labels are {name: array}.
+  # One loss and one loss weight per output, in this order; one metric each ('' for none).
+  c.outputs = ()
+  c.output_losses = ()
+  c.loss_weights = ()
+  c.output_metrics = ()
+  # Keras' kernel_regularizer: l1 * sum|w| + l2 * sum w^2 over the parameters whose path
+  # ('Dense_0/kernel', 'hidden_1/kernel', ...) matches `pattern` (a regular expression), added
+  # to the training and evaluation loss as Keras does.
+  c.regularization = ml_collections.ConfigDict({'l1': 0.0, 'l2': 0.0, 'pattern': 'kernel'})
+  # Parameters whose path matches this regular expression are not trained ('' : none), e.g.
+  # 'Embed_0/embedding' for a pretrained embedding.
+  c.freeze = ''
+  # Freeze every layer called before this one ('conv_base/block3_conv1', the R book's
+  # unfreeze_weights(conv_base, from = ...)); joined with `freeze`.
+  c.unfreeze_from = ''
+  return c
+
+
+def validate_task_config(config) -> None:
+  """The supervised settings: names Keras knows, one loss per output, labels that fit."""
+  t = config.task_config
+  config_lib.check_known_keys(t, default_task_config(), 'task_config.')
+  config_lib.one_of('task_config.loss', t.loss, LOSSES)
+  for m in t.metrics:
+    config_lib.one_of('task_config.metrics', m, METRICS)
+  if not config.model.module or not config.model.name:
+    raise UserError('model.module and model.name must name a linen Module class')
+  if t.outputs:
+    n = len(t.outputs)
+    for key in ('output_losses', 'loss_weights', 'output_metrics'):
+      if t[key] and len(t[key]) != n:
+        raise UserError(f'task_config.{key} has {len(t[key])} entries for {n} outputs '
+                        f'{tuple(t.outputs)}: give one per output')
+    if not t.output_losses:
+      raise UserError('task_config.outputs needs task_config.output_losses, one per output')
+    for name in t.output_losses:
+      config_lib.one_of('task_config.output_losses', name, LOSSES)
+    for name in t.output_metrics:
+      config_lib.one_of('task_config.output_metrics', name, ('',) + METRICS)
+  elif t.output_losses or t.loss_weights or t.output_metrics:
+    raise UserError('task_config.output_losses/loss_weights/output_metrics need '
+                    'task_config.outputs, the names of the model\'s outputs')
+  for key in ('l1', 'l2'):
+    if t.regularization[key] < 0:
+      raise UserError(f'task_config.regularization.{key}={t.regularization[key]} must be >= 0')
+  if not t.outputs:
+    if t.loss == 'categorical_crossentropy' and not config.data.one_hot:
+      raise UserError('task_config.loss=categorical_crossentropy needs one-hot labels: set '
+                      'data.one_hot=True (or use sparse_categorical_crossentropy)')
+    if t.loss == 'sparse_categorical_crossentropy' and config.data.one_hot:
+      raise UserError('task_config.loss=sparse_categorical_crossentropy needs integer labels: '
+                      'set data.one_hot=False (or use categorical_crossentropy)')
+
+
+def load_data(config, arrays=None) -> pipeline.Datasets:
+  """The labelled splits of config.data, preprocessed with training statistics only."""
+  return pipeline.prepare(config, arrays)
 
 
 @flax.struct.dataclass
@@ -42,7 +120,7 @@ def make_penalty(reg_config):
     flat = flax.traverse_util.flatten_dict(params, sep='/')
     chosen = [w for path, w in flat.items() if re.search(pattern, path)]
     if not chosen:
-      raise UserError(f'regularization.pattern={pattern!r} matches no parameter; the model has '
+      raise UserError(f'task_config.regularization.pattern={pattern!r} matches no parameter; the model has '
                       f'{", ".join(sorted(flat))}')
     total = jnp.zeros((), jnp.float32)
     for w in chosen:
@@ -55,30 +133,53 @@ def make_penalty(reg_config):
   return penalty
 
 
-def frozen_pattern(config, model: nn.Module, example_inputs) -> str:
-  """config.freeze, joined with the layers called before config.unfreeze_from (R book 5.3:
-  unfreeze_weights(conv_base, from = "block3_conv1"))."""
-  if not config.unfreeze_from:
-    return config.freeze
-  if example_inputs is None:
-    raise ValueError('unfreeze_from needs make_task(..., example_inputs)')
+def frozen_pattern(t, model: nn.Module, example_inputs) -> str:
+  """task_config.freeze, joined with the layers called before task_config.unfreeze_from (R
+  book 5.3: unfreeze_weights(conv_base, from = "block3_conv1"))."""
+  if not t.unfreeze_from:
+    return t.freeze
   order = layers_in_call_order(model, example_inputs)
-  start = config.unfreeze_from.strip('/')
+  start = t.unfreeze_from.strip('/')
   if start not in order:
-    raise UserError(f'unfreeze_from={config.unfreeze_from!r} is not a layer of the model; its '
+    raise UserError(f'task_config.unfreeze_from={t.unfreeze_from!r} is not a layer of the model; its '
                     f'layers are {", ".join(order[:12])}{" ..." if len(order) > 12 else ""}')
   # Frozen: layers before it in call order, not containing it (conv_base holds block3_conv1).
   before = [p for p in order[:order.index(start)] if not start.startswith(p + '/')]
-  parts = [f'^{re.escape(p)}/' for p in before] + ([config.freeze] if config.freeze else [])
+  parts = [f'^{re.escape(p)}/' for p in before] + ([t.freeze] if t.freeze else [])
   return '|'.join(f'(?:{p})' for p in parts) if parts else ''
 
 
-def make_task(config, model: nn.Module, total_steps: int, example_inputs=None) -> Task:
+def _outputs(t) -> list[tuple[str | None, str, float, tuple[str, ...]]]:
+  """(output name or None, loss, loss weight, metrics) of each output."""
+  if not t.outputs:
+    return [(None, t.loss, 1.0, tuple(t.metrics))]
+  weights = tuple(t.loss_weights) or (1.0,) * len(t.outputs)
+  metrics = tuple(t.output_metrics) or ('',) * len(t.outputs)
+  return [(name, loss, float(w), (m,) if m else ())
+          for name, loss, w, m in zip(t.outputs, t.output_losses, weights, metrics)]
+
+
+def _pick(tree, name):
+  if name is None:
+    return tree
+  if not isinstance(tree, dict) or name not in tree:
+    have = sorted(tree) if isinstance(tree, dict) else 'one array'
+    raise UserError(f'task_config.outputs names {name!r}, but the model/labels give {have}')
+  return tree[name]
+
+
+def _first_rows(tree, n: int = 1):
+  return jax.tree.map(lambda x: x[:n], tree)
+
+
+def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
+  t = config.task_config
+  model = make_model(config.model)
+  example_inputs = data.example(1)['inputs']
   tx, schedule = optimizers.make_optimizer(config.optimizer, total_steps,
-                                           frozen_pattern(config, model, example_inputs))
-  loss_name = config.loss
-  metric_names = tuple(config.metrics)
-  penalty = make_penalty(config.regularization)
+                                           frozen_pattern(t, model, example_inputs))
+  outputs = _outputs(t)
+  penalty = make_penalty(t.regularization)
   aug = config.data.augment if augment.enabled(config.data.augment) else None
 
   def init(rng, batch):
@@ -98,6 +199,21 @@ def make_task(config, model: nn.Module, total_steps: int, example_inputs=None) -
     rngs = {'dropout': rng} if train else {}
     return model.apply(variables, inputs, train=train, rngs=rngs), model_state
 
+  def per_output(logits, labels, weights, reduce):
+    """{metric name: reduce(per-example values, weights)} and the weighted total loss."""
+    out, total = {}, 0.0
+    for name, loss_name, loss_weight, metric_names in outputs:
+      y_hat, y = _pick(logits, name), _pick(labels, name)
+      prefix = f'{name}_' if name is not None else ''
+      value = reduce(losses.per_example_loss(loss_name, y_hat, y), weights)
+      total += loss_weight * value
+      if name is not None:
+        out[f'{prefix}loss'] = value
+      for metric in metric_names:
+        out[prefix + metric] = reduce(
+            losses.per_example_metric(metric, loss_name, y_hat, y), weights)
+    return out, total
+
   def train_step(state, batch):
     rng = jax.random.fold_in(state.rng, state.step)
     weights = batch['weights']
@@ -107,22 +223,20 @@ def make_task(config, model: nn.Module, total_steps: int, example_inputs=None) -
 
     def loss_fn(params):
       logits, model_state = apply(params, state.model_state, batch['inputs'], True, rng)
-      loss = _weighted_mean(losses.per_example_loss(loss_name, logits, batch['labels']),
-                            weights)
+      named, loss = per_output(logits, batch['labels'], weights, _weighted_mean)
       if penalty is not None:
         loss += penalty(params)
-      return loss, (logits, model_state)
+      return loss, (named, model_state)
 
-    (loss, (logits, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+    (loss, (named, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {'loss': loss, 'count': jnp.sum(weights),
                'grad_norm': optax.tree.norm(grads), 'param_norm': optax.tree.norm(params),
-               'learning_rate': jnp.asarray(schedule(state.step), jnp.float32)}
-    for name in metric_names:
-      metrics[name] = _weighted_mean(
-          losses.per_example_metric(name, loss_name, logits, batch['labels']), weights)
+               'learning_rate': jnp.asarray(schedule(state.step) *
+                                            optimizers.lr_scale(state.opt_state), jnp.float32),
+               **named}
     new_state = state.replace(step=state.step + 1, params=params, model_state=model_state,
                               opt_state=opt_state)
     return new_state, metrics
@@ -130,25 +244,25 @@ def make_task(config, model: nn.Module, total_steps: int, example_inputs=None) -
   def eval_step(state, batch):
     logits, _ = apply(state.params, state.model_state, batch['inputs'], False)
     weights = batch['weights']
-    sums = {'count': jnp.sum(weights),
-            'loss': jnp.sum(losses.per_example_loss(loss_name, logits, batch['labels']) *
-                            weights)}
+    sums, loss = per_output(logits, batch['labels'], weights,
+                            lambda values, w: jnp.sum(values * w))
+    sums.update(count=jnp.sum(weights), loss=loss)
     if penalty is not None:   # Keras' evaluate() reports the loss with its penalty
       sums['loss'] += penalty(state.params) * sums['count']
-    for name in metric_names:
-      sums[name] = jnp.sum(
-          losses.per_example_metric(name, loss_name, logits, batch['labels']) * weights)
     return sums
 
   def predict(state, inputs):
     logits, _ = apply(state.params, state.model_state, inputs, False)
-    return losses.output_activation(loss_name, logits)
+    if not t.outputs:
+      return losses.output_activation(t.loss, logits)
+    return {name: losses.output_activation(loss_name, _pick(logits, name))
+            for name, loss_name, _, _ in outputs}
 
   def summary(batch):
     rngs = {'params': jax.random.key(0), 'dropout': jax.random.key(1)}
     return nn.tabulate(model, rngs, compute_flops=False,
                        console_kwargs={'width': 110, 'force_terminal': False})(
-                           batch['inputs'][:1], train=False)
+                           _first_rows(batch['inputs']), train=False)
 
   def variables(state):
     return {'params': state.params, **state.model_state}

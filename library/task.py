@@ -1,15 +1,57 @@
-"""The interface between the one training loop and whatever it trains.
+"""The seam between the one training loop and whatever it trains.
 
 A config names a module (`config.task`) with
-`make_task(config, model, total_steps, example_inputs) -> Task`.
-The loop owns everything else: devices, batches, chunking, evaluation cadence, checkpoints,
-resume, logging, NaN guards. A task is plain functions over a plain pytree state:
 
-- supervised (MLP, convnet, RNN): state = params + model state + optimizer state + step;
-- several folds or seeds: the same functions under jax.vmap over a leading axis;
-- GAN: the state holds two (params, opt_state) pairs and train_step updates both;
-- DQN: the state holds environment, replay buffer and target params; the batch is unused;
-- VAE: train_step draws its noise from fold_in(state.rng, state.step).
+  make_task(config, data, total_steps) -> Task      # data: a Datasets, or None
+  load_data(config, arrays) -> Datasets             # optional: a task with a dataset
+  default_task_config() -> ConfigDict               # optional: the task's own settings
+  validate_task_config(config)                      # optional: checks them (UserError)
+
+The loop owns everything else: devices and the mesh, batches and their gathering on device,
+chunks of steps per dispatch, evaluation cadence, checkpoints and resume, SIGTERM, callbacks,
+progress, metrics files and TensorBoard, the NaN/Inf guard, members (folds, seeds, values) as
+a leading axis. A task is plain functions over a plain pytree state, and its settings are its
+own config section (`config.task_config`), which library/config.py never names.
+
+What the loop assumes of a task, and nothing more:
+- The state is a pytree with an integer `step` field (the loop reads it on resume).
+- `train_step(state, batch) -> (state, metrics)` is pure: jit-compiled once, scanned over a
+  chunk of steps, vmapped over members. Its randomness comes from keys in the state
+  (`fold_in(key, step)`), so a resumed run replays it. Metrics are scalars; every floating
+  one is checked for NaN/Inf; `count` (the batch's weight) is optional and weights the
+  running means when present; `learning_rate` and `param_norm` are shown as last values.
+- Without a dataset (no load_data), `batch` is None: the task makes its own inputs on the
+  device, and its durations and cadences are in steps.
+- With one, a batch is a pytree of named arrays gathered on the device by index (several
+  inputs, several targets, all the same leading size), plus 'weights': 0 for the padding of a
+  last partial batch.
+
+The families, walked through it:
+- supervised (MLP, convnet, RNN; library/supervised.py): state = params + model state (batch
+  statistics) + optimizer state + step + rng; load_data is the shared pipeline; eval_step
+  returns weighted sums, predict Keras' outputs.
+- several inputs or outputs (chapter 7): the same task; inputs and labels are dicts of named
+  arrays, the loss a weighted sum over named outputs (task_config.outputs).
+- k-fold, seeds, a sweep of values: members. The loop stacks M states (each init with its own
+  seed), vmaps train_step and eval_step over them, gathers each member's own batch (its rows,
+  its order) and masks members past their own epoch end; a continuous hyperparameter is an
+  array in the state (the learning-rate scale of library/optimizers.py), so members differ in
+  values, not in programs. The member axis can be sharded over the devices (state_sharding).
+- transfer learning: `variables` and `with_params` let the loop start the state from converted
+  weights or another run (config.model_init); freezing is the task's optimizer mask.
+- VAE: a supervised-like task with a dataset and no labels; train_step draws its noise from
+  fold_in(state.rng, state.step).
+- GAN: the state holds two (params, opt_state) pairs, each with its own optax chain; one
+  train_step updates both and reports both losses (tests/toy_tasks.py has a small one).
+- DQN: no dataset; the state also holds environment states, the replay buffer and target
+  params; train_step rolls the environments forward on device and learns from the buffer.
+  A batch of environments can be split over the devices (state_sharding) instead of
+  replicated.
+- input optimisation (DeepDream, style transfer): no dataset; the "params" are the image,
+  `artifacts` writes it at each evaluation.
+- tabular (final project): load_data returns the numeric block, categorical codes and targets
+  as one pytree per example; preprocessing fitted per member is part of the data the task
+  returns and is saved with the run.
 """
 import dataclasses
 import importlib
@@ -26,24 +68,31 @@ Batch = dict[str, Any]
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-  # (rng, example batch) -> state; the state has an integer `step` field.
-  init: Callable[[Any, Batch], State]
-  # (state, batch) -> (state, metrics): pure, jit-compiled once. Metrics are scalars; they
-  # include 'loss' (the NaN guard reads it) and 'count' (examples, to weight averages).
-  train_step: Callable[[State, Batch], tuple[State, dict]]
-  # (state, batch) -> metric sums over the batch's weighted examples, with 'count'.
-  eval_step: Callable[[State, Batch], dict]
-  # (state, inputs) -> outputs, as Keras' predict() returns them.
-  predict: Callable[[State, Any], Any]
-  # example batch -> a printable model summary (layers, shapes, parameter counts).
-  summary: Callable[[Batch], str]
-  # state -> the parameters alone (norms, export, comparisons).
+  # (rng, example batch or None) -> state; the state has an integer `step` field.
+  init: Callable[[Any, Batch | None], State]
+  # (state, batch or None) -> (state, metrics): pure, jit-compiled once. Metrics are scalars.
+  train_step: Callable[[State, Batch | None], tuple[State, dict]]
+  # state -> the parameters alone (counts, norms, export, comparisons).
   params: Callable[[State], Any]
+  # (state, batch) -> metric sums over the batch's weighted examples, with 'count'; None for
+  # a task without evaluation on a dataset.
+  eval_step: Callable[[State, Batch], dict] | None = None
+  # (state, inputs) -> outputs, as Keras' predict() returns them.
+  predict: Callable[[State, Any], Any] | None = None
+  # example batch or None -> a printable model summary (layers, shapes, parameter counts).
+  summary: Callable[[Batch | None], str] | None = None
   # (state, {'params/<path>' or 'batch_stats/<path>': array}) -> the state starting from
   # those values (pretrained embeddings, converted weights); None if the task cannot.
   with_params: Callable[[State, dict], State] | None = None
   # state -> every model variable by collection ({'params': ..., 'batch_stats': ...}).
   variables: Callable[[State], dict] | None = None
+  # (mesh, abstract state) -> a sharding per leaf (a prefix tree is enough); None: every leaf
+  # replicated. E.g. a batch of environments split over 'data'.
+  state_sharding: Callable[[Any, State], Any] | None = None
+  # (state, step) -> {name: str (text) or uint8 array (H, W[, C]) (a PNG)}: what the loop
+  # writes into workdir/artifacts/ at each evaluation, main process only, named
+  # '<name>-step<step>.txt/.png'. Called on every process (it may compute on the device).
+  artifacts: Callable[[State, int], dict] | None = None
 
 
 def make_model(model_config):
@@ -79,18 +128,5 @@ def layers_in_call_order(model, inputs) -> list[str]:
   with nn.intercept_methods(record):
     jax.eval_shape(lambda x: model.init({'params': jax.random.key(0),
                                          'dropout': jax.random.key(1)}, x, train=False),
-                   jax.ShapeDtypeStruct(inputs.shape, inputs.dtype))
+                   jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), inputs))
   return order
-
-
-def make_task(config, model, total_steps: int, example_inputs=None) -> Task:
-  """The Task of config.task; example_inputs (a batch of inputs, or their shape and dtype)
-  lets it look at the model's layers (config.unfreeze_from)."""
-  try:
-    module = importlib.import_module(config.task)
-  except ModuleNotFoundError as e:
-    raise UserError(f'task={config.task!r} cannot be imported ({e})') from None
-  if not hasattr(module, 'make_task'):
-    raise UserError(f'task={config.task!r} has no '
-                    'make_task(config, model, total_steps, example_inputs)')
-  return module.make_task(config, model, total_steps, example_inputs)

@@ -1,15 +1,22 @@
 """The one training loop: `train_and_evaluate(config, workdir)`.
 
 Order of a run (and of a resume, which is the same command run again):
-1. check the config; refuse a workdir holding another experiment's checkpoints;
-2. load and preprocess the data (statistics from the training split only); durations in
-   epochs become steps from the dataset actually loaded;
-3. build the model and task, initialise the state replicated on the ('data',) mesh, then
-   restore the latest readable checkpoint if there is one (state, step and RNG: the batches
-   are a function of (seed, step), so the data position comes back with the step);
-4. train in chunks of steps, reading each chunk's metrics after dispatching the next; evaluate,
-   log and checkpoint at their cadences; SIGTERM/SIGINT save and exit; NaN/Inf stops the run;
-5. evaluate on the test split and write results.json and history.png.
+1. check the config (the loop's keys, then the task's own section); refuse a workdir holding
+   another experiment's checkpoints;
+2. if the task has a dataset (its module has load_data), load and preprocess it (statistics
+   from the training split only); durations in epochs become steps from the dataset actually
+   loaded. A task without one trains for num_train_steps;
+3. build the task, initialise the state on the ('data',) mesh as the task lays it out
+   (replicated by default), then restore the latest readable checkpoint if there is one
+   (state, step, RNG and the callbacks' counters: the batches are a function of (seed, step),
+   so the data position comes back with the step);
+4. train in chunks of steps, reading each chunk's metrics after dispatching the next; at each
+   evaluation: validation metrics, the callbacks (early stopping, learning-rate reduction),
+   the task's artifacts; log and checkpoint at their cadences; SIGTERM/SIGINT save and exit;
+   NaN/Inf in any floating metric stops the run;
+5. with restore_best_weights, go back to the best state; evaluate on the test split; write
+   results.json (with why training stopped and which step's state its numbers are) and
+   history.png.
 """
 import json
 import math
@@ -22,10 +29,10 @@ import jax
 import numpy as np
 import tqdm
 
-from library import checkpoints, config as config_lib, parallel, plots, steps, weights, writers
-from library.data import pipeline, timeseries
+from library import (callbacks as callbacks_lib, checkpoints, config as config_lib, optimizers,
+                     parallel, plots, steps, weights, writers)
+from library.data import pipeline
 from library.errors import Interrupted, TrainingDiverged, UserError
-from library.task import make_model, make_task
 
 # Averaged over a logging interval; the others are read at its end.
 _LAST_VALUE = ('learning_rate', 'param_norm')
@@ -69,17 +76,26 @@ def set_compilation_cache(path: str) -> None:
     jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
 
 
-def _durations(config, num_train: int) -> dict[str, int]:
-  """Epoch-based settings become steps, from the training split actually loaded."""
-  spe = pipeline.steps_per_epoch(num_train, config.batch_size)
-  total = (config.num_train_steps if config.num_train_steps is not None
-           else max(1, math.ceil(config.num_epochs * spe)))
-  if config.eval_every_steps is not None:
-    eval_every = config.eval_every_steps
-  elif config.eval_every_epochs is not None:
-    eval_every = max(1, round(config.eval_every_epochs * spe))
+def _durations(config, num_train: int | None) -> dict[str, int]:
+  """Epoch-based settings become steps, from the training split actually loaded; a task
+  without a dataset has no epochs (steps_per_epoch None)."""
+  if num_train is None:
+    if config.num_train_steps is None or config.eval_every_epochs is not None:
+      raise UserError(f'task={config.task!r} has no dataset, so no epochs: set '
+                      'num_train_steps (and eval_every_steps), not num_epochs/eval_every_epochs')
+    spe = None
+    total = config.num_train_steps
+    eval_every = config.eval_every_steps or total
   else:
-    eval_every = spe
+    spe = pipeline.steps_per_epoch(num_train, config.batch_size)
+    total = (config.num_train_steps if config.num_train_steps is not None
+             else max(1, math.ceil(config.num_epochs * spe)))
+    if config.eval_every_steps is not None:
+      eval_every = config.eval_every_steps
+    elif config.eval_every_epochs is not None:
+      eval_every = max(1, round(config.eval_every_epochs * spe))
+    else:
+      eval_every = spe
   log_every = config.log_every_steps or eval_every
   ckpt_every = config.checkpoint.every_steps or eval_every
   for name, value in (('eval_every', eval_every), ('log_every_steps', log_every),
@@ -132,7 +148,8 @@ class _TrainMetrics:
     self.sums, self.count, self.last = {}, 0.0, {}
 
   def add(self, metrics: dict[str, np.ndarray]) -> None:
-    counts = metrics['count']
+    first = next(iter(metrics.values()))
+    counts = metrics.get('count', np.ones(np.shape(first)[:1], np.float32))
     for name, values in metrics.items():
       if name == 'count':
         continue
@@ -153,9 +170,24 @@ class _TrainMetrics:
     return out
 
 
+def _check_finite(metrics: dict, first_step: int):
+  """(message, step) of the first NaN/Inf among the floating metrics of a chunk, or None."""
+  worst = None
+  for name, values in metrics.items():
+    values = np.asarray(values)
+    if not np.issubdtype(values.dtype, np.floating):
+      continue
+    bad = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1))
+    if bad.size and (worst is None or bad[0] < worst[1]
+                     or (bad[0] == worst[1] and name == 'loss')):
+      value = values[bad[0]]
+      worst = (f'{"parameter norm" if name == "param_norm" else name} is {value}', int(bad[0]))
+  return None if worst is None else (worst[0], first_step + worst[1])
+
+
 def evaluate(state, split: str, data: steps.MeshData, eval_fn, batch_size: int) -> dict:
   """Mean metrics of the model over one split (every example exactly once)."""
-  n = len(data.host[split]['labels'])
+  n = pipeline.split_size(data.host[split])
   total = None
   for idx, weights in pipeline.eval_batches(n, batch_size):
     sums = eval_fn(state, *data.args(split, idx, weights))
@@ -171,30 +203,34 @@ def _backend(mesh) -> str:
 
 
 def setup(config, arrays=None, devices=None):
-  """Everything but the loop: data on the mesh, model, task, compiled functions, fresh state.
+  """Everything but the loop: data on the mesh, task, compiled functions, fresh state.
 
-  Shared by train_and_evaluate and the evaluate/predict scripts.
+  Shared by train_and_evaluate and the evaluate/predict scripts. `datasets`, `data`, `batches`
+  and `example` are None for a task without a dataset.
   """
   config_lib.validate(config)
+  module = config_lib.task_module(config.task)
   mesh = parallel.make_mesh(devices)
-  parallel.check_divisible(config.batch_size, mesh, 'batch_size')
-  parallel.check_divisible(config.eval_batch_size, mesh, 'eval_batch_size')
-  datasets = pipeline.prepare(config, arrays)
-  d = _durations(config, datasets.size('train'))
-  on_device = config.data.placement == 'device'
-  if config.data.placement == 'auto':
-    nbytes = sum(a.nbytes for s in datasets.splits.values() for a in s.values())
-    on_device = nbytes <= config.data.on_device_max_mb * 2**20
-  data = steps.MeshData(datasets, mesh, on_device)
-  batches = pipeline.TrainBatches(datasets.size('train'), config.batch_size, config.seed)
-  example = timeseries.gather(datasets.splits['train'],
-                              np.arange(min(config.batch_size, datasets.size('train'))))
-  example['weights'] = np.ones(len(example['labels']), np.float32)
-  model = make_model(config.model)
-  task = make_task(config, model, d['total'], example['inputs'])
+  datasets = data = batches = example = None
+  on_device = False
+  if hasattr(module, 'load_data'):
+    parallel.check_divisible(config.batch_size, mesh, 'batch_size')
+    parallel.check_divisible(config.eval_batch_size, mesh, 'eval_batch_size')
+    datasets = module.load_data(config, arrays)
+    on_device = config.data.placement == 'device'
+    if config.data.placement == 'auto':
+      nbytes = sum(a.nbytes for s in datasets.splits.values() for a in jax.tree.leaves(s))
+      on_device = nbytes <= config.data.on_device_max_mb * 2**20
+    data = steps.MeshData(datasets, mesh, on_device)
+    batches = pipeline.TrainBatches(datasets.size('train'), config.batch_size, config.seed)
+    example = datasets.example(config.batch_size)
+  elif arrays is not None:
+    raise UserError(f'task={config.task!r} has no dataset: it takes no arrays')
+  d = _durations(config, datasets.size('train') if datasets is not None else None)
+  task = module.make_task(config, datasets, d['total'])
   state = steps.make_init(task, mesh)(jax.random.PRNGKey(config.seed), example)
-  state = start_from(config, task, state, datasets.param_init, mesh)
-  return dict(mesh=mesh, datasets=datasets, durations=d, model=model, task=task, data=data,
+  state = start_from(config, task, state, datasets.param_init if datasets else {}, mesh)
+  return dict(mesh=mesh, datasets=datasets, durations=d, task=task, data=data,
               batches=batches, example=example, state=state, on_device=on_device)
 
 
@@ -212,7 +248,42 @@ def start_from(config, task, state, param_init: dict, mesh):
     return state
   if task.with_params is None:
     raise UserError(f'task={config.task!r} cannot start from given parameter values')
-  return jax.device_put(task.with_params(state, values), parallel.replicated(mesh))
+  return jax.device_put(task.with_params(state, values), steps.state_shardings(task, mesh))
+
+
+def _check_monitors(config, splits) -> None:
+  """A metric the run cannot report is an error before anything is written."""
+  wanted = [('checkpoint.best_metric', config.checkpoint.best_metric)]
+  wanted += [(f'callbacks.{n}.monitor', config.callbacks[n].monitor)
+             for n in ('early_stopping', 'reduce_lr')]
+  for key, monitor in wanted:
+    split = monitor.split('.')[0] if monitor else ''
+    if split and split != 'train' and split not in splits:
+      raise UserError(f'{key}={monitor!r} names split {split!r}, which this run does not have'
+                      f'{" (set data.validation to hold one out)" if split == "validation" else ""}')
+
+
+def _write_artifacts(workdir: str, step: int, artifacts: dict) -> None:
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  directory = os.path.join(workdir, 'artifacts')
+  os.makedirs(directory, exist_ok=True)
+  for name, value in artifacts.items():
+    stem = os.path.join(directory, f'{name}-step{step}')
+    if isinstance(value, str):
+      with open(stem + '.txt.tmp', 'w') as f:
+        f.write(value)
+      os.replace(stem + '.txt.tmp', stem + '.txt')
+    else:
+      image = np.asarray(value)
+      if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(f'artifact {name!r} must be text or a uint8 (H, W[, C]) image, got '
+                         f'{image.dtype} {image.shape}')
+      Image.fromarray(image.squeeze(-1) if image.ndim == 3 and image.shape[-1] == 1
+                      else image).save(stem + '.png.tmp', format='PNG')
+      os.replace(stem + '.png.tmp', stem + '.png')
+
+
+_copy_state = jax.jit(lambda state: jax.tree.map(lambda x: x.copy(), state))
 
 
 def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
@@ -229,41 +300,62 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
   s = setup(config, arrays, devices)   # bad input fails here, before anything is written
   mesh, task, data, d, batches = s['mesh'], s['task'], s['data'], s['durations'], s['batches']
   state = s['state']
-  has_validation = 'validation' in data.host
-  best_split = config.checkpoint.best_metric.split('.')[0] if config.checkpoint.best_metric else ''
-  if best_split and best_split not in data.host:
-    raise UserError(f'checkpoint.best_metric={config.checkpoint.best_metric!r} names split '
-                    f'{best_split!r}, which this run does not have')
+  splits = set(data.host) if data is not None else set()
+  _check_monitors(config, splits)
+  has_validation = 'validation' in splits and task.eval_step is not None
+  callbacks = callbacks_lib.from_config(config.callbacks)
+  if 'reduce_lr' in callbacks and optimizers.lr_scale(state) is None:
+    raise UserError(f'callbacks.reduce_lr: the state of task={config.task!r} holds no '
+                    'learning-rate scale (library.optimizers.make_optimizer adds one)')
   prepare_workdir(workdir, start_over)
 
   ckpt = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'), config.checkpoint.keep,
                                   config.checkpoint.best_metric, config.checkpoint.best_mode)
-  restored = ckpt.restore(checkpoints.abstract(state))
+  early = callbacks.get('early_stopping')
+  keeps_best = early is not None and early.restore_best_weights
+  restored = ckpt.restore(checkpoints.abstract(state), with_best_state=keeps_best)
+  best_state = None
   if restored is not None:
-    state, meta = restored
+    state, meta, best_state = restored
+    for name, cb in callbacks.items():
+      if name in (meta.get('callbacks') or {}):
+        cb.load(meta['callbacks'][name])
     if main:
       print(f'resuming from the checkpoint at step {meta["step"]} in {workdir}', flush=True)
   start_step = int(jax.device_get(state.step))
+  stopped_early = early is not None and early.stopped_step is not None
   if main:
     writers.write_json_atomic(os.path.join(workdir, 'config.json'),
                               json.loads(config_lib.to_json(config)))
-    writers.write_json_atomic(os.path.join(workdir, 'data_spec.json'), {
-        'input_shape': list(s['datasets'].raw_input_shape),
-        'splits': {k: s['datasets'].size(k) for k in s['datasets'].splits}})
-    if s['datasets'].stats is not None:
-      np.savez(os.path.join(workdir, 'preprocessing.npz'), **s['datasets'].stats)
-    summary = task.summary(s['example'])
+    if s['datasets'] is not None:
+      writers.write_json_atomic(os.path.join(workdir, 'data_spec.json'), {
+          'input_shape': s['datasets'].raw_input_shape,
+          'splits': {k: s['datasets'].size(k) for k in s['datasets'].splits}})
+      if s['datasets'].stats is not None:
+        np.savez(os.path.join(workdir, 'preprocessing.npz'), **s['datasets'].stats)
+    summary = task.summary(s['example']) if task.summary is not None else ''
     with open(os.path.join(workdir, 'summary.txt'), 'w') as f:
       f.write(summary)
     print(summary, flush=True)
     num_params = sum(x.size for x in jax.tree.leaves(task.params(state)))
-    print(f'{num_params:,} parameters; {data.host["train"]["labels"].shape[0]:,} training '
-          f'examples, {d["steps_per_epoch"]} steps per epoch, {d["total"]} steps; '
-          f'{mesh.size} {_backend(mesh)} device(s); data on '
-          f'{"device" if s["on_device"] else "host"}', flush=True)
+    where = (f'{s["datasets"].size("train"):,} training examples, '
+             f'{d["steps_per_epoch"]} steps per epoch, ' if data is not None else 'no dataset, ')
+    print(f'{num_params:,} parameters; {where}{d["total"]} steps; {mesh.size} '
+          f'{_backend(mesh)} device(s)'
+          f'{"; data on " + ("device" if s["on_device"] else "host") if data else ""}',
+          flush=True)
 
-  train_chunk = steps.make_train_chunk(task, mesh, s['on_device'])
-  eval_fn = steps.make_eval_batch(task, mesh, s['on_device'])
+  sharding = steps.state_shardings(task, mesh) if task.state_sharding is not None else None
+  if data is not None:
+    chunk_fn = steps.make_train_chunk(task, mesh, s['on_device'], sharding)
+    train_chunk = lambda state, idx, w: chunk_fn(state, *data.args('train', idx, w))  # noqa
+  else:
+    chunk_fn = steps.make_dataless_chunk(task, sharding)
+    replicated = parallel.replicated(mesh)
+    train_chunk = lambda state, idx, w: chunk_fn(  # noqa: E731
+        state, parallel.put(np.arange(len(idx), dtype=np.int32), replicated))
+  eval_fn = (steps.make_eval_batch(task, mesh, s['on_device'])
+             if data is not None and task.eval_step is not None else None)
   k = config.steps_per_dispatch[_backend(mesh)]
   writer = writers.MetricWriter(workdir, enabled=main)
   running = _TrainMetrics()
@@ -272,50 +364,80 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
   timing = {'first_chunk_s': None, 'first_done': None, 'first_steps': 0, 'eval_s': 0.0,
             'ckpt_s': 0.0}
   last_good = {'step': ckpt.all_steps()[-1] if ckpt.all_steps() else None}
-  latest_val = {}
+  latest_val, last_train, shown = {}, {}, {}
 
   def epoch_of(step):
-    return step / d['steps_per_epoch']
+    return step / d['steps_per_epoch'] if d['steps_per_epoch'] else None
 
   def absorb(first_step, metrics):
     """Reads a dispatched chunk's metrics: NaN guard, running means, progress, log lines."""
     metrics = jax.device_get(metrics)
-    losses = np.asarray(metrics['loss'])
-    # A finite loss over Inf parameters (saturated softmax, dead units) has diverged too.
-    norms = np.asarray(metrics.get('param_norm', np.zeros_like(losses)))
-    bad = np.flatnonzero(~np.isfinite(losses) | ~np.isfinite(norms))
-    if bad.size:
-      at = first_step + int(bad[0])
-      what = (f'loss is {losses[bad[0]]}' if not np.isfinite(losses[bad[0]])
-              else f'parameter norm is {norms[bad[0]]}')
+    bad = _check_finite(metrics, first_step)
+    if bad is not None:
+      what, at = bad
+      when = f' (epoch {epoch_of(at):.2f})' if d['steps_per_epoch'] else ''
       raise TrainingDiverged(
-          f'{what} at step {at} (epoch {epoch_of(at):.2f}); stopped. The last good '
+          f'{what} at step {at}{when}; stopped. The last good '
           f'checkpoint ({last_good["step"]}) is kept in {ckpt.directory}')
     running.add(metrics)
-    end = first_step + len(losses)
-    progress.update(len(losses))
-    progress.set_postfix({n: f'{v:.4f}' for n, v in running.means().items()
-                          if n in ('loss', 'accuracy', 'mae')}, refresh=False)
+    num = len(next(iter(metrics.values())))
+    last_train.update({n: float(np.mean(v[-1])) for n, v in metrics.items()})
+    end = first_step + num
+    progress.update(num)
+    shown.update({n: v for n, v in running.means().items() if n in ('loss', 'accuracy', 'mae')})
+    progress.set_postfix({n: f'{v:.4f}' for n, v in shown.items()}, refresh=False)
     if end % d['log_every'] == 0 or end == d['total']:
-      writer.write(end, 'train', running.pop(), epoch_of(end))
+      record = running.pop()
+      writer.write(end, 'train', record, epoch_of(end))
+      last_train.update({f'train.{n}': v for n, v in record.items()})
 
   def save(step):
     meta = {'step': step, 'epoch': epoch_of(step), 'seed': config.seed,
-            'data_position': {'epoch': step // d['steps_per_epoch'],
-                              'batch': step % d['steps_per_epoch']}}
+            'callbacks': {name: cb.state() for name, cb in callbacks.items()}}
+    if d['steps_per_epoch']:
+      meta['data_position'] = {'epoch': step // d['steps_per_epoch'],
+                               'batch': step % d['steps_per_epoch']}
     save_start = time.perf_counter()
-    ckpt.save(step, state, meta, metrics=dict(latest_val) or None)
+    ckpt.save(step, state, meta, metrics=dict(latest_val) or None,
+              best_state=best_state if keeps_best else None)
     timing['ckpt_s'] += time.perf_counter() - save_start
     last_good['step'] = step
+
+  def run_callbacks(step, val) -> bool:
+    """Keras' callbacks at this evaluation; True when training should stop."""
+    nonlocal state, best_state
+    if not callbacks:
+      return False
+    logs = {f'validation.{n}': v for n, v in (val or {}).items()}
+    logs.update({n: v for n, v in last_train.items() if n.startswith('train.')})
+    index = math.ceil(step / d['eval_every']) - 1      # Keras' 0-based epoch
+    stop = False
+    if early is not None:
+      decision = early.on_evaluation(index, step, logs)
+      if decision['snapshot']:
+        best_state = _copy_state(state)
+      stop = decision['stop']
+    if 'reduce_lr' in callbacks:
+      if 'learning_rate' not in last_train:
+        raise UserError(f'callbacks.reduce_lr: task={config.task!r} reports no learning_rate')
+      new_lr = callbacks['reduce_lr'].on_evaluation(index, step, logs, last_train['learning_rate'])
+      if new_lr is not None:
+        scale = float(jax.device_get(optimizers.lr_scale(state)).ravel()[0])
+        state = optimizers.with_lr_scale(state, scale * new_lr / last_train['learning_rate'])
+        if main:
+          progress.write(f'step {step}: ReduceLROnPlateau reduced the learning rate to '
+                         f'{new_lr:.3g}')
+    return stop
 
   step, pending, final_val = start_step, None, None
   loop_start = time.perf_counter()
   try:
     with _SignalFlag() as stop:
-      while step < d['total']:
+      while step < d['total'] and not stopped_early:
         end = _chunk_end(step, k, d)
-        idx, weights = batches.indices(step, end - step)
-        state, metrics = train_chunk(state, *data.args('train', idx, weights))
+        idx, w = (batches.indices(step, end - step) if batches is not None
+                  else (np.zeros((end - step, 1)), None))
+        state, metrics = train_chunk(state, idx, w)
         if pending is not None:
           absorb(*pending)
         pending, step = (step, metrics), end
@@ -329,6 +451,7 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
         if at_eval or at_ckpt or stop.signum is not None:
           absorb(*pending)  # the state about to be used or saved must have finite losses
           pending = None
+        val = None
         if at_eval and has_validation:
           eval_start = time.perf_counter()
           val = evaluate(state, 'validation', data, eval_fn, config.eval_batch_size)
@@ -337,7 +460,15 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
           latest_val.clear()
           latest_val.update({f'validation.{n}': v for n, v in val.items()})
           writer.write(step, 'validation', val, epoch_of(step))
-        if at_ckpt or stop.signum is not None:
+          shown.update({f'val_{n}': v for n, v in val.items() if n in ('loss', 'accuracy', 'mae')})
+          progress.set_postfix({n: f'{v:.4f}' for n, v in shown.items()}, refresh=False)
+        if at_eval:
+          stopped_early = run_callbacks(step, val)
+          if task.artifacts is not None:
+            produced = task.artifacts(state, step)
+            if main:
+              _write_artifacts(workdir, step, produced)
+        if at_ckpt or stop.signum is not None or stopped_early:
           save(step)
           latest_val.clear()
         if stop.signum is not None:
@@ -349,28 +480,48 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
     train_seconds = loop_end - loop_start
     progress.close()  # before the test evaluation, so its line is complete
 
+    weights_step = step
+    if keeps_best and best_state is not None:    # Keras restores them at the end of fit
+      state, weights_step = best_state, early.best_step
+      if main:
+        print(f'restoring the best weights, of step {weights_step} '
+              f'({early.monitor} = {early.best:.6g})', flush=True)
     results = {'steps': int(step), 'epochs': epoch_of(step), 'train_seconds': train_seconds,
                'devices': mesh.size, 'backend': _backend(mesh),
                'device_kind': mesh.devices.flat[0].device_kind, 'processes': jax.process_count(),
                'batch_size': config.batch_size, 'steps_per_dispatch': k,
                'num_params': int(sum(x.size for x in jax.tree.leaves(task.params(state)))),
-               'resumed_from_step': start_step, 'jax_version': jax.__version__}
+               'resumed_from_step': start_step, 'jax_version': jax.__version__,
+               'stopped': {'reason': 'early_stopping' if stopped_early else 'completed',
+                           'step': int(step), 'epoch': epoch_of(step)},
+               'weights_from_step': int(weights_step)}
+    if early is not None:
+      results['stopped'].update(monitor=early.monitor, best=early.best,
+                                best_step=early.best_step)
+    if 'reduce_lr' in callbacks:
+      results['learning_rate_reductions'] = [
+          {'step': st, 'learning_rate': lr} for st, lr in callbacks['reduce_lr'].reductions]
     if timing['first_chunk_s'] is not None:
       results['first_step_seconds'] = timing['first_chunk_s']
       steady_steps = step - start_step - timing['first_steps']
       steady_s = loop_end - timing['first_done'] - timing['eval_s'] - timing['ckpt_s']
-      if steady_steps > 0 and steady_s > 0:
+      if steady_steps > 0 and steady_s > 0 and data is not None:
         # Training steps only: compilation, evaluation and checkpoint time excluded.
         results['examples_per_second'] = steady_steps * config.batch_size / steady_s
-    if 'validation' in data.host:
-      results['validation'] = final_val or evaluate(state, 'validation', data, eval_fn,
-                                                    config.eval_batch_size)
-    if 'test' in data.host:
+      elif steady_steps > 0 and steady_s > 0:
+        results['steps_per_second'] = steady_steps / steady_s
+    if has_validation:
+      results['validation'] = (final_val if final_val and weights_step == step
+                               else evaluate(state, 'validation', data, eval_fn,
+                                             config.eval_batch_size))
+    if 'test' in splits and eval_fn is not None:
       results['test'] = evaluate(state, 'test', data, eval_fn, config.eval_batch_size)
-    for split, reference in s['datasets'].reference.items():
+    reference = s['datasets'].reference if s['datasets'] is not None else {}
+    for split, values in reference.items():
       if split in results:
-        results[split].update(reference)
-      writer.write(step, 'test', results['test'], epoch_of(step))
+        results[split].update(values)
+    if 'test' in results:
+      writer.write(weights_step, 'test', results['test'], epoch_of(weights_step))
     if main:
       writers.write_json_atomic(os.path.join(workdir, 'results.json'), results)
       plots.plot_history(writer.path, os.path.join(workdir, 'history.png'))

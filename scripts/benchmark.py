@@ -206,7 +206,7 @@ def run_ours(config_path: str, epochs: int, steps_per_dispatch: int | None,
       results, phases = _compile_phases(lambda: train.train_and_evaluate(
           config, workdir, arrays=None if isinstance(arrays, str) else arrays), 'train_chunk')
   return {'per_s': results['examples_per_second'], 'first_step_s': results['first_step_seconds'],
-          'metric': config.metrics[0], 'test_metric': results['test'][config.metrics[0]],
+          'metric': config.task_config.metrics[0], 'test_metric': results['test'][config.task_config.metrics[0]],
           'steps': results['steps'], **phases}
 
 
@@ -223,7 +223,7 @@ def run_keras(config_path: str, epochs: int, build, loss: str, arrays=None) -> d
   x, y = splits['train']['inputs'], splits['train']['labels']
   model = build(keras)
   model.compile(optimizer=keras.optimizers.RMSprop(config.optimizer.learning_rate),
-                loss=loss, metrics=[config.metrics[0]])
+                loss=loss, metrics=[config.task_config.metrics[0]])
   times = {}
 
   class Timer(keras.callbacks.Callback):

@@ -61,10 +61,10 @@ def test_unknown_key_is_refused(load_config):
 @pytest.mark.parametrize('key,value,fragment', [
     ('optimizer.name', 'adagradx', 'sgd, momentum'),
     ('optimizer.schedule', 'step', 'constant, cosine'),
-    ('loss', 'hinge', 'categorical_crossentropy'),
+    ('task_config.loss', 'hinge', 'categorical_crossentropy'),
     ('data.source', 'kaggle', 'tfds, npz'),
     ('data.vectorize', 'tfidf', 'multi_hot'),
-    ('regularization.l2', -1.0, 'must be >= 0'),
+    ('task_config.regularization.l2', -1.0, 'must be >= 0'),
     ('data.validation', 1.5, 'fraction'),
     ('batch_size', 0, 'batch_size=0'),
     ('data.placement', 'gpu', 'auto, device, host'),

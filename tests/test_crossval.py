@@ -73,8 +73,8 @@ def _regression_config(scheme='kfold', k=3, epochs=3, batch_size=13):
   config.model.kwargs.hidden = (8,)
   config.model.kwargs.num_outputs = 1
   config.model.kwargs.dropout_rate = 0.1       # the per-step dropout keys must match too
-  config.loss = 'mse'
-  config.metrics = ('mae',)
+  config.task_config.loss = 'mse'
+  config.task_config.metrics = ('mae',)
   config.data.source = 'arrays'
   config.data.standardize = True
   config.batch_size = batch_size

@@ -264,6 +264,6 @@ def test_glove_config_starts_from_the_file_and_keeps_the_embedding_frozen(load_c
   expected = pipeline.prepare(config).param_init['params/Embed_0/embedding']
   np.testing.assert_array_equal(np.asarray(state.params['Embed_0']['embedding']), expected)
   assert expected[1:].any()
-  config.freeze = 'no_such_layer'
+  config.task_config.freeze = 'no_such_layer'
   with pytest.raises(UserError, match="freeze='no_such_layer' matches no parameter"):
     train.train_and_evaluate(config, str(tmp_path / 'other'))

@@ -174,17 +174,17 @@ def test_unfreeze_from_freezes_the_layers_called_before(load_config):
       ('conv_base/block3_conv1', ['block1_conv1', 'block2_conv2'],
        ['block3_conv1', 'block5_conv3']),
       ('conv_base/block5_conv1', ['block4_conv3'], ['block5_conv1'])):
-    config.unfreeze_from = start
-    pattern = supervised.frozen_pattern(config, model, x)
+    config.task_config.unfreeze_from = start
+    pattern = supervised.frozen_pattern(config.task_config, model, x)
     import re  # pylint: disable=import-outside-toplevel
     for name in frozen:
       assert re.search(pattern, f'conv_base/{name}/kernel'), (start, name)
     for name in trained + ['head/dense_0', 'head/output']:
       path = name if name.startswith('head') else f'conv_base/{name}'
       assert not re.search(pattern, f'{path}/kernel'), (start, name)
-  config.unfreeze_from = 'conv_base/block9_conv1'
+  config.task_config.unfreeze_from = 'conv_base/block9_conv1'
   with pytest.raises(UserError, match='not a layer of the model'):
-    supervised.frozen_pattern(config, model, x)
+    supervised.frozen_pattern(config.task_config, model, x)
 
 
 def test_resnet_layers_are_ordered_as_called_not_sorted():
@@ -273,8 +273,8 @@ def test_model_init_errors(load_config, tmp_path):
   with pytest.raises(UserError, match='pickle'):
     train.train_and_evaluate(config, str(tmp_path / 'd'), arrays=arrays)
   config.model_init.path = str(tmp_path / 'vgg16')
-  config.freeze = 'no_such_layer'
-  config.unfreeze_from = ''
+  config.task_config.freeze = 'no_such_layer'
+  config.task_config.unfreeze_from = ''
   with pytest.raises(UserError, match='matches no parameter'):
     train.train_and_evaluate(config, str(tmp_path / 'e'), arrays=arrays)
 

@@ -25,8 +25,8 @@ def imdb_base(chosen: set[str]):
   config.model.name = 'MLP'
   config.model.kwargs.hidden = (16, 16)
   config.model.kwargs.num_outputs = 1
-  config.loss = 'binary_crossentropy'
-  config.metrics = ('accuracy',)
+  config.task_config.loss = 'binary_crossentropy'
+  config.task_config.metrics = ('accuracy',)
   config.data.source = 'keras_imdb'
   config.data.path = '~/.keras/datasets/imdb.npz'
   config.data.num_words = 10000

@@ -29,11 +29,11 @@ def get_config(arg: str | None = None):
   config = imdb_holdout.imdb_base(chosen)
   config.data.test_as_validation = True
   config.model.kwargs.hidden = {'smaller': (4, 4), 'bigger': (512, 512)}.get(model, (16, 16))
-  config.regularization.pattern = HIDDEN_KERNELS
+  config.task_config.regularization.pattern = HIDDEN_KERNELS
   if model in ('l1', 'l1_l2'):
-    config.regularization.l1 = 0.001
+    config.task_config.regularization.l1 = 0.001
   if model in ('l2', 'l1_l2'):
-    config.regularization.l2 = 0.001
+    config.task_config.regularization.l2 = 0.001
   if model == 'dropout':
     config.model.kwargs.dropout_rate = 0.5
   return config

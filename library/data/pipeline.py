@@ -9,7 +9,9 @@ at any step replays exactly the batches an uninterrupted run would have seen.
 """
 import dataclasses
 import math
+from typing import Any
 
+import jax
 import numpy as np
 
 from library.data import (features, preprocessing, sequences, sources, splits as splits_lib,
@@ -19,7 +21,9 @@ from library.errors import UserError
 
 @dataclasses.dataclass
 class Datasets:
-  splits: dict[str, dict[str, np.ndarray]]   # name -> {'inputs', 'labels'}, preprocessed
+  # name -> a pytree of arrays of one leading size ({'inputs', 'labels'}, either of them a dict
+  # of named arrays), preprocessed; or a timeseries split (library/data/timeseries.py).
+  splits: dict[str, dict[str, Any]]
   stats: dict[str, np.ndarray] | None        # standardization fitted on 'train', if any
   raw_input_shape: tuple[int, ...] = ()      # one example as the source gives it
   # Metrics known before training, per split (the timeseries' common-sense baseline).
@@ -28,11 +32,44 @@ class Datasets:
   param_init: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
   def size(self, split: str) -> int:
-    return len(self.splits[split]['labels'])
+    return split_size(self.splits[split])
+
+  def example(self, n: int) -> dict[str, Any]:
+    """The first n (at most) training examples as a batch, with weights 1."""
+    batch = timeseries.gather(self.splits['train'], np.arange(min(n, self.size('train'))))
+    batch['weights'] = np.ones(min(n, self.size('train')), np.float32)
+    return batch
 
 
-def _take(split: dict[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarray]:
-  return {k: v[index] for k, v in split.items()}
+def split_size(split: dict[str, Any]) -> int:
+  """The number of examples of a split: its labels' leading size (a timeseries split's
+  series is longer), or of its first array when it has no labels."""
+  leaves = jax.tree.leaves(split['labels'] if 'labels' in split else split)
+  return len(leaves[0])
+
+
+def _take(split: dict[str, Any], index: np.ndarray) -> dict[str, Any]:
+  return jax.tree.map(lambda v: v[index], split)
+
+
+def _named_arrays(raw, d) -> Datasets:
+  """Splits whose inputs or labels are dicts of named arrays (models with several inputs or
+  outputs): taken as given, integer arrays as int32 and the others as float32."""
+  for key in ('standardize', 'flatten', 'one_hot', 'tokenize', 'vectorize', 'maxlen'):
+    if d[key]:
+      raise UserError(f'data.{key} applies to one input array; these inputs/labels are dicts '
+                      'of named arrays: prepare them before')
+  if d.scale != 1:
+    raise UserError(f'data.scale={d.scale} applies to one input array; these inputs/labels are '
+                    'dicts of named arrays: scale them before')
+
+  def cast(x):
+    x = np.asarray(x)
+    return x.astype(np.int32 if np.issubdtype(x.dtype, np.integer) else np.float32)
+
+  out = {name: jax.tree.map(cast, split) for name, split in raw.items()}
+  shape = jax.tree.map(lambda x: x.shape[1:], raw['train']['inputs'])
+  return Datasets(out, None, shape)
 
 
 def prepare(config, arrays=None) -> Datasets:
@@ -61,9 +98,11 @@ def prepare(config, arrays=None) -> Datasets:
                       f'validation split (this one has {", ".join(sorted(raw))})')
     raw['validation'] = raw.pop('test')
   for name, split in raw.items():
-    if len(split['inputs']) != len(split['labels']):
-      raise UserError(f'split {name!r} has {len(split["inputs"])} inputs but '
-                      f'{len(split["labels"])} labels')
+    sizes = {'/'.join(str(getattr(k, 'key', k)) for k in path): len(leaf)
+             for path, leaf in jax.tree_util.tree_flatten_with_path(split)[0]}
+    if len(set(sizes.values())) > 1:
+      raise UserError(f'split {name!r} has arrays of different lengths: ' + ', '.join(
+          f'{k} {n}' for k, n in sizes.items()))
   carve = {name: d[name] for name in ('validation', 'test') if d[name]}
   if carve or d.pool != 'train':
     if d.pool not in raw:
@@ -73,7 +112,7 @@ def prepare(config, arrays=None) -> Datasets:
       if name in raw and name != d.pool:
         raise UserError(f'the source already has a {name!r} split; set data.{name}=0')
     pool = raw.pop(d.pool)
-    index = splits_lib.holdout_indices(len(pool['labels']), carve, config.seed,
+    index = splits_lib.holdout_indices(split_size(pool), carve, config.seed,
                                        d.shuffle_holdout)
     for name, idx in index.items():
       raw[name] = _take(pool, idx)
@@ -81,7 +120,9 @@ def prepare(config, arrays=None) -> Datasets:
     raise UserError(f'no training split: the source has {", ".join(sorted(raw))}; '
                     'set data.pool to carve one')
   if d.max_train:
-    raw['train'] = _take(raw['train'], np.arange(min(d.max_train, len(raw['train']['labels']))))
+    raw['train'] = _take(raw['train'], np.arange(min(d.max_train, split_size(raw['train']))))
+  if isinstance(raw['train']['inputs'], dict) or isinstance(raw['train']['labels'], dict):
+    return _named_arrays(raw, d)
   param_init = _words_to_vectors(raw, d)
   stats = None
   if d.standardize:
@@ -123,7 +164,7 @@ def _words_to_vectors(raw: dict[str, dict[str, np.ndarray]], d) -> dict[str, np.
     for split in raw.values():
       split['inputs'] = tokenizer.texts_to_sequences(split['inputs'])
     if d.embedding_file:
-      param_init['params/Embed_0/embedding'] = text.load_glove(
+      param_init[d.embedding_variable] = text.load_glove(
           d.embedding_file, tokenizer.word_index, d.num_words or len(tokenizer.word_index) + 1)
   for split in raw.values():
     x = split['inputs']

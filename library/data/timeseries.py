@@ -131,10 +131,16 @@ def make_splits(series: np.ndarray, window) -> tuple[dict, dict]:
   return splits, baselines
 
 
+def _tree_take(tree, idx):
+  if isinstance(tree, dict):
+    return {k: _tree_take(v, idx) for k, v in tree.items()}
+  return tree[idx]
+
+
 def gather(split: dict, idx):
   """The examples `idx` of a split, windows cut from the series (NumPy or JAX arrays alike)."""
   if 'series' not in split:
-    return {k: v[idx] for k, v in split.items()}
+    return {k: _tree_take(v, idx) for k, v in split.items()}
   offsets = split['offsets'].reshape((1,) * idx.ndim + (-1,))
   ends = split['ends'][idx][..., None]
   inputs = split['series'][ends + offsets]
