@@ -18,7 +18,7 @@ from typing import Any
 import ml_collections
 from ml_collections import config_dict
 
-from library import callbacks
+from library import callbacks, members
 from library.data import augment
 from library.data.sources import SOURCES
 from library.errors import UserError
@@ -31,7 +31,8 @@ BACKENDS = ('cpu', 'gpu', 'tpu')
 # model's: how long to train, how often to log/evaluate/save, and where data lives.
 RESUME_SAFE_KEYS = frozenset({
     'num_epochs', 'num_train_steps', 'log_every_steps', 'eval_every_steps', 'eval_every_epochs',
-    'checkpoint.every_steps', 'checkpoint.keep', 'progress_bar', 'compilation_cache_dir',
+    'checkpoint.every_steps', 'checkpoint.every_epochs', 'checkpoint.keep', 'progress_bar',
+    'compilation_cache_dir',
     'steps_per_dispatch.cpu', 'steps_per_dispatch.gpu', 'steps_per_dispatch.tpu',
     'data.data_dir', 'data.path', 'data.placement', 'eval_batch_size',
 })
@@ -173,6 +174,7 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
 
   c.checkpoint = ml_collections.ConfigDict()
   c.checkpoint.every_steps = config_dict.placeholder(int)  # default: at each evaluation
+  c.checkpoint.every_epochs = config_dict.placeholder(float)   # or every this many epochs
   c.checkpoint.keep = 2               # the last K, plus the best below
   c.checkpoint.best_metric = ''      # e.g. 'validation.accuracy'; '' keeps no best
   c.checkpoint.best_mode = 'max'
@@ -191,9 +193,11 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
       'monitor': '', 'factor': 0.1, 'patience': 10, 'mode': 'auto', 'min_delta': 1e-4,
       'cooldown': 0, 'min_lr': 0.0})
 
-  # scripts.crossval: train every fold of a validation scheme (or several seeds) as one
-  # vmapped program. scheme: kfold, stratified_kfold, loo, bootstrap or seeds (library/crossval.py).
-  c.crossval = ml_collections.ConfigDict({'scheme': '', 'k': 4, 'shuffle': False})
+  # Members (library/members.py): every fold of a validation scheme (kfold, stratified_kfold,
+  # loo, bootstrap, or k seeds), times every value of learning_rate if given, trained as one
+  # vmapped state by the loop. '' and () train one model.
+  c.members = ml_collections.ConfigDict({'scheme': '', 'k': 4, 'shuffle': False,
+                                         'learning_rate': ()})
 
   c.progress_bar = True
   # JAX's persistent compilation cache: a rerun skips compilation. '' turns it off.
@@ -322,6 +326,7 @@ def _validate_loop(config) -> None:
     raise UserError('data.embedding_file needs data.embedding_variable, the model variable its '
                     "vectors start ('params/Embed_0/embedding')")
   callbacks.validate(config.callbacks)
+  members.validate(config)
 
 
 def _literal(text: str):

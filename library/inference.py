@@ -5,7 +5,7 @@ import os
 import jax
 import numpy as np
 
-from library import checkpoints, config as config_lib, parallel, steps
+from library import checkpoints, config as config_lib, members, parallel, steps
 from library.data import features, pipeline, preprocessing
 from library.errors import UserError
 
@@ -60,11 +60,15 @@ def evaluate_workdir(workdir: str, split: str = 'test', which: str = 'latest') -
   from library import train  # pylint: disable=import-outside-toplevel
   config = load_config(workdir)
   s = train.setup(config)
-  if split not in s['data'].host:
-    raise UserError(f'split={split!r} is not one of {", ".join(sorted(s["data"].host))}')
+  if s['task'].eval_step is None or not s['feed'].splits:
+    raise UserError(f'{workdir} is a run of task={config.task!r}, which has no evaluation')
+  if split not in s['feed'].splits:
+    raise UserError(f'split={split!r} is not one of {", ".join(sorted(s["feed"].splits))}')
   state, meta = _restore(workdir, config, s['state'], which)
-  eval_fn = steps.make_eval_batch(s['task'], s['mesh'], s['on_device'])
-  metrics = train.evaluate(state, split, s['data'], eval_fn, config.eval_batch_size)
+  metrics = s['feed'].evaluate(state, split)
+  if s['members'] is not None:    # members: each one's metrics, and their mean
+    metrics = {name: {'mean': float(np.mean(v)), 'members': np.asarray(v).tolist()}
+               for name, v in metrics.items()}
   return {'split': split, 'step': meta['step'], **metrics}
 
 
@@ -96,6 +100,12 @@ def load_inputs(paths: list[str], raw_shape: tuple[int, ...]) -> np.ndarray:
 def predict_workdir(workdir: str, paths: list[str], which: str = 'latest') -> np.ndarray:
   """The model's outputs (class probabilities for classifiers) on new inputs."""
   config = load_config(workdir)
+  if members.enabled(config):
+    raise UserError(f'{workdir} holds {config.members.scheme or "value"} members, not one '
+                    'model: predict with a model trained alone (scripts.train without members)')
+  if not os.path.exists(os.path.join(workdir, 'data_spec.json')):
+    raise UserError(f'{workdir} has no data_spec.json: its task={config.task!r} trained '
+                    'without a dataset to predict on')
   with open(os.path.join(workdir, 'data_spec.json')) as f:
     spec = json.load(f)
   raw = load_inputs(paths, tuple(spec['input_shape']))

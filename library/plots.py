@@ -102,6 +102,30 @@ def plot_runs(curves: dict, metric: str, out_path: str) -> None:
   plt.close(fig)
 
 
+def plot_values(rows: list, key: str, metric: str, out_path: str) -> None:
+  """Best and final validation `metric` against a swept value (log scale), per run."""
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  groups = {}
+  for r in rows:
+    groups.setdefault(r['run'].rsplit(f'{key}=', 1)[0].strip(), []).append(r)
+  for i, (run, group) in enumerate(groups.items()):
+    group = sorted(group, key=lambda r: r[key])
+    xs = [r[key] for r in group]
+    label = f'{run} ' if run else ''
+    ax.plot(xs, [r[f'best_val_{metric}'] for r in group], 'o-', color=f'C{i % 10}',
+            label=f'{label}best validation')
+    ax.plot(xs, [r[f'final_val_{metric}'] for r in group], 's:', color=f'C{i % 10}',
+            label=f'{label}final validation')
+  ax.set_xscale('log')
+  ax.set_xlabel(key)
+  ax.set_ylabel(metric)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)
+
+
 def plot_capacity(rows: list, metric: str, out_path: str) -> None:
   """Bias-variance: final training and validation error against the parameter count."""
   rows = sorted(rows, key=lambda r: r['params'])

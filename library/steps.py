@@ -10,7 +10,7 @@ from jax.sharding import Mesh
 
 from library import parallel
 from library.data import timeseries
-from library.data.pipeline import Datasets
+from library.data.pipeline import Datasets, eval_batches, split_size
 from library.task import Task
 from library.trace_cache import gc_paused
 
@@ -97,6 +97,67 @@ def make_eval_batch(task: Task, mesh: Mesh, on_device: bool):
     return task.eval_step(state, _batch(data, idx, weights, on_device, mesh))
 
   return gc_paused(jax.jit(eval_batch))
+
+
+def evaluate_sums(state, split: str, data: MeshData, eval_fn, batch_size: int) -> dict:
+  """The metric sums over one split (every example exactly once), still on the device."""
+  n = split_size(data.host[split])
+  total = None
+  for idx, weights in eval_batches(n, batch_size):
+    sums = eval_fn(state, *data.args(split, idx, weights))
+    total = sums if total is None else jax.tree.map(lambda a, b: a + b, total, sums)
+  return total
+
+
+def means(total: dict) -> dict[str, float]:
+  total = jax.device_get(total)
+  count = float(total.pop('count'))
+  return {name: float(value) / count for name, value in total.items()}
+
+
+def evaluate(state, split: str, data: MeshData, eval_fn, batch_size: int) -> dict:
+  """Mean metrics of the model over one split (every example exactly once)."""
+  return means(evaluate_sums(state, split, data, eval_fn, batch_size))
+
+
+class DataFeed:
+  """A task with a dataset: the chunk's arguments for a range of steps, and evaluation."""
+
+  def __init__(self, task: Task, mesh: Mesh, data: MeshData, batches, eval_batch_size: int,
+               state_sharding=None):
+    self.data, self.batches, self.eval_batch_size = data, batches, eval_batch_size
+    self.splits = set(data.host)
+    self.chunk = make_train_chunk(task, mesh, data.on_device, state_sharding)
+    self.eval_fn = (make_eval_batch(task, mesh, data.on_device)
+                    if task.eval_step is not None else None)
+
+  def args(self, step: int, end: int):
+    return self.data.args('train', *self.batches.indices(step, end - step))
+
+  def evaluate_sums(self, state, split: str):
+    """Dispatched, not waited for: `means` reads them (a chunk later, in the loop)."""
+    return evaluate_sums(state, split, self.data, self.eval_fn, self.eval_batch_size)
+
+  @staticmethod
+  def means(sums) -> dict:
+    return means(sums)
+
+  def evaluate(self, state, split: str) -> dict:
+    return self.means(self.evaluate_sums(state, split))
+
+
+class DatalessFeed:
+  """A task without a dataset: the chunk only needs its length."""
+
+  splits = frozenset()
+  eval_fn = None
+
+  def __init__(self, task: Task, mesh: Mesh, state_sharding=None):
+    self.chunk = make_dataless_chunk(task, state_sharding)
+    self._replicated = parallel.replicated(mesh)
+
+  def args(self, step: int, end: int):
+    return (parallel.put(np.arange(step, end, dtype=np.int32), self._replicated),)
 
 
 # Initialization runs once, and its random number generation (threefry) is slow to compile at

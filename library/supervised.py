@@ -120,7 +120,8 @@ def make_penalty(reg_config):
     flat = flax.traverse_util.flatten_dict(params, sep='/')
     chosen = [w for path, w in flat.items() if re.search(pattern, path)]
     if not chosen:
-      raise UserError(f'task_config.regularization.pattern={pattern!r} matches no parameter; the model has '
+      raise UserError(f'task_config.regularization.pattern={pattern!r} matches no parameter; '
+                      'the model has '
                       f'{", ".join(sorted(flat))}')
     total = jnp.zeros((), jnp.float32)
     for w in chosen:
@@ -141,7 +142,8 @@ def frozen_pattern(t, model: nn.Module, example_inputs) -> str:
   order = layers_in_call_order(model, example_inputs)
   start = t.unfreeze_from.strip('/')
   if start not in order:
-    raise UserError(f'task_config.unfreeze_from={t.unfreeze_from!r} is not a layer of the model; its '
+    raise UserError(f'task_config.unfreeze_from={t.unfreeze_from!r} is not a layer of the '
+                    'model; its '
                     f'layers are {", ".join(order[:12])}{" ..." if len(order) > 12 else ""}')
   # Frozen: layers before it in call order, not containing it (conv_base holds block3_conv1).
   before = [p for p in order[:order.index(start)] if not start.startswith(p + '/')]

@@ -29,8 +29,9 @@ import jax
 import numpy as np
 import tqdm
 
-from library import (callbacks as callbacks_lib, checkpoints, config as config_lib, optimizers,
-                     parallel, plots, steps, weights, writers)
+from library import (callbacks as callbacks_lib, checkpoints, config as config_lib,
+                     members as members_lib, optimizers, parallel, plots, steps, weights,
+                     writers)
 from library.data import pipeline
 from library.errors import Interrupted, TrainingDiverged, UserError
 
@@ -76,18 +77,16 @@ def set_compilation_cache(path: str) -> None:
     jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
 
 
-def _durations(config, num_train: int | None) -> dict[str, int]:
-  """Epoch-based settings become steps, from the training split actually loaded; a task
-  without a dataset has no epochs (steps_per_epoch None)."""
-  if num_train is None:
+def _durations(config, spe: int | None) -> dict[str, int]:
+  """Epoch-based settings become steps, from the steps per epoch of the training split actually
+  loaded; a task without a dataset has no epochs (spe None)."""
+  if spe is None:
     if config.num_train_steps is None or config.eval_every_epochs is not None:
       raise UserError(f'task={config.task!r} has no dataset, so no epochs: set '
                       'num_train_steps (and eval_every_steps), not num_epochs/eval_every_epochs')
-    spe = None
     total = config.num_train_steps
     eval_every = config.eval_every_steps or total
   else:
-    spe = pipeline.steps_per_epoch(num_train, config.batch_size)
     total = (config.num_train_steps if config.num_train_steps is not None
              else max(1, math.ceil(config.num_epochs * spe)))
     if config.eval_every_steps is not None:
@@ -98,6 +97,11 @@ def _durations(config, num_train: int | None) -> dict[str, int]:
       eval_every = spe
   log_every = config.log_every_steps or eval_every
   ckpt_every = config.checkpoint.every_steps or eval_every
+  if config.checkpoint.every_epochs is not None and config.checkpoint.every_steps is None:
+    if spe is None:
+      raise UserError(f'task={config.task!r} has no dataset, so no epochs: set '
+                      'checkpoint.every_steps, not checkpoint.every_epochs')
+    ckpt_every = max(1, round(config.checkpoint.every_epochs * spe))
   for name, value in (('eval_every', eval_every), ('log_every_steps', log_every),
                       ('checkpoint.every_steps', ckpt_every)):
     if value < 1:
@@ -142,32 +146,38 @@ class _SignalFlag:
 
 
 class _TrainMetrics:
-  """Host-side running means of the train metrics since the last log line."""
+  """Host-side running means of the train metrics since the last log line (per member when
+  the metrics have a member axis)."""
 
   def __init__(self):
     self.sums, self.count, self.last = {}, 0.0, {}
 
   def add(self, metrics: dict[str, np.ndarray]) -> None:
-    first = next(iter(metrics.values()))
-    counts = metrics.get('count', np.ones(np.shape(first)[:1], np.float32))
+    first = np.asarray(next(iter(metrics.values())))
+    counts = np.asarray(metrics.get('count', np.ones(first.shape, np.float32)))
     for name, values in metrics.items():
       if name == 'count':
         continue
       if name in _LAST_VALUE:
-        self.last[name] = float(values[-1])
+        self.last[name] = np.asarray(values[-1], np.float64)
       else:
-        self.sums[name] = self.sums.get(name, 0.0) + float(np.sum(values * counts))
-    self.count += float(np.sum(counts))
+        self.sums[name] = self.sums.get(name, 0.0) + np.sum(values * counts, axis=0,
+                                                            dtype=np.float64)
+    self.count = self.count + np.sum(counts, axis=0, dtype=np.float64)
 
-  def means(self) -> dict[str, float]:
-    out = {k: v / max(self.count, 1.0) for k, v in self.sums.items()}
+  def means(self) -> dict:
+    out = {k: v / np.maximum(self.count, 1.0) for k, v in self.sums.items()}
     out.update(self.last)
     return out
 
-  def pop(self) -> dict[str, float]:
+  def pop(self) -> dict:
     out = self.means()
     self.sums, self.count, self.last = {}, 0.0, {}
     return out
+
+
+def _mean_over_members(metrics: dict) -> dict[str, float]:
+  return {k: float(np.mean(v)) for k, v in metrics.items()}
 
 
 def _check_finite(metrics: dict, first_step: int):
@@ -185,16 +195,7 @@ def _check_finite(metrics: dict, first_step: int):
   return None if worst is None else (worst[0], first_step + worst[1])
 
 
-def evaluate(state, split: str, data: steps.MeshData, eval_fn, batch_size: int) -> dict:
-  """Mean metrics of the model over one split (every example exactly once)."""
-  n = pipeline.split_size(data.host[split])
-  total = None
-  for idx, weights in pipeline.eval_batches(n, batch_size):
-    sums = eval_fn(state, *data.args(split, idx, weights))
-    total = sums if total is None else jax.tree.map(lambda a, b: a + b, total, sums)
-  total = jax.device_get(total)
-  count = float(total.pop('count'))
-  return {name: float(value) / count for name, value in total.items()}
+evaluate = steps.evaluate
 
 
 def _backend(mesh) -> str:
@@ -203,35 +204,57 @@ def _backend(mesh) -> str:
 
 
 def setup(config, arrays=None, devices=None):
-  """Everything but the loop: data on the mesh, task, compiled functions, fresh state.
+  """Everything but the loop: the data on the mesh, the task, its feed (compiled chunk, its
+  arguments, evaluation) and the fresh state.
 
-  Shared by train_and_evaluate and the evaluate/predict scripts. `datasets`, `data`, `batches`
-  and `example` are None for a task without a dataset.
+  Shared by train_and_evaluate and the evaluate/predict scripts. `datasets` and `example` are
+  None for a task without a dataset; `members` is the member layout (library/members.py) or
+  None.
   """
   config_lib.validate(config)
   module = config_lib.task_module(config.task)
-  mesh = parallel.make_mesh(devices)
-  datasets = data = batches = example = None
+  datasets = example = lay = None
   on_device = False
-  if hasattr(module, 'load_data'):
-    parallel.check_divisible(config.batch_size, mesh, 'batch_size')
-    parallel.check_divisible(config.eval_batch_size, mesh, 'eval_batch_size')
-    datasets = module.load_data(config, arrays)
-    on_device = config.data.placement == 'device'
-    if config.data.placement == 'auto':
-      nbytes = sum(a.nbytes for s in datasets.splits.values() for a in jax.tree.leaves(s))
-      on_device = nbytes <= config.data.on_device_max_mb * 2**20
-    data = steps.MeshData(datasets, mesh, on_device)
-    batches = pipeline.TrainBatches(datasets.size('train'), config.batch_size, config.seed)
-    example = datasets.example(config.batch_size)
-  elif arrays is not None:
-    raise UserError(f'task={config.task!r} has no dataset: it takes no arrays')
-  d = _durations(config, datasets.size('train') if datasets is not None else None)
+  if members_lib.enabled(config):
+    if not hasattr(module, 'load_data'):
+      raise UserError(f'task={config.task!r} has no dataset: members need folds of one')
+    lay = members_lib.layout(config, module, arrays)
+    mesh = members_lib.mesh_for(lay.size, devices)
+    spe = members_lib.MemberBatches(lay, config.batch_size, lay.size).steps_per_epoch
+    datasets = pipeline.Datasets({'train': lay.data}, None, lay.raw_input_shape)
+  else:
+    mesh = parallel.make_mesh(devices)
+    if hasattr(module, 'load_data'):
+      parallel.check_divisible(config.batch_size, mesh, 'batch_size')
+      parallel.check_divisible(config.eval_batch_size, mesh, 'eval_batch_size')
+      datasets = module.load_data(config, arrays)
+      spe = pipeline.steps_per_epoch(datasets.size('train'), config.batch_size)
+    elif arrays is not None:
+      raise UserError(f'task={config.task!r} has no dataset: it takes no arrays')
+    else:
+      spe = None
+  d = _durations(config, spe)
   task = module.make_task(config, datasets, d['total'])
-  state = steps.make_init(task, mesh)(jax.random.PRNGKey(config.seed), example)
-  state = start_from(config, task, state, datasets.param_init if datasets else {}, mesh)
-  return dict(mesh=mesh, datasets=datasets, durations=d, task=task, data=data,
-              batches=batches, example=example, state=state, on_device=on_device)
+  sharding = steps.state_shardings(task, mesh) if task.state_sharding is not None else None
+  if lay is not None:
+    feed = members_lib.MemberFeed(config, task, lay, mesh)
+    state, example = feed.init()
+  else:
+    if datasets is not None:
+      on_device = config.data.placement == 'device'
+      if config.data.placement == 'auto':
+        nbytes = sum(a.nbytes for s in datasets.splits.values() for a in jax.tree.leaves(s))
+        on_device = nbytes <= config.data.on_device_max_mb * 2**20
+      data = steps.MeshData(datasets, mesh, on_device)
+      batches = pipeline.TrainBatches(datasets.size('train'), config.batch_size, config.seed)
+      example = datasets.example(config.batch_size)
+      feed = steps.DataFeed(task, mesh, data, batches, config.eval_batch_size, sharding)
+    else:
+      feed = steps.DatalessFeed(task, mesh, sharding)
+    state = steps.make_init(task, mesh)(jax.random.PRNGKey(config.seed), example)
+    state = start_from(config, task, state, datasets.param_init if datasets else {}, mesh)
+  return dict(mesh=mesh, datasets=datasets, durations=d, task=task, feed=feed,
+              example=example, state=state, on_device=on_device, members=lay)
 
 
 def start_from(config, task, state, param_init: dict, mesh):
@@ -259,8 +282,9 @@ def _check_monitors(config, splits) -> None:
   for key, monitor in wanted:
     split = monitor.split('.')[0] if monitor else ''
     if split and split != 'train' and split not in splits:
-      raise UserError(f'{key}={monitor!r} names split {split!r}, which this run does not have'
-                      f'{" (set data.validation to hold one out)" if split == "validation" else ""}')
+      hint = ' (set data.validation to hold one out)' if split == 'validation' else ''
+      raise UserError(f'{key}={monitor!r} names split {split!r}, which this run does not '
+                      f'have{hint}')
 
 
 def _write_artifacts(workdir: str, step: int, artifacts: dict) -> None:
@@ -293,14 +317,15 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
   arrays: the in-memory source ({split: {'inputs', 'labels'}}, with data.source='arrays').
   devices: the devices of the mesh (default: all devices of all hosts).
   """
+  run_start = time.perf_counter()
   config_lib.validate(config)
   main = parallel.is_main_process()
   _check_workdir(workdir, config, start_over)
   set_compilation_cache(config.compilation_cache_dir)
   s = setup(config, arrays, devices)   # bad input fails here, before anything is written
-  mesh, task, data, d, batches = s['mesh'], s['task'], s['data'], s['durations'], s['batches']
+  mesh, task, feed, d, lay = s['mesh'], s['task'], s['feed'], s['durations'], s['members']
   state = s['state']
-  splits = set(data.host) if data is not None else set()
+  splits = set(feed.splits)
   _check_monitors(config, splits)
   has_validation = 'validation' in splits and task.eval_step is not None
   callbacks = callbacks_lib.from_config(config.callbacks)
@@ -314,49 +339,50 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
   early = callbacks.get('early_stopping')
   keeps_best = early is not None and early.restore_best_weights
   restored = ckpt.restore(checkpoints.abstract(state), with_best_state=keeps_best)
-  best_state = None
+  best_state, history = None, {'train': {}, 'validation': {}}
   if restored is not None:
     state, meta, best_state = restored
     for name, cb in callbacks.items():
       if name in (meta.get('callbacks') or {}):
         cb.load(meta['callbacks'][name])
+    history = meta.get('member_history') or history
     if main:
       print(f'resuming from the checkpoint at step {meta["step"]} in {workdir}', flush=True)
-  start_step = int(jax.device_get(state.step))
+  start_step = int(np.ravel(jax.device_get(state.step)).max())
   stopped_early = early is not None and early.stopped_step is not None
   if main:
     writers.write_json_atomic(os.path.join(workdir, 'config.json'),
                               json.loads(config_lib.to_json(config)))
-    if s['datasets'] is not None:
+    datasets = s['datasets']
+    if datasets is not None and lay is None:
       writers.write_json_atomic(os.path.join(workdir, 'data_spec.json'), {
-          'input_shape': s['datasets'].raw_input_shape,
-          'splits': {k: s['datasets'].size(k) for k in s['datasets'].splits}})
-      if s['datasets'].stats is not None:
-        np.savez(os.path.join(workdir, 'preprocessing.npz'), **s['datasets'].stats)
+          'input_shape': datasets.raw_input_shape,
+          'splits': {k: datasets.size(k) for k in datasets.splits}})
+      if datasets.stats is not None:
+        np.savez(os.path.join(workdir, 'preprocessing.npz'), **datasets.stats)
     summary = task.summary(s['example']) if task.summary is not None else ''
     with open(os.path.join(workdir, 'summary.txt'), 'w') as f:
       f.write(summary)
     print(summary, flush=True)
     num_params = sum(x.size for x in jax.tree.leaves(task.params(state)))
-    where = (f'{s["datasets"].size("train"):,} training examples, '
-             f'{d["steps_per_epoch"]} steps per epoch, ' if data is not None else 'no dataset, ')
+    if lay is not None:
+      num_params //= feed.padded
+      where = (f'{lay.size} members ({config.members.scheme or "values"}), '
+               f'{d["steps_per_epoch"]} steps per epoch, ')
+    elif datasets is not None:
+      where = (f'{datasets.size("train"):,} training examples, '
+               f'{d["steps_per_epoch"]} steps per epoch, ')
+    else:
+      where = 'no dataset, '
+    on = ('; data on ' + ('device' if s['on_device'] else 'host')
+          if datasets is not None and lay is None else '')
     print(f'{num_params:,} parameters; {where}{d["total"]} steps; {mesh.size} '
-          f'{_backend(mesh)} device(s)'
-          f'{"; data on " + ("device" if s["on_device"] else "host") if data else ""}',
-          flush=True)
+          f'{_backend(mesh)} device(s){on}', flush=True)
 
-  sharding = steps.state_shardings(task, mesh) if task.state_sharding is not None else None
-  if data is not None:
-    chunk_fn = steps.make_train_chunk(task, mesh, s['on_device'], sharding)
-    train_chunk = lambda state, idx, w: chunk_fn(state, *data.args('train', idx, w))  # noqa
-  else:
-    chunk_fn = steps.make_dataless_chunk(task, sharding)
-    replicated = parallel.replicated(mesh)
-    train_chunk = lambda state, idx, w: chunk_fn(  # noqa: E731
-        state, parallel.put(np.arange(len(idx), dtype=np.int32), replicated))
-  eval_fn = (steps.make_eval_batch(task, mesh, s['on_device'])
-             if data is not None and task.eval_step is not None else None)
   k = config.steps_per_dispatch[_backend(mesh)]
+  if lay is not None:    # bounded indices per dispatch (leave-one-out on thousands of rows)
+    k = max(1, min(k, members_lib.MAX_INDICES_PER_DISPATCH // (feed.padded *
+                                                                config.batch_size)))
   writer = writers.MetricWriter(workdir, enabled=main)
   running = _TrainMetrics()
   progress = tqdm.tqdm(total=d['total'], initial=start_step, unit='step', dynamic_ncols=True,
@@ -364,14 +390,25 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
   timing = {'first_chunk_s': None, 'first_done': None, 'first_steps': 0, 'eval_s': 0.0,
             'ckpt_s': 0.0}
   last_good = {'step': ckpt.all_steps()[-1] if ckpt.all_steps() else None}
-  latest_val, last_train, shown = {}, {}, {}
+  latest_val, last_train, shown, final = {}, {}, {}, {}
 
   def epoch_of(step):
     return step / d['steps_per_epoch'] if d['steps_per_epoch'] else None
 
+  def log(step, split, values):
+    """One record (the mean over members, if any); members' own values go to history."""
+    if lay is not None:
+      for name, v in values.items():
+        history[split].setdefault(name, []).append(np.asarray(v).tolist())
+      history.setdefault('steps', {}).setdefault(split, []).append(int(step))
+      final[split] = values
+    writer.write(step, split, _mean_over_members(values), epoch_of(step))
+
   def absorb(first_step, metrics):
     """Reads a dispatched chunk's metrics: NaN guard, running means, progress, log lines."""
     metrics = jax.device_get(metrics)
+    if lay is not None:
+      metrics = {n: np.asarray(v)[:, :lay.size] for n, v in metrics.items()}
     bad = _check_finite(metrics, first_step)
     if bad is not None:
       what, at = bad
@@ -384,16 +421,19 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
     last_train.update({n: float(np.mean(v[-1])) for n, v in metrics.items()})
     end = first_step + num
     progress.update(num)
-    shown.update({n: v for n, v in running.means().items() if n in ('loss', 'accuracy', 'mae')})
+    shown.update({n: v for n, v in _mean_over_members(running.means()).items()
+                  if n in ('loss', 'accuracy', 'mae')})
     progress.set_postfix({n: f'{v:.4f}' for n, v in shown.items()}, refresh=False)
     if end % d['log_every'] == 0 or end == d['total']:
       record = running.pop()
-      writer.write(end, 'train', record, epoch_of(end))
-      last_train.update({f'train.{n}': v for n, v in record.items()})
+      log(end, 'train', record)
+      last_train.update({f'train.{n}': v for n, v in _mean_over_members(record).items()})
 
   def save(step):
     meta = {'step': step, 'epoch': epoch_of(step), 'seed': config.seed,
             'callbacks': {name: cb.state() for name, cb in callbacks.items()}}
+    if lay is not None:
+      meta['member_history'] = history
     if d['steps_per_epoch']:
       meta['data_position'] = {'epoch': step // d['steps_per_epoch'],
                                'batch': step % d['steps_per_epoch']}
@@ -420,26 +460,45 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
     if 'reduce_lr' in callbacks:
       if 'learning_rate' not in last_train:
         raise UserError(f'callbacks.reduce_lr: task={config.task!r} reports no learning_rate')
-      new_lr = callbacks['reduce_lr'].on_evaluation(index, step, logs, last_train['learning_rate'])
+      now = last_train['learning_rate']
+      new_lr = callbacks['reduce_lr'].on_evaluation(index, step, logs, now)
       if new_lr is not None:
         scale = float(jax.device_get(optimizers.lr_scale(state)).ravel()[0])
-        state = optimizers.with_lr_scale(state, scale * new_lr / last_train['learning_rate'])
+        state = optimizers.with_lr_scale(state, scale * new_lr / now)
         if main:
           progress.write(f'step {step}: ReduceLROnPlateau reduced the learning rate to '
                          f'{new_lr:.3g}')
     return stop
 
-  step, pending, final_val = start_step, None, None
+  step, pending, pending_val, final_val = start_step, None, None, None
+
+  def finish_validation():
+    """Reads the dispatched validation sums: the record, the monitors, the progress bar."""
+    nonlocal pending_val, final_val
+    (at, sums), pending_val = pending_val, None
+    eval_start = time.perf_counter()
+    val_members = feed.means(sums)
+    timing['eval_s'] += time.perf_counter() - eval_start
+    val = _mean_over_members(val_members)
+    final_val = val if at == d['total'] else None
+    latest_val.clear()
+    latest_val.update({f'validation.{n}': v for n, v in val.items()})
+    log(at, 'validation', val_members)
+    shown.update({f'val_{n}': v for n, v in val.items() if n in ('loss', 'accuracy', 'mae')})
+    progress.set_postfix({n: f'{v:.4f}' for n, v in shown.items()}, refresh=False)
+    return val
+
   loop_start = time.perf_counter()
   try:
     with _SignalFlag() as stop:
       while step < d['total'] and not stopped_early:
         end = _chunk_end(step, k, d)
-        idx, w = (batches.indices(step, end - step) if batches is not None
-                  else (np.zeros((end - step, 1)), None))
-        state, metrics = train_chunk(state, idx, w)
+        state, metrics = feed.chunk(state, *feed.args(step, end))
+        # Read the previous chunk's metrics and validation while this chunk runs.
         if pending is not None:
           absorb(*pending)
+        if pending_val is not None:
+          finish_validation()
         pending, step = (step, metrics), end
         if timing['first_chunk_s'] is None:
           jax.block_until_ready(metrics)
@@ -448,26 +507,24 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
           timing['first_steps'] = end - pending[0]
         at_eval = step % d['eval_every'] == 0 or step == d['total']
         at_ckpt = step % d['ckpt_every'] == 0 or step == d['total']
-        if at_eval or at_ckpt or stop.signum is not None:
-          absorb(*pending)  # the state about to be used or saved must have finite losses
-          pending = None
-        val = None
         if at_eval and has_validation:
           eval_start = time.perf_counter()
-          val = evaluate(state, 'validation', data, eval_fn, config.eval_batch_size)
-          final_val = val if step == d['total'] else None
+          pending_val = (step, feed.evaluate_sums(state, 'validation'))
           timing['eval_s'] += time.perf_counter() - eval_start
-          latest_val.clear()
-          latest_val.update({f'validation.{n}': v for n, v in val.items()})
-          writer.write(step, 'validation', val, epoch_of(step))
-          shown.update({f'val_{n}': v for n, v in val.items() if n in ('loss', 'accuracy', 'mae')})
-          progress.set_postfix({n: f'{v:.4f}' for n, v in shown.items()}, refresh=False)
-        if at_eval:
-          stopped_early = run_callbacks(step, val)
-          if task.artifacts is not None:
-            produced = task.artifacts(state, step)
-            if main:
-              _write_artifacts(workdir, step, produced)
+        # Saved states must have finite losses, and callbacks decide on this evaluation: then
+        # the metrics are read now; otherwise a chunk later.
+        if (at_ckpt or stop.signum is not None or (at_eval and callbacks)
+            or step == d['total']):
+          if pending is not None:
+            absorb(*pending)
+            pending = None
+          val = finish_validation() if pending_val is not None else None
+          if at_eval:
+            stopped_early = run_callbacks(step, val)
+        if at_eval and task.artifacts is not None:
+          produced = task.artifacts(state, step)
+          if main:
+            _write_artifacts(workdir, step, produced)
         if at_ckpt or stop.signum is not None or stopped_early:
           save(step)
           latest_val.clear()
@@ -475,6 +532,8 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
           raise Interrupted(stop.signum, step)
       if pending is not None:
         absorb(*pending)
+      if pending_val is not None:
+        finish_validation()
     jax.block_until_ready(state)
     loop_end = time.perf_counter()
     train_seconds = loop_end - loop_start
@@ -505,26 +564,37 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
       results['first_step_seconds'] = timing['first_chunk_s']
       steady_steps = step - start_step - timing['first_steps']
       steady_s = loop_end - timing['first_done'] - timing['eval_s'] - timing['ckpt_s']
-      if steady_steps > 0 and steady_s > 0 and data is not None:
+      if steady_steps > 0 and steady_s > 0 and s['datasets'] is not None:
         # Training steps only: compilation, evaluation and checkpoint time excluded.
         results['examples_per_second'] = steady_steps * config.batch_size / steady_s
       elif steady_steps > 0 and steady_s > 0:
         results['steps_per_second'] = steady_steps / steady_s
     if has_validation:
-      results['validation'] = (final_val if final_val and weights_step == step
-                               else evaluate(state, 'validation', data, eval_fn,
-                                             config.eval_batch_size))
-    if 'test' in splits and eval_fn is not None:
-      results['test'] = evaluate(state, 'test', data, eval_fn, config.eval_batch_size)
+      if final_val and weights_step == step:
+        results['validation'] = final_val
+      else:
+        final['validation'] = feed.evaluate(state, 'validation')
+        results['validation'] = _mean_over_members(final['validation'])
+    if 'test' in splits and task.eval_step is not None:
+      final['test'] = feed.evaluate(state, 'test')
+      results['test'] = _mean_over_members(final['test'])
     reference = s['datasets'].reference if s['datasets'] is not None else {}
     for split, values in reference.items():
       if split in results:
         results[split].update(values)
     if 'test' in results:
       writer.write(weights_step, 'test', results['test'], epoch_of(weights_step))
+    if lay is not None:
+      results['num_params'] //= feed.padded
+      results.update(members_lib.results(lay, history, final,
+                                         config.members.scheme or 'values'))
+    # From entering this function to here: data, compilation, training and evaluation.
+    results['run_seconds'] = time.perf_counter() - run_start
     if main:
       writers.write_json_atomic(os.path.join(workdir, 'results.json'), results)
       plots.plot_history(writer.path, os.path.join(workdir, 'history.png'))
+      if lay is not None:
+        members_lib.write_history(workdir, history, d)
     return results
   finally:
     progress.close()

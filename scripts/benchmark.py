@@ -18,6 +18,7 @@ ours/Keras so that machine noise hits both. Writes benchmark.json: a list of {na
 keras_per_s, ratio, ours_first_step_s, keras_first_step_s, ours_trace_s, keras_trace_s, ...}.
 Needs `pip install -r requirements-benchmark.txt`.
 """
+import itertools
 import json
 import os
 import statistics
@@ -205,9 +206,10 @@ def run_ours(config_path: str, epochs: int, steps_per_dispatch: int | None,
     with contextlib.redirect_stdout(io.StringIO()):
       results, phases = _compile_phases(lambda: train.train_and_evaluate(
           config, workdir, arrays=None if isinstance(arrays, str) else arrays), 'train_chunk')
+  metric = config.task_config.metrics[0]
   return {'per_s': results['examples_per_second'], 'first_step_s': results['first_step_seconds'],
-          'metric': config.task_config.metrics[0], 'test_metric': results['test'][config.task_config.metrics[0]],
-          'steps': results['steps'], **phases}
+          'metric': metric, 'test_metric': results['test'][metric], 'steps': results['steps'],
+          **phases}
 
 
 def run_keras(config_path: str, epochs: int, build, loss: str, arrays=None) -> dict:
@@ -245,19 +247,25 @@ def run_keras(config_path: str, epochs: int, build, loss: str, arrays=None) -> d
           'backend': keras.backend.backend(), 'np': np.__version__, **phases}
 
 
-def run_crossval_ours(config_path: str, cache_dir: str) -> dict:
-  """`python -m scripts.crossval` in a fresh process (as a user reruns it), one cache dir."""
+def run_crossval_ours(config_path: str, cache_dir: str, *overrides: str) -> dict:
+  """`python -m scripts.crossval` in a fresh process (as a user reruns it), one cache dir.
+
+  Its results.json, with `process_s`: the process's wall time (Python and imports included).
+  """
   import subprocess  # pylint: disable=import-outside-toplevel
   with tempfile.TemporaryDirectory() as workdir:
+    start = time.perf_counter()
     subprocess.run([sys.executable, '-m', 'scripts.crossval', f'--config={config_path}:embedded',
                     f'--config.compilation_cache_dir={cache_dir}', '--config.progress_bar=False',
-                    f'--workdir={workdir}'], check=True, capture_output=True)
+                    f'--workdir={workdir}', *overrides], check=True, capture_output=True)
+    seconds = time.perf_counter() - start
     with open(os.path.join(workdir, 'results.json')) as f:
-      return json.load(f)
+      return dict(json.load(f), process_s=seconds)
 
 
-def run_crossval_keras(config_path: str, build) -> dict:
-  """The book's loop: for each fold build, compile, fit(epochs, batch) and evaluate, in turn.
+def run_crossval_keras(config_path: str, build, learning_rates=None) -> dict:
+  """The book's loop: for each fold (and learning rate) build, compile, fit(epochs, batch) and
+  evaluate, in turn.
 
   Same rows, folds, per-fold standardization and protocol as ours (library.data code).
   """
@@ -269,16 +277,16 @@ def run_crossval_keras(config_path: str, build) -> dict:
   config.data.standardize = False
   data = pipeline.prepare(config)
   x, y = data.splits['train']['inputs'], data.splits['train']['labels']
-  folds = splits.fold_indices(config.crossval.scheme, len(y), config.crossval.k, config.seed,
-                              config.crossval.shuffle, y)
+  folds = splits.fold_indices(config.members.scheme, len(y), config.members.k, config.seed,
+                              config.members.shuffle, y)
   maes = []
   start = time.perf_counter()
-  for train_rows, val_rows in folds:
+  for (train_rows, val_rows), rate in itertools.product(
+      folds, learning_rates or [config.optimizer.learning_rate]):
     stats = preprocessing.fit_standardizer(x[train_rows])
     norm = lambda rows: (x[rows] - stats['mean']) / stats['std']  # noqa: E731
     model = build(keras)
-    model.compile(optimizer=keras.optimizers.RMSprop(config.optimizer.learning_rate),
-                  loss='mse', metrics=['mae'])
+    model.compile(optimizer=keras.optimizers.RMSprop(rate), loss='mse', metrics=['mae'])
     model.fit(norm(train_rows), y[train_rows], epochs=int(config.num_epochs),
               batch_size=config.batch_size, verbose=0)
     maes.append(float(model.evaluate(norm(val_rows), y[val_rows], verbose=0)[1]))
@@ -287,7 +295,10 @@ def run_crossval_keras(config_path: str, build) -> dict:
 
 
 def crossval_row(name: str) -> dict:
-  """Ours cold (empty compilation cache) and warm (its rerun), Keras alternating with them."""
+  """Ours cold (empty compilation cache) and warm (its rerun), Keras alternating with them.
+
+  Ours is timed from entering the loop to its results (`run_seconds`: data, compilation,
+  training, evaluation) and as the whole process (`process_s`: Python and imports too)."""
   import jax  # pylint: disable=import-outside-toplevel
   path, build = CROSSVAL_ENTRIES[name]
   cold, warm, keras_runs = [], [], []
@@ -298,14 +309,13 @@ def crossval_row(name: str) -> dict:
     if build is not None and not _NO_KERAS.value:
       keras_runs.append(run_crossval_keras(path, build))
   med = lambda runs, f: statistics.median(f(r) for r in runs)  # noqa: E731
-  row = {'name': name, 'folds': cold[0]['num_folds'], 'epochs': cold[0]['epochs'],
+  row = {'name': name, 'members': cold[0]['num_members'], 'epochs': cold[0]['epochs'],
          'batch_size': cold[0]['batch_size'],
-         'ours_first_run_s': med(cold, lambda r: r['train_seconds']),
-         'ours_first_run_compile_s': med(cold, lambda r: r['compile_seconds']),
-         # After training, the first run saves its traced programs for reruns (not training).
-         'ours_first_run_trace_save_s': med(cold, lambda r: r['seconds']['trace_save_wait']),
-         'ours_rerun_s': med(warm, lambda r: r['train_seconds']),
-         'ours_rerun_compile_s': med(warm, lambda r: r['compile_seconds']),
+         'ours_first_run_s': med(cold, lambda r: r['run_seconds']),
+         'ours_first_run_process_s': med(cold, lambda r: r['process_s']),
+         'ours_first_run_train_s': med(cold, lambda r: r['train_seconds']),
+         'ours_rerun_s': med(warm, lambda r: r['run_seconds']),
+         'ours_rerun_process_s': med(warm, lambda r: r['process_s']),
          'ours_val_mae': med(cold, lambda r: r['mean']['val_mae']),
          'repeats': _REPEATS.value, 'device': jax.devices()[0].device_kind,
          'jax': jax.__version__}
@@ -320,19 +330,63 @@ def crossval_row(name: str) -> dict:
   return row
 
 
+# Book 3.6's k-fold with 8 learning rates: 32 members as one program, against the 8 k-fold runs
+# in turn (each its own process and program) and Keras training the 32 models in turn.
+SWEEP_RATES = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2)
+
+
+def sweep_row() -> dict:
+  import jax  # pylint: disable=import-outside-toplevel
+  path = 'configs/mlp/boston_kfold.py'
+  rates = '(' + ','.join(map(str, SWEEP_RATES)) + ')'
+  one, turns, keras_runs = [], [], []
+  for _ in range(_REPEATS.value):
+    with tempfile.TemporaryDirectory() as cache:
+      one.append(run_crossval_ours(path, cache, f'--config.members.learning_rate={rates}'))
+    with tempfile.TemporaryDirectory() as cache:
+      runs = [run_crossval_ours(path, cache, f'--config.optimizer.learning_rate={rate}')
+              for rate in SWEEP_RATES]
+      turns.append({'run_seconds': sum(r['run_seconds'] for r in runs),
+                    'process_s': sum(r['process_s'] for r in runs)})
+    if not _NO_KERAS.value:
+      keras_runs.append(run_crossval_keras(path, _keras_boston, list(SWEEP_RATES)))
+  med = lambda runs, f: statistics.median(f(r) for r in runs)  # noqa: E731
+  by_rate = {}
+  for member in one[0]['members']:
+    by_rate.setdefault(member['learning_rate'], []).append(member['val_mae'])
+  row = {'name': 'boston_lr_sweep', 'members': one[0]['num_members'],
+         'learning_rates': list(SWEEP_RATES),
+         'ours_one_program_s': med(one, lambda r: r['run_seconds']),
+         'ours_one_program_process_s': med(one, lambda r: r['process_s']),
+         'ours_in_turn_s': med(turns, lambda r: r['run_seconds']),
+         'ours_in_turn_process_s': med(turns, lambda r: r['process_s']),
+         'val_mae_by_rate': {str(k): float(sum(v) / len(v)) for k, v in by_rate.items()},
+         'repeats': _REPEATS.value, 'device': jax.devices()[0].device_kind,
+         'jax': jax.__version__}
+  row['speedup_over_in_turn'] = row['ours_in_turn_s'] / row['ours_one_program_s']
+  if keras_runs:
+    row['keras_s'] = med(keras_runs, lambda r: r['seconds'])
+    row['speedup_over_keras'] = row['keras_s'] / row['ours_one_program_s']
+  print(json.dumps(row), flush=True)
+  return row
+
+
 def main(_):
   import jax  # pylint: disable=import-outside-toplevel
   jax.monitoring.register_event_duration_secs_listener(_record_phase)
-  names = _ONLY.value or list(ENTRIES) + list(CROSSVAL_ENTRIES)
-  unknown = [n for n in names if n not in ENTRIES and n not in CROSSVAL_ENTRIES]
+  everything = list(ENTRIES) + list(CROSSVAL_ENTRIES) + ['boston_lr_sweep']
+  names = _ONLY.value or everything
+  unknown = [n for n in names if n not in everything]
   if unknown:
-    raise UserError(f'unknown benchmark {unknown[0]!r}; choose from '
-                    f'{", ".join(list(ENTRIES) + list(CROSSVAL_ENTRIES))}')
+    raise UserError(f'unknown benchmark {unknown[0]!r}; choose from {", ".join(everything)}')
   dispatches = [int(v) for v in _DISPATCH.value.split(',') if v] or [None]
   rows = []
   for name in names:
     if name in CROSSVAL_ENTRIES:
       rows.append(crossval_row(name))
+      continue
+    if name == 'boston_lr_sweep':
+      rows.append(sweep_row())
       continue
     path, epochs, build, loss, make_arrays = ENTRIES[name]
     arrays = make_arrays() if make_arrays else None

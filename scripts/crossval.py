@@ -1,27 +1,32 @@
-"""Cross-validates a config: every fold (or seed) of config.crossval trained as one program.
+"""Cross-validates a config: every member of config.members (folds, seeds, values) trained as
+one vmapped state by the one loop (the same as scripts.train on that config).
 
   python -m scripts.crossval --config=configs/mlp/boston_kfold.py:embedded --workdir=/tmp/kfold
 
-Writes W/results.json (per-fold and mean metrics, train_seconds with compilation included),
-W/history.json (per-epoch, per-fold curves), curves.png, mean_validation.png, metrics.jsonl
-and TensorBoard events of the fold means.
+Writes W/results.json (per-member rows, their mean and std), W/history.json (per-epoch,
+per-member curves), curves.png, mean_validation.png, metrics.jsonl and TensorBoard events of
+the member means, checkpoints (a rerun resumes, bitwise).
 """
 import json
 
 from library import cli
 
-_FLAGS = cli.RunFlags('results and plots go here')
+_FLAGS = cli.RunFlags('results, checkpoints and plots go here')
 
 
 def main(_):
-  from library import crossval, parallel  # pylint: disable=import-outside-toplevel
+  from library import members, parallel, train  # pylint: disable=import-outside-toplevel
+  from library.errors import UserError  # pylint: disable=import-outside-toplevel
   _FLAGS.start()
-  results = crossval.run_crossval(_FLAGS.config, _FLAGS.workdir, start_over=_FLAGS.start_over)
+  if not members.enabled(_FLAGS.config):
+    raise UserError(f'members.scheme is empty: set one of {", ".join(members.SCHEMES)} '
+                    '(or members.learning_rate values), or train one model with scripts.train')
+  results = train.train_and_evaluate(_FLAGS.config, _FLAGS.workdir, start_over=_FLAGS.start_over)
   if parallel.is_main_process():
-    for fold in results['folds']:
-      print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in fold.items()}))
-    print(json.dumps({'mean': results['mean'], 'train_seconds': round(results['train_seconds'], 3),
-                      'compile_seconds': round(results['compile_seconds'], 3)}))
+    for row in results['members']:
+      print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}))
+    print(json.dumps({'mean': results['mean'], 'run_seconds': round(results['run_seconds'], 3),
+                      'train_seconds': round(results['train_seconds'], 3)}))
     print(f'results.json, history.json and plots are in {_FLAGS.workdir}')
 
 

@@ -1,5 +1,5 @@
-"""Validation schemes: the splitters' invariants, and every fold trained as one vmapped program
-giving what training each fold alone gives."""
+"""Validation schemes: the splitters' invariants, and every fold (seed, value) trained as a
+member of one vmapped state by the one loop, giving what training each member alone gives."""
 import copy
 import json
 import os
@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from library import crossval, train
+from library import train
 from library.config import default_config
 from library.data import splits
 from library.errors import UserError
@@ -48,8 +48,8 @@ def test_bootstrap_trains_on_draws_and_validates_out_of_bag():
 
 
 @pytest.mark.parametrize('scheme,k,labels,fragment', [
-    ('kfold', 1, None, 'crossval.k=1 must be between 2 and the number of examples \\(10\\)'),
-    ('kfold', 11, None, 'crossval.k=11 must be between 2'),
+    ('kfold', 1, None, 'members.k=1 must be between 2 and the number of examples \\(10\\)'),
+    ('kfold', 11, None, 'members.k=11 must be between 2'),
     ('stratified_kfold', 3, np.array([0] * 8 + [1] * 2), 'class 1 has only 2 examples'),
     ('stratified_kfold', 2, np.linspace(0, 1, 10), 'regression targets cannot be stratified'),
     ('holdout', 2, None, 'is not one of kfold'),
@@ -81,8 +81,8 @@ def _regression_config(scheme='kfold', k=3, epochs=3, batch_size=13):
   config.eval_batch_size = 4
   config.num_epochs = float(epochs)
   config.optimizer.name = 'adam'                # moments: a masked step must not move them
-  config.crossval.scheme = scheme
-  config.crossval.k = k
+  config.members.scheme = scheme
+  config.members.k = k
   config.progress_bar = False
   config.compilation_cache_dir = ''
   return config
@@ -93,20 +93,20 @@ def test_vmapped_folds_equal_training_each_fold_alone(tmp_path):
   have a second step the others skip (masked); validation in padded batches of 4."""
   x, y = _regression()
   config = _regression_config()
-  results = crossval.run_crossval(config, str(tmp_path / 'cv'),
-                                  arrays={'train': {'inputs': x, 'labels': y}})
+  results = train.train_and_evaluate(config, str(tmp_path / 'cv'),
+                                     arrays={'train': {'inputs': x, 'labels': y}})
   with open(tmp_path / 'cv' / 'history.json') as f:
     history = json.load(f)
-  assert results['devices'] == 3 and len(results['folds']) == 3
+  assert results['devices'] == 3 and len(results['members']) == 3
   for f, (tr, va) in enumerate(splits.fold_indices('kfold', 20, 3, seed=0)):
     alone = copy.deepcopy(config)
-    alone.crossval.scheme = ''
+    alone.members.scheme = ''
     alone.seed = f
     single = train.train_and_evaluate(
         alone, str(tmp_path / f'fold{f}'), devices=jax.devices()[:1],
         arrays={'train': {'inputs': x[tr], 'labels': y[tr]},
                 'validation': {'inputs': x[va], 'labels': y[va]}})
-    fold = results['folds'][f]
+    fold = results['members'][f]
     assert fold['train_size'] == len(tr) and fold['val_size'] == len(va)
     np.testing.assert_allclose(fold['val_mae'], single['validation']['mae'], rtol=1e-5)
     np.testing.assert_allclose(fold['val_loss'], single['validation']['loss'], rtol=1e-5)
@@ -114,7 +114,7 @@ def test_vmapped_folds_equal_training_each_fold_alone(tmp_path):
                  if r['split'] == 'validation']
     np.testing.assert_allclose(np.asarray(history['validation']['mae'])[:, f], per_epoch,
                                rtol=1e-5)
-  mean = np.mean([fold['val_mae'] for fold in results['folds']])
+  mean = np.mean([fold['val_mae'] for fold in results['members']])
   np.testing.assert_allclose(results['mean']['val_mae'], mean, rtol=1e-6)
 
 
@@ -122,38 +122,23 @@ def test_seeds_leave_one_out_and_bootstrap_run_as_one_program(tmp_path):
   x, y = _regression(n=13)
   arrays = {'train': {'inputs': x, 'labels': y}}
   config = _regression_config('loo', epochs=2, batch_size=4)
-  loo = crossval.run_crossval(config, str(tmp_path / 'loo'), arrays=arrays)
+  loo = train.train_and_evaluate(config, str(tmp_path / 'loo'), arrays=arrays)
   # 13 folds on 8 devices: 7 devices with 2 folds each, one of them padding.
-  assert len(loo['folds']) == 13 and loo['devices'] == 7
-  assert all(f['val_size'] == 1 for f in loo['folds'])
+  assert len(loo['members']) == 13 and loo['devices'] == 7
+  assert all(f['val_size'] == 1 for f in loo['members'])
 
   config = _regression_config('bootstrap', k=4, epochs=2, batch_size=4)
-  boot = crossval.run_crossval(config, str(tmp_path / 'boot'), arrays=arrays)
-  assert sorted({f['val_size'] for f in boot['folds']}) != [13]
+  boot = train.train_and_evaluate(config, str(tmp_path / 'boot'), arrays=arrays)
+  assert sorted({f['val_size'] for f in boot['members']}) != [13]
 
   config = _regression_config('seeds', k=5, epochs=2, batch_size=4)
   config.data.test = 4
   config.data.pool = 'train'
-  seeds = crossval.run_crossval(config, str(tmp_path / 'seeds'), arrays=arrays)
-  tests = [f['test_mae'] for f in seeds['folds']]
+  seeds = train.train_and_evaluate(config, str(tmp_path / 'seeds'), arrays=arrays)
+  tests = [f['test_mae'] for f in seeds['members']]
   assert len(set(tests)) == 5                                  # five different models
   np.testing.assert_allclose(seeds['std']['test_mae'], np.std(tests), rtol=1e-6)
-  assert [f['seed'] for f in seeds['folds']] == [0, 1, 2, 3, 4]
-
-
-def test_crossval_refuses_fractional_epochs_and_an_empty_scheme(tmp_path):
-  x, y = _regression()
-  config = _regression_config()
-  config.num_epochs = 2.5
-  with pytest.raises(UserError, match='whole epochs'):
-    crossval.run_crossval(config, str(tmp_path / 'a'), arrays={'train': {'inputs': x,
-                                                                        'labels': y}})
-  config.num_epochs = 2.0
-  config.crossval.scheme = ''
-  with pytest.raises(UserError, match='crossval.scheme is empty'):
-    crossval.run_crossval(config, str(tmp_path / 'b'), arrays={'train': {'inputs': x,
-                                                                        'labels': y}})
-  assert not os.path.exists(tmp_path / 'a') and not os.path.exists(tmp_path / 'b')
+  assert [f['seed'] for f in seeds['members']] == [0, 1, 2, 3, 4]
 
 
 def test_crossval_script_on_the_real_boston_rows(tmp_path):
@@ -163,58 +148,24 @@ def test_crossval_script_on_the_real_boston_rows(tmp_path):
   assert proc.returncode == 0, proc.stderr[-3000:]
   with open(os.path.join(workdir, 'results.json')) as f:
     results = json.load(f)
-  assert [fold['val_size'] for fold in results['folds']] == [101] * 4
+  assert [fold['val_size'] for fold in results['members']] == [101] * 4
   assert set(results['mean']) >= {'val_mae', 'val_loss', 'test_mae'}
   assert results['train_seconds'] > 0 and results['epochs'] == 2
   for name in ('curves.png', 'mean_validation.png', 'history.json', 'summary.txt',
                'metrics.jsonl'):
     assert os.path.exists(os.path.join(workdir, name)), name
-  again = run_script('scripts.crossval', *args)
-  assert again.returncode == 2 and 'already holds a finished run' in again.stderr
-  assert again.stderr.strip().count('\n') == 0
+  none = run_script('scripts.crossval', *args, '--config.members.scheme=',
+                    f'--workdir={tmp_path / "none"}')
+  assert none.returncode == 2 and 'members.scheme is empty' in none.stderr
+  assert not os.path.exists(tmp_path / 'none')
   over = run_script('scripts.crossval', *args, '--start_over')
   assert over.returncode == 0, over.stderr[-3000:]
   assert any(n.startswith('previous-') for n in os.listdir(workdir))
   for k in ('1', '1000'):
     bad = run_script('scripts.crossval', '--config=configs/mlp/boston_kfold.py:embedded,smoke',
-                     f'--config.crossval.k={k}', f'--workdir={tmp_path / ("bad" + k)}')
-    assert bad.returncode == 2 and f'crossval.k={k} must be between 2' in bad.stderr
+                     f'--config.members.k={k}', f'--workdir={tmp_path / ("bad" + k)}')
+    assert bad.returncode == 2 and f'members.k={k} must be between 2' in bad.stderr
     assert not os.path.exists(tmp_path / ('bad' + k))
-
-
-def test_a_rerun_reuses_the_saved_trace_and_gives_the_same_numbers(tmp_path):
-  x, y = _regression()
-  arrays = {'train': {'inputs': x, 'labels': y}}
-  config = _regression_config(epochs=2)
-  config.compilation_cache_dir = str(tmp_path / 'cache')
-  first = crossval.run_crossval(config, str(tmp_path / 'a'), arrays=arrays)
-  second = crossval.run_crossval(config, str(tmp_path / 'b'), arrays=arrays)
-  assert set(first['trace_cache'].values()) == {'miss'}
-  assert set(second['trace_cache'].values()) == {'hit'}
-  assert first['folds'] == second['folds']
-  config.optimizer.learning_rate = 0.5          # another program: traced afresh
-  third = crossval.run_crossval(config, str(tmp_path / 'c'), arrays=arrays)
-  assert third['trace_cache']['crossval.program'] == 'miss'
-  import pickle  # pylint: disable=import-outside-toplevel
-
-  class RunsCode:
-    def __reduce__(self):
-      return (os.system, (f'touch {tmp_path}/pwned',))
-
-  for entry in (tmp_path / 'cache' / 'traces').iterdir():   # crafted entries run nothing
-    blob = entry.read_bytes()
-    size = int.from_bytes(blob[:8], 'little')
-    entry.write_bytes(blob[:8 + size] + pickle.dumps(RunsCode()))
-  config.optimizer.learning_rate = 1e-3
-  fourth = crossval.run_crossval(config, str(tmp_path / 'd'), arrays=arrays)
-  assert set(fourth['trace_cache'].values()) == {'miss'}
-  assert not (tmp_path / 'pwned').exists()
-  for entry in (tmp_path / 'cache' / 'traces').iterdir():   # damaged ones are traced again
-    entry.write_bytes(b'garbage')
-  fifth = crossval.run_crossval(config, str(tmp_path / 'e'), arrays=arrays)
-  assert set(fifth['trace_cache'].values()) == {'miss'}
-  assert fifth['folds'] == first['folds']
-  assert fourth['folds'] == first['folds']
 
 
 def test_sweep_draws_variants_together_and_the_capacity_curve(tmp_path):
@@ -239,3 +190,60 @@ def test_sweep_draws_variants_together_and_the_capacity_curve(tmp_path):
                    f'--workdir={tmp_path / "bad"}')
   assert bad.returncode == 2 and "unknown config variant 'huge'" in bad.stderr
   assert not (tmp_path / 'bad').exists()
+
+
+def test_learning_rate_values_are_members_equal_to_runs_alone(tmp_path):
+  """2 folds x 3 learning rates = 6 members of one state; each equals its own run."""
+  x, y = _regression()
+  config = _regression_config(k=2, epochs=2)
+  config.members.learning_rate = (1e-3, 3e-3, 1e-2)
+  results = train.train_and_evaluate(config, str(tmp_path / 'sweep'),
+                                     arrays={'train': {'inputs': x, 'labels': y}})
+  rows = results['members']
+  assert [(r['fold'], r['learning_rate']) for r in rows] == [
+      (f, lr) for f in (0, 1) for lr in (1e-3, 3e-3, 1e-2)]
+  assert len({r['val_mae'] for r in rows}) == 6
+  for row in rows[1::2]:
+    tr, va = splits.fold_indices('kfold', 20, 2, seed=0)[row['fold']]
+    alone = copy.deepcopy(config)
+    alone.members.scheme, alone.members.learning_rate = '', ()
+    alone.seed, alone.optimizer.learning_rate = row['fold'], row['learning_rate']
+    single = train.train_and_evaluate(
+        alone, str(tmp_path / f'm{row["member"]}'), devices=jax.devices()[:1],
+        arrays={'train': {'inputs': x[tr], 'labels': y[tr]},
+                'validation': {'inputs': x[va], 'labels': y[va]}})
+    np.testing.assert_allclose(row['val_mae'], single['validation']['mae'], rtol=1e-5)
+
+
+def test_a_killed_cross_validation_resumes_to_bitwise_the_same_folds(tmp_path):
+  import signal  # pylint: disable=import-outside-toplevel
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  from tests.conftest import ROOT  # pylint: disable=import-outside-toplevel
+  from tests.test_scripts import _wait_for_checkpoint  # pylint: disable=import-outside-toplevel
+
+  def command(workdir):
+    return [sys.executable, '-m', 'scripts.crossval',
+            '--config=configs/mlp/boston_kfold.py:embedded,smoke', f'--workdir={workdir}',
+            '--config.num_epochs=12', '--config.checkpoint.every_epochs=1',
+            '--config.steps_per_dispatch.cpu=1', '--config.compilation_cache_dir=']
+
+  killed, straight = tmp_path / 'killed', tmp_path / 'straight'
+  proc = subprocess.Popen(command(killed), cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  try:
+    _wait_for_checkpoint(proc, killed, at_least=2 * 303)
+    proc.send_signal(signal.SIGKILL)
+  finally:
+    proc.wait()
+  assert proc.returncode == -signal.SIGKILL
+  for workdir in (killed, straight):
+    run = subprocess.run(command(workdir), cwd=ROOT, capture_output=True, text=True,
+                         check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+  resumed = json.loads((killed / 'results.json').read_text())
+  uninterrupted = json.loads((straight / 'results.json').read_text())
+  assert resumed['resumed_from_step'] >= 2 * 303
+  assert resumed['members'] == uninterrupted['members']
+  assert json.loads((killed / 'history.json').read_text()) == json.loads(
+      (straight / 'history.json').read_text())

@@ -18,8 +18,8 @@ VARIANTS = ('embedded', 'smoke')
 def get_config(arg: str | None = None):
   chosen = variants.parse(arg, VARIANTS)
   config = boston_kfold.get_config(arg)
-  config.crossval.scheme = 'bootstrap'
-  config.crossval.k = 3 if 'smoke' in chosen else 20
+  config.members.scheme = 'bootstrap'
+  config.members.k = 3 if 'smoke' in chosen else 20
   config.batch_size = 16
   config.num_epochs = 2.0 if 'smoke' in chosen else 80.0
   return config

@@ -6,7 +6,7 @@
 
 Two hidden layers of `width` units, trained long (300 epochs, batch 16) on a quarter of the
 training rows (101; the other 303 validate) so that big networks can memorize them; every width
-trains 4 seeds as one program (crossval.scheme=seeds; seed means are reported).
+trains 4 seeds as one program (members.scheme=seeds; seed means are reported).
 capacity.png: final training and validation MAE against the parameter count - the U-shaped
 curve of the course's "underfitting and overfitting" slide. Not in the book.
 Ours: best validation MAE 3.02 at width 32,
@@ -35,6 +35,6 @@ def get_config(arg: str | None = None):
   config.batch_size = 16
   config.num_epochs = 2.0 if 'smoke' in chosen else 300.0
   config.data.validation = 303
-  config.crossval.scheme = 'seeds'
-  config.crossval.k = 4
+  config.members.scheme = 'seeds'
+  config.members.k = 4
   return config

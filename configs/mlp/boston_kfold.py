@@ -37,8 +37,12 @@ def get_config(arg: str | None = None):
   config.batch_size = 1
   config.eval_batch_size = 128
   config.num_epochs = 100.0
-  config.crossval.scheme = 'kfold'
-  config.crossval.k = 4
+  config.members.scheme = 'kfold'
+  config.members.k = 4
+  # Members run an epoch per dispatch (chunks end at each evaluation) and save 4 checkpoints:
+  # at K=1 and a checkpoint per epoch the 4 folds took 34 s, here 2.8 s (2-core CPU).
+  config.steps_per_dispatch.cpu = 1000
+  config.checkpoint.every_epochs = 25.0
   if 'embedded' in chosen:
     variants.use_embedded_boston(config)
   if 'smoke' in chosen:

@@ -16,7 +16,7 @@ VARIANTS = ('embedded', 'smoke')
 def get_config(arg: str | None = None):
   chosen = variants.parse(arg, VARIANTS)
   config = boston_kfold.get_config(arg)
-  config.crossval.scheme = 'loo'
+  config.members.scheme = 'loo'
   config.batch_size = 16
   config.num_epochs = 2.0 if 'smoke' in chosen else 80.0
   return config

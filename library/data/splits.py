@@ -56,15 +56,15 @@ def fold_indices(scheme: str, num_examples: int, k: int, seed: int, shuffle: boo
   """
   n = num_examples
   if scheme not in SCHEMES:
-    raise UserError(f'crossval.scheme={scheme!r} is not one of {", ".join(SCHEMES)}')
+    raise UserError(f'members.scheme={scheme!r} is not one of {", ".join(SCHEMES)}')
   if scheme == 'loo':
     if n < 2:
       raise UserError(f'leave-one-out needs at least 2 examples, got {n}')
     k = n
   elif scheme in ('kfold', 'stratified_kfold') and not 2 <= k <= n:
-    raise UserError(f'crossval.k={k} must be between 2 and the number of examples ({n})')
+    raise UserError(f'members.k={k} must be between 2 and the number of examples ({n})')
   elif k < 1:
-    raise UserError(f'crossval.k={k} must be >= 1 ({scheme} rounds)')
+    raise UserError(f'members.k={k} must be >= 1 ({scheme} rounds)')
   if scheme == 'seeds':
     return [(np.arange(n), np.zeros(0, np.int64)) for _ in range(k)]
   if scheme == 'bootstrap':
@@ -85,7 +85,7 @@ def fold_indices(scheme: str, num_examples: int, k: int, seed: int, shuffle: boo
     classes = _class_labels(labels)
     values, counts = np.unique(classes, return_counts=True)
     if counts.min() < k:
-      raise UserError(f'stratified_kfold with crossval.k={k}: class {values[counts.argmin()]} '
+      raise UserError(f'stratified_kfold with members.k={k}: class {values[counts.argmin()]} '
                       f'has only {counts.min()} examples (each class needs at least k)')
     # Deal each class's examples (in order) round-robin over the folds, each class starting
     # where the previous one stopped: per class, fold counts differ by at most one, and so do

@@ -1,0 +1,367 @@
+"""Members: folds, seeds and hyperparameter values as a leading axis of one run of the loop.
+
+  python -m scripts.train --config=configs/mlp/boston_kfold.py:embedded --workdir=/tmp/kfold
+
+`config.members` makes the state M states stacked on a leading axis: one per fold of a
+validation scheme (kfold, stratified_kfold, loo, bootstrap, or k seeds), times one per value
+of `members.learning_rate` when values are given (a grid: folds x values). The loop trains them
+as one program: the task's own init and train_step under jax.vmap, each member gathering its
+own batch from the data held once on the device. Checkpoints, resume, SIGTERM, the NaN guard
+and metrics come from the loop as for any run.
+
+What each member sees, so that member f equals training it alone (tested): its own training
+rows, batched by `TrainBatches` with seed `config.seed + f` (the seed also of its
+initialization and of its dropout keys), standardization fitted on its own training rows
+(applied on the fly, on device), and its own validation rows. Members of unequal size
+(stratified, bootstrap) are padded: every epoch has the steps of the largest member, and a
+member past its own last batch of the epoch is masked (its state is left untouched, step
+counter included). A learning-rate value is the member's `lr_scale` (library/optimizers.py)
+times the config's rate, so members differ in an array of the state, not in the program.
+With several devices the member axis is sharded over them, padded to a multiple of the
+devices with masked copies.
+"""
+import dataclasses
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from library import optimizers, parallel
+from library.data import pipeline, preprocessing, splits as splits_lib, timeseries
+from library.errors import UserError
+from library.trace_cache import gc_paused
+
+SCHEMES = splits_lib.SCHEMES
+# Indices per dispatch are bounded (steps x members x batch int32s), so that leave-one-out on
+# thousands of rows does not hold a long chunk's indices at once.
+MAX_INDICES_PER_DISPATCH = 2**24
+# Health metrics: not computed for members (see MemberFeed), not part of their result rows.
+_HEALTH = ('grad_norm', 'param_norm', 'learning_rate')
+
+
+def enabled(config) -> bool:
+  return bool(config.members.scheme or config.members.learning_rate)
+
+
+def validate(config) -> None:
+  m = config.members
+  if m.scheme and m.scheme not in SCHEMES:
+    raise UserError(f'members.scheme={m.scheme!r} is not one of {", ".join(SCHEMES)}')
+  if m.learning_rate and min(m.learning_rate) <= 0:
+    raise UserError(f'members.learning_rate={tuple(m.learning_rate)}: every rate must be > 0')
+  if not enabled(config):
+    return
+  if config.data.window.lookback:
+    raise UserError('members of timeseries windows are not supported (folds would mix past '
+                    'and future rows); train one model')
+  for name in ('early_stopping', 'reduce_lr'):
+    if config.callbacks[name].monitor:
+      raise UserError(f'callbacks.{name} with members is not supported yet: train one model')
+  if config.model_init.path or config.data.embedding_file:
+    raise UserError('members do not take model_init or data.embedding_file yet: train one '
+                    'model')
+
+
+@dataclasses.dataclass
+class Layout:
+  """Where each member's examples are: one split ('all') holds pool, validation and test."""
+  data: dict                       # {'inputs', 'labels'}: pool, then validation, then test
+  train_rows: list                 # per member, indices into data
+  eval_rows: dict                  # split -> per member indices into data
+  names: list                      # per member: {'member', 'fold', 'seed', 'learning_rate'}
+  seeds: np.ndarray                # (M,)
+  lr_scales: np.ndarray | None     # (M,) or None
+  stats: dict | None               # per-member standardization, leading axis M
+  raw_input_shape: tuple = ()
+
+  @property
+  def size(self) -> int:
+    return len(self.names)
+
+
+def layout(config, module, arrays) -> Layout:
+  """Loads the data (standardization left to each member) and lays out every member."""
+  import copy  # pylint: disable=import-outside-toplevel
+  plain = copy.deepcopy(config)
+  plain.unlock()
+  plain.data.standardize = False
+  datasets = module.load_data(plain, arrays)
+  if datasets.param_init:
+    raise UserError('members do not take initial parameter values from the data yet')
+  pool = datasets.splits['train']
+  if isinstance(pool['inputs'], dict) or isinstance(pool['labels'], dict):
+    raise UserError('members of named-array datasets are not supported yet')
+  m = config.members
+  scheme = m.scheme or 'seeds'
+  k = m.k if m.scheme else 1
+  if scheme == 'seeds' and not {'validation', 'test'} & set(datasets.splits):
+    raise UserError('members.scheme=seeds needs a validation or test split to compare seeds '
+                    'on: set data.validation or data.test')
+  folds = splits_lib.fold_indices(scheme, len(pool['labels']), k, config.seed, m.shuffle,
+                                  pool['labels'])
+  if min(len(tr) for tr, _ in folds) == 0:
+    raise UserError('a fold has no training examples')
+  offset, parts, start = {}, [], 0
+  for name in ('train', 'validation', 'test'):
+    if name in datasets.splits:
+      offset[name] = start
+      parts.append(datasets.splits[name])
+      start += datasets.size(name)
+  data = {key: np.concatenate([p[key] for p in parts]) for key in ('inputs', 'labels')}
+  rates = tuple(m.learning_rate) or (None,)
+  names, train_rows, val_rows, seeds = [], [], [], []
+  for (f, (tr, va)), rate in itertools.product(enumerate(folds), rates):
+    names.append({'member': len(names), 'fold': f, 'seed': config.seed + f,
+                  **({'learning_rate': rate} if rate is not None else {})})
+    seeds.append(config.seed + f)
+    train_rows.append(np.asarray(tr, np.int64))
+    if scheme == 'seeds':
+      n_val = datasets.size('validation') if 'validation' in datasets.splits else 0
+      val_rows.append(offset.get('validation', 0) + np.arange(n_val))
+    else:
+      val_rows.append(np.asarray(va, np.int64))
+  eval_rows = {}
+  if any(len(v) for v in val_rows):
+    eval_rows['validation'] = val_rows
+  if 'test' in datasets.splits:
+    eval_rows['test'] = [offset['test'] + np.arange(datasets.size('test'))] * len(names)
+  stats = None
+  if config.data.standardize:
+    fitted = [preprocessing.fit_standardizer(pool['inputs'][rows]) for rows in train_rows]
+    stats = {k: np.stack([s[k] for s in fitted]) for k in ('mean', 'std')}
+  lr_scales = (np.array([n['learning_rate'] / config.optimizer.learning_rate for n in names],
+                        np.float32) if m.learning_rate else None)
+  return Layout(data, train_rows, eval_rows, names, np.array(seeds, np.int32), lr_scales,
+                stats, datasets.raw_input_shape)
+
+
+def mesh_for(num_members: int, devices) -> Mesh:
+  """The devices the members are spread over.
+
+  On one host, as few devices as give the same number of members per device (10 folds on 8
+  devices: 5 devices with 2 folds each, rather than 8 with 6 padded folds). On several hosts,
+  every device (each host must take part).
+  """
+  devices = list(devices) if devices is not None else jax.devices()
+  if jax.process_count() == 1:
+    per_device = math.ceil(num_members / len(devices))
+    devices = devices[:math.ceil(num_members / per_device)]
+  return Mesh(np.array(devices), ('data',))
+
+
+def _pad(values: list, padded: int):
+  return values + [values[0]] * (padded - len(values))
+
+
+class MemberBatches:
+  """(indices, weights, active) of every member for any range of global steps.
+
+  An epoch has the steps of the largest member; a member past its own last batch is inactive.
+  """
+
+  def __init__(self, lay: Layout, batch_size: int, padded: int):
+    self.num = lay.size
+    self.rows = _pad(lay.train_rows, padded)
+    self.batches = [pipeline.TrainBatches(len(rows), batch_size, int(seed))
+                    for rows, seed in zip(self.rows, _pad(list(lay.seeds), padded))]
+    self.batch_size = batch_size
+    self.steps_per_epoch = max(b.steps_per_epoch for b in self.batches)
+    self.uneven = len({b.steps_per_epoch for b in self.batches}) > 1 or padded != self.num
+
+  def indices(self, first_step: int, num_steps: int):
+    members = len(self.batches)
+    idx = np.zeros((num_steps, members, self.batch_size), np.int32)
+    weights = np.zeros_like(idx, dtype=np.float32)
+    active = np.zeros((num_steps, members), bool)
+    k = 0
+    while k < num_steps:
+      epoch, b = divmod(first_step + k, self.steps_per_epoch)
+      take = min(num_steps - k, self.steps_per_epoch - b)
+      for m in range(self.num):
+        local, w = self.batches[m].epoch(epoch)
+        end = min(b + take, len(local))
+        if end > b:
+          n = end - b
+          idx[k:k + n, m] = self.rows[m][local[b:end]]
+          weights[k:k + n, m] = w[b:end]
+          active[k:k + n, m] = True
+      k += take
+    return idx, weights, active
+
+
+def _eval_rows(rows_per_member: list, padded: int, batch: int):
+  """(num_batches, members, batch) indices and weights covering each member's rows once."""
+  rows_per_member = _pad(rows_per_member, padded)
+  longest = max(len(r) for r in rows_per_member)
+  batch = min(batch, longest)
+  num_batches = math.ceil(longest / batch)
+  idx = np.zeros((padded, num_batches * batch), np.int32)
+  weights = np.zeros((padded, num_batches * batch), np.float32)
+  for m, rows in enumerate(rows_per_member):
+    idx[m, :len(rows)] = rows
+    weights[m, :len(rows)] = 1.0
+  shape = (padded, num_batches, batch)
+  return idx.reshape(shape).transpose(1, 0, 2), weights.reshape(shape).transpose(1, 0, 2)
+
+
+def _member_batch(data, stats_m, idx_B, weights_B):
+  batch = timeseries.gather(data, idx_B)
+  if stats_m is not None:
+    batch['inputs'] = (batch['inputs'] - stats_m['mean'][None]) / stats_m['std'][None]
+  batch['weights'] = weights_B
+  return batch
+
+
+def _masked(active_M, new, old):
+  def pick(n, o):
+    return jnp.where(active_M.reshape((-1,) + (1,) * (n.ndim - 1)), n, o)
+  return jax.tree.map(pick, new, old)
+
+
+class MemberFeed:
+  """What the loop needs to train and evaluate members: the compiled chunk, its arguments for a
+  range of steps, the stacked initial state and per-member evaluation."""
+
+  def __init__(self, config, task, lay: Layout, mesh: Mesh):
+    self.mesh, self.task, self.layout = mesh, task, lay
+    self.num = lay.size
+    self.padded = math.ceil(self.num / mesh.size) * mesh.size
+    self.on_members = NamedSharding(mesh, P('data'))
+    self.replicated = parallel.replicated(mesh)
+    self.batches = MemberBatches(lay, config.batch_size, self.padded)
+    self.eval_batch_size = config.eval_batch_size
+    self.data = parallel.put_tree(lay.data, self.replicated)
+    stats = (None if lay.stats is None else
+             {k: np.concatenate([v, np.repeat(v[:1], self.padded - self.num, 0)])
+              for k, v in lay.stats.items()})
+    self.stats = None if stats is None else parallel.put_tree(stats, self.on_members)
+    self.splits = set(lay.eval_rows)
+    masked = self.batches.uneven
+
+    def on_axis(axis):
+      return NamedSharding(mesh, P(*([None] * axis), 'data'))
+
+    self._on_axis = on_axis
+
+    def chunk(state, data, stats, idx_KxMxB, weights_KxMxB, active_KxM):
+      def step(state, xs):
+        idx_MxB, weights_MxB, active_M = xs
+
+        def one(state_m, stats_m, idx_B, weights_B):
+          return task.train_step(state_m, _member_batch(data, stats_m, idx_B, weights_B))
+
+        new, metrics = jax.vmap(one)(state, stats, idx_MxB, weights_MxB)
+        # The gradient and parameter norms cost as much as a small model's step: dropped here,
+        # so XLA does not compute them (measured on book 3.6's k-fold: 2.0 -> 1.4 s a rerun).
+        metrics = {k: v for k, v in metrics.items() if k not in _HEALTH}
+        return (_masked(active_M, new, state) if masked else new), metrics
+
+      return jax.lax.scan(step, state, (idx_KxMxB, weights_KxMxB, active_KxM))
+
+    def evaluate(state, data, stats, idx_MxB, weights_MxB):
+      def one(state_m, stats_m, idx_B, weights_B):
+        return task.eval_step(state_m, _member_batch(data, stats_m, idx_B, weights_B))
+      return jax.vmap(one)(state, stats, idx_MxB, weights_MxB)
+
+    self.chunk = gc_paused(jax.jit(chunk, donate_argnums=(0,)))
+    self._evaluate = gc_paused(jax.jit(evaluate))
+    self._eval_args = {}
+    for split, rows in lay.eval_rows.items():
+      idx, weights = _eval_rows(rows, self.padded, config.eval_batch_size)
+      self._eval_args[split] = (parallel.put(idx, on_axis(1)), parallel.put(weights, on_axis(1)))
+
+  def init(self, rng_seed_unused=None):
+    """The stacked initial state: member m from PRNGKey(seed_m), its learning-rate scale set."""
+    del rng_seed_unused
+    seeds = parallel.put(np.array(_pad(list(self.layout.seeds), self.padded), np.int32),
+                         self.on_members)
+    example = {k: v[:self.batches.batch_size] for k, v in self.layout.data.items()}
+    if self.layout.stats is not None:
+      example['inputs'] = ((example['inputs'] - self.layout.stats['mean'][0]) /
+                           self.layout.stats['std'][0])
+    example['weights'] = np.ones(len(example['labels']), np.float32)
+    from library import steps  # pylint: disable=import-outside-toplevel
+
+    def init_all(seeds):
+      return jax.vmap(lambda s: self.task.init(jax.random.PRNGKey(s), example))(seeds)
+
+    state = gc_paused(jax.jit(init_all, out_shardings=self.on_members,
+                              compiler_options=steps.INIT_COMPILER_OPTIONS))(seeds)
+    if self.layout.lr_scales is not None:
+      if optimizers.lr_scale(state) is None:
+        raise UserError('members.learning_rate: the task\'s state holds no learning-rate scale')
+      scales = np.concatenate([self.layout.lr_scales,
+                               np.ones(self.padded - self.num, np.float32)])
+      state = optimizers.with_lr_scale(state, parallel.put(scales, self.on_members))
+    return state, example
+
+  def args(self, step: int, end: int):
+    idx, weights, active = self.batches.indices(step, end - step)
+    return (self.data, self.stats, parallel.put(idx, self._on_axis(1)),
+            parallel.put(weights, self._on_axis(1)), parallel.put(active, self._on_axis(1)))
+
+  def evaluate_sums(self, state, split: str):
+    """Each member's metric sums over its rows of `split`, dispatched, not waited for."""
+    idx, weights = self._eval_args[split]
+    total = None
+    for b in range(idx.shape[0]):
+      sums = self._evaluate(state, self.data, self.stats, idx[b], weights[b])
+      total = sums if total is None else jax.tree.map(jnp.add, total, sums)
+    return total
+
+  def means(self, total) -> dict:
+    """{metric: (members,) means} from evaluate_sums."""
+    total = {k: np.asarray(v)[:self.num] for k, v in jax.device_get(total).items()}
+    count = np.maximum(total.pop('count'), 1.0)
+    return {name: value / count for name, value in total.items()}
+
+  def evaluate(self, state, split: str) -> dict:
+    return self.means(self.evaluate_sums(state, split))
+
+
+def results(lay: Layout, history: dict, final: dict, scheme: str) -> dict:
+  """results.json's member part: per-member rows, their mean and std, the best epoch."""
+  rows = []
+  for m, name in enumerate(lay.names):
+    row = dict(name, train_size=int(len(lay.train_rows[m])))
+    if 'validation' in lay.eval_rows:
+      row['val_size'] = int(len(lay.eval_rows['validation'][m]))
+    for split, metrics in final.items():
+      prefix = {'train': 'train_', 'validation': 'val_', 'test': 'test_'}[split]
+      for metric, values in metrics.items():
+        if split != 'train' or metric not in _HEALTH:
+          row[prefix + metric] = float(np.ravel(values)[m])
+    if history.get('validation', {}).get('loss'):
+      row['best_epoch'] = int(np.argmin(np.asarray(history['validation']['loss'])[:, m])) + 1
+    rows.append(row)
+  keys = [k for k in rows[0] if k.startswith(('train_', 'val_', 'test_'))
+          and not k.endswith('_size')]
+  out = {'scheme': scheme, 'num_members': len(rows), 'members': rows,
+         'mean': {k: float(np.mean([r[k] for r in rows])) for k in keys},
+         'std': {k: float(np.std([r[k] for r in rows])) for k in keys}}
+  if history.get('validation'):
+    # Where the member-averaged validation curves are best: the epoch count to train the final
+    # model for (the book's "improvement stops near epoch 70").
+    out['best_epoch_of_mean'] = {
+        name: int((np.argmax if name == 'accuracy' else np.argmin)(
+            np.mean(values, axis=1))) + 1
+        for name, values in history['validation'].items()}
+  return out
+
+
+def write_history(workdir: str, history: dict, durations: dict) -> None:
+  """history.json (per-evaluation, per-member curves), curves.png and mean_validation.png."""
+  import os  # pylint: disable=import-outside-toplevel
+  from library import plots, writers  # pylint: disable=import-outside-toplevel
+  steps = history.get('steps', {})
+  at = steps.get('validation') or steps.get('train') or []
+  curves = {split: history.get(split, {}) for split in ('train', 'validation')}
+  writers.write_json_atomic(os.path.join(workdir, 'history.json'), {
+      'epochs': [s / durations['steps_per_epoch'] for s in at], 'steps': at, **curves})
+  plots.plot_folds(curves, os.path.join(workdir, 'curves.png'))
+  if curves['validation']:
+    names = [n for n in curves['validation'] if n != 'loss'] or ['loss']
+    plots.plot_mean_validation(curves, names[0], os.path.join(workdir, 'mean_validation.png'))
