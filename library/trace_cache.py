@@ -151,15 +151,16 @@ class TraceCache:
 
   def save_in_background(self) -> None:
     """Traces and saves the missed functions in a thread (the device work releases the GIL)."""
-    if self._pending and self._thread is None:
+    if self._pending and (self._thread is None or not self._thread.is_alive()):
       self._thread = threading.Thread(target=self._save_all, daemon=True)
       self._thread.start()
 
   def finish(self) -> None:
-    self.save_in_background()
+    """Waits until every missed function compiled so far is saved."""
     if self._thread is not None:
       self._thread.join()
       self._thread = None
+    self._save_all()
 
   def _save_all(self) -> None:
     """Exports each missed function, saves it, and compiles it once so that JAX's compilation

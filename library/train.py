@@ -590,6 +590,10 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
                                          config.members.scheme or 'values'))
     # From entering this function to here: data, compilation, training and evaluation.
     results['run_seconds'] = time.perf_counter() - run_start
+    if hasattr(feed, 'finish'):   # traced programs saved for reruns, after the timed part
+      finish_start = time.perf_counter()
+      results['trace_cache'] = feed.finish()
+      results['trace_save_seconds'] = time.perf_counter() - finish_start
     if main:
       writers.write_json_atomic(os.path.join(workdir, 'results.json'), results)
       plots.plot_history(writer.path, os.path.join(workdir, 'history.png'))
