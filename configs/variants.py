@@ -79,3 +79,14 @@ def use_book_augmentation(config) -> None:
   """Book 5.2's ImageDataGenerator: rotation 40, shifts, shear and zoom 0.2, horizontal flip."""
   config.data.augment.update(dict(rotation=40.0, width_shift=0.2, height_shift=0.2, shear=0.2,
                                   zoom=0.2, horizontal_flip=True))
+
+
+def use_early_stopping(config, monitor: str, patience: int, reduce_lr_patience: int = 0,
+                       factor: float = 0.5) -> None:
+  """Keras' EarlyStopping(monitor, patience, restore_best_weights=True) and, if
+  reduce_lr_patience, ReduceLROnPlateau(monitor, factor, patience) (book 7.2.1)."""
+  es = config.callbacks.early_stopping
+  es.monitor, es.patience, es.restore_best_weights = monitor, patience, True
+  if reduce_lr_patience:
+    rl = config.callbacks.reduce_lr
+    rl.monitor, rl.patience, rl.factor = monitor, reduce_lr_patience, factor

@@ -78,6 +78,10 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
   c.data.name = 'mnist'            # TFDS dataset name
   c.data.data_dir = config_dict.placeholder(str)   # TFDS data dir; default ~/tensorflow_datasets
   c.data.path = config_dict.placeholder(str)       # .npz file for source='npz'
+  # source='generator': the function (package.module.function) returning the splits, and its
+  # keyword arguments.
+  c.data.generator = ''
+  c.data.generator_kwargs = ml_collections.ConfigDict()
   c.data.splits = ('train', 'test')                # splits the source provides and we load
   c.data.input_key = 'image'
   c.data.label_key = 'label'
@@ -90,6 +94,9 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
   # monitors the IMDB test reviews; pick this only to reproduce it).
   c.data.test_as_validation = False
   c.data.shuffle_holdout = True    # False: the first examples are held out (the book's IMDB)
+  # The seed of the held-out splits (None: config.seed). Fixed, runs of several seeds keep
+  # the same validation and test examples (an ensemble of them, book 7.3.3).
+  c.data.holdout_seed = config_dict.placeholder(int)
   c.data.max_train = 0              # keep only the first N training examples (0: all)
   # Keep only the examples of these labels, relabelled 0, 1, ... in this order (digits 5-9 of
   # the transfer demo become classes 0-4); () keeps all.
@@ -206,7 +213,7 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
 
 
 # Constructor arguments: any keys, not checked against the defaults.
-FREE_FORM = ('model.kwargs', 'data.features.kwargs')
+FREE_FORM = ('model.kwargs', 'data.features.kwargs', 'data.generator_kwargs')
 
 
 def flat_keys(d: Any, prefix: str = '', free_form=FREE_FORM) -> dict[str, Any]:

@@ -39,7 +39,9 @@ def _pick_step(ckpt: checkpoints.Checkpointer, which: str) -> int | None:
   raise UserError(f'checkpoint={which!r}: use latest, best or one of steps {ckpt.all_steps()}')
 
 
-def _restore(workdir, config, state, which):
+def restore(workdir, config, state, which):
+  """(state, meta) of a workdir's checkpoint `which` (latest, best or a step), into `state`'s
+  structure and placement."""
   ckpt = _checkpointer(workdir, config)
   restored = ckpt.restore(checkpoints.abstract(state), _pick_step(ckpt, which))
   ckpt.close()
@@ -52,7 +54,7 @@ def load_state(workdir: str, which: str = 'latest'):
   """(state, meta) of a workdir's checkpoint, on the mesh of all devices."""
   from library import train  # pylint: disable=import-outside-toplevel
   config = load_config(workdir)
-  return _restore(workdir, config, train.setup(config)['state'], which)
+  return restore(workdir, config, train.setup(config)['state'], which)
 
 
 def evaluate_workdir(workdir: str, split: str = 'test', which: str = 'latest') -> dict:
@@ -64,7 +66,7 @@ def evaluate_workdir(workdir: str, split: str = 'test', which: str = 'latest') -
     raise UserError(f'{workdir} is a run of task={config.task!r}, which has no evaluation')
   if split not in s['feed'].splits:
     raise UserError(f'split={split!r} is not one of {", ".join(sorted(s["feed"].splits))}')
-  state, meta = _restore(workdir, config, s['state'], which)
+  state, meta = restore(workdir, config, s['state'], which)
   metrics = s['feed'].evaluate(state, split)
   if s['members'] is not None:    # members: each one's metrics, and their mean
     metrics = {name: {'mean': float(np.mean(v)), 'members': np.asarray(v).tolist()}
@@ -124,6 +126,6 @@ def predict_workdir(workdir: str, paths: list[str], which: str = 'latest') -> np
     raise UserError(f'task={config.task!r} has no predict')
   state = steps.make_init(task, mesh)(jax.random.PRNGKey(config.seed),
                                       datasets.example(1))
-  state, _ = _restore(workdir, config, state, which)
+  state, _ = restore(workdir, config, state, which)
   return np.asarray(jax.jit(task.predict)(state, inputs))
 

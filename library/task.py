@@ -36,7 +36,7 @@ The families, walked through it:
   seed), vmaps train_step and eval_step over them, gathers each member's own batch (its rows,
   its order) and masks members past their own epoch end; a continuous hyperparameter is an
   array in the state (the learning-rate scale of library/optimizers.py), so members differ in
-  values, not in programs. The member axis can be sharded over the devices (state_sharding).
+  values, not in programs. The loop shards the member axis over the devices.
 - transfer learning: `variables` and `with_params` let the loop start the state from converted
   weights or another run (config.model_init); freezing is the task's optimizer mask.
 - VAE: a supervised-like task with a dataset and no labels; train_step draws its noise from

@@ -248,9 +248,11 @@ def default_config():
   c.relu = True               # apply ReLU to captured convolution outputs (see module doc)
   c.show = ('activations', 'filters', 'gradcam')
   c.activations = ml_collections.ConfigDict({'layers': 8, 'per_row': 16})
-  c.filters = ml_collections.ConfigDict({'layers': ('block1_conv1',), 'count': 64,
-                                         'steps': 40, 'step_size': 1.0})
-  c.gradcam = ml_collections.ConfigDict({'layer': 'block5_conv3', 'top': 3, 'class_names': ''})
+  # The layers are the model's own ('block1_conv1' in VGG16, 'Conv_0' in the 5.1 convnet):
+  # the config names them.
+  c.filters = ml_collections.ConfigDict({'layers': (), 'count': 64, 'steps': 40,
+                                         'step_size': 1.0})
+  c.gradcam = ml_collections.ConfigDict({'layer': '', 'top': 3, 'class_names': ''})
   return c
 
 
@@ -267,6 +269,12 @@ def validate(config) -> None:
   for key in ('layers', 'per_row'):
     if config.activations[key] < 1:
       raise UserError(f'activations.{key}={config.activations[key]} must be >= 1')
+  if 'filters' in config.show and not config.filters.layers:
+    raise UserError("show has 'filters' but filters.layers names no layer (e.g. "
+                    "'block1_conv1' in VGG16, 'Conv_0' in the 5.1 convnet)")
+  if 'gradcam' in config.show and not config.gradcam.layer:
+    raise UserError("show has 'gradcam' but gradcam.layer names no layer (e.g. "
+                    "'block5_conv3' in VGG16, 'Conv_2' in the 5.1 convnet)")
   if config.filters.count < 1 or config.filters.steps < 0:
     raise UserError('filters.count must be >= 1 and filters.steps >= 0')
   if config.model.module and len(config.image_size) != 2:

@@ -281,3 +281,29 @@ def test_a_rerun_of_members_reuses_the_saved_traces_and_gives_the_same_numbers(t
   fifth = train.train_and_evaluate(config, str(tmp_path / 'e'), arrays=arrays)
   assert set(fifth['trace_cache'].values()) == {'miss'}
   assert fifth['members'] == first['members'] == fourth['members']
+
+
+def test_a_learning_rate_grid_is_one_program_with_a_ranked_table(tmp_path):
+  workdir = tmp_path / 'lr'
+  proc = run_script('scripts.sweep', '--config=configs/mlp/boston_kfold.py',
+                    '--common=embedded,smoke', '--grid=optimizer.learning_rate=1e-3,1e-2',
+                    '--metric=mae', f'--workdir={workdir}', '--set=compilation_cache_dir=')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = json.loads((workdir / 'sweep.json').read_text())
+  assert sorted(r['learning_rate'] for r in rows) == [1e-3, 1e-2]
+  assert rows[0]['best_val_mae'] <= rows[1]['best_val_mae']        # ranked, best first
+  results = json.loads((workdir / 'run' / 'results.json').read_text())
+  assert results['num_members'] == 8                                # 4 folds x 2 rates, one run
+  assert (workdir / 'sweep.md').read_text().startswith('| rank |')
+  assert (workdir / 'values.png').exists() and (workdir / 'curves.png').exists()
+  evaluated = run_script('scripts.evaluate', f'--workdir={workdir / "run"}', '--split=test')
+  assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+  test = json.loads(evaluated.stdout.strip().splitlines()[-1])
+  assert len(test['mae']['members']) == 8
+  np.testing.assert_allclose(test['mae']['mean'], results['test']['mae'], rtol=1e-5)
+  predicted = run_script('scripts.predict', f'--workdir={workdir / "run"}', '--input=x.npy')
+  assert predicted.returncode == 2 and 'not one model' in predicted.stderr
+  bad = run_script('scripts.sweep', '--config=configs/mlp/boston_kfold.py', '--common=embedded',
+                   '--random=optimizer.learning_rate=loguniform:0:1', f'--workdir={tmp_path / "b"}')
+  assert bad.returncode == 2 and 'LO > 0 for loguniform' in bad.stderr
+  assert not (tmp_path / 'b').exists()

@@ -10,12 +10,14 @@ validation ~0.87). The 4-epoch model on all 25,000 reviews: configs/mlp/imdb_fin
 Ours: not run here (no network to fetch IMDB; tests run it on mock data in both formats).
 Variants: (none) Keras' ~/.keras/datasets/imdb.npz, top 10,000 words as
 keras.datasets.imdb.load_data(num_words=10000); `tfds` TFDS `imdb_reviews` raw text, a word
-tokenizer fitted on the training reviews (top 10,000 words); `smoke` a few steps.
+tokenizer fitted on the training reviews (top 10,000 words); `early_stopping` (book 7.2.1):
+EarlyStopping on validation.loss, patience 2, the best weights restored (the book's curves turn
+near epoch 4); `smoke` a few steps.
 """
 from configs import variants
 from library.config import default_config
 
-VARIANTS = ('tfds', 'smoke')
+VARIANTS = ('tfds', 'early_stopping', 'smoke')
 
 
 def imdb_base(chosen: set[str]):
@@ -48,6 +50,8 @@ def get_config(arg: str | None = None):
   config = imdb_base(chosen)
   config.data.validation = 10000
   config.data.shuffle_holdout = False     # the book's x_train[1:10000]
+  if 'early_stopping' in chosen:
+    variants.use_early_stopping(config, 'validation.loss', 2)
   if 'smoke' in chosen:
     config.data.validation = 8
   return config

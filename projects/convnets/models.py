@@ -1,7 +1,8 @@
-"""Convolutional networks (book 5.1, 5.2). NHWC inputs, logits out."""
+"""Convolutional networks (book 5.1, 5.2, 7.1.4, 7.3.1). NHWC inputs, logits out."""
 from typing import Sequence
 
 import flax.linen as nn
+import jax.numpy as jnp
 
 KERNEL_INIT = nn.initializers.xavier_uniform()  # Keras' default for Conv2D and Dense
 
@@ -30,4 +31,65 @@ class SmallConvnet(nn.Module):
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     for width in self.dense:
       x = nn.relu(nn.Dense(width, kernel_init=KERNEL_INIT)(x))
+    return nn.Dense(self.num_outputs, kernel_init=KERNEL_INIT)(x)
+
+
+class SeparableConv(nn.Module):
+  """Keras' SeparableConv2D (depth_multiplier 1): a depthwise k x k convolution, one filter per
+  input channel and no bias, then a 1x1 pointwise convolution with bias; Cin x (k x k + F) + F
+  parameters, as Keras counts them."""
+  features: int
+  kernel_size: tuple[int, int] = (3, 3)
+  padding: str = 'SAME'
+
+  @nn.compact
+  def __call__(self, x_BxHxWxC):
+    channels = x_BxHxWxC.shape[-1]
+    x = nn.Conv(channels, self.kernel_size, padding=self.padding, feature_group_count=channels,
+                use_bias=False, kernel_init=KERNEL_INIT, name='depthwise')(x_BxHxWxC)
+    return nn.Conv(self.features, (1, 1), kernel_init=KERNEL_INIT, name='pointwise')(x)
+
+
+def _batch_norm(train: bool, name: str):
+  # Keras' BatchNormalization defaults: momentum 0.99, epsilon 1e-3.
+  return nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3, name=name)
+
+
+class SeparableConvnet(nn.Module):
+  """Book 7.3.1's lightweight image classifier of depthwise separable convolutions, optionally
+  with batch normalization after each convolution and residual connections (7.1.4) around
+  each pair:
+
+    [sepconv 32 -> sepconv 64] -> max pool 2 -> [sepconv 64 -> sepconv 128] -> max pool 2 ->
+    [sepconv 64 -> sepconv 128] -> global average pooling -> dense 32 -> dense num_outputs
+
+  With `residual`, a pair's input is added to its output, through a 1x1 convolution when the
+  widths differ (Keras' projection shortcut). With `batch_norm`, each convolution is followed
+  by BatchNormalization (its statistics are the model state the loop carries) before the ReLU.
+  """
+  blocks: Sequence[Sequence[int]] = ((32, 64), (64, 128), (64, 128))
+  dense: int = 32
+  num_outputs: int = 10
+  residual: bool = False
+  batch_norm: bool = False
+
+  @nn.compact
+  def __call__(self, images_BxHxWxC, train: bool = False):
+    x = images_BxHxWxC
+    for b, widths in enumerate(self.blocks):
+      if b:
+        x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      shortcut = x
+      for j, width in enumerate(widths):
+        x = SeparableConv(width, name=f'sepconv{b}_{j}')(x)
+        if self.batch_norm:
+          x = _batch_norm(train, f'bn{b}_{j}')(x)
+        x = nn.relu(x)
+      if self.residual:
+        if shortcut.shape[-1] != x.shape[-1]:
+          shortcut = nn.Conv(x.shape[-1], (1, 1), kernel_init=KERNEL_INIT,
+                             name=f'shortcut{b}')(shortcut)
+        x = x + shortcut
+    x = jnp.mean(x, axis=(1, 2))
+    x = nn.relu(nn.Dense(self.dense, kernel_init=KERNEL_INIT)(x))
     return nn.Dense(self.num_outputs, kernel_init=KERNEL_INIT)(x)
