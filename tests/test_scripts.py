@@ -93,23 +93,29 @@ def _final_params(workdir):
   return jax.tree.map(np.asarray, state.params)
 
 
-def test_sigkill_midway_then_rerun_gives_bitwise_the_uninterrupted_parameters(tmp_path):
+def kill_midway_then_rerun(command, tmp_path, at_least: int, env=None):
+  """Runs command(workdir) into tmp_path/killed, SIGKILLs it once a checkpoint of step
+  >= at_least exists, reruns it to the end, and runs it uninterrupted into tmp_path/straight.
+  Returns (killed, straight) workdirs; the rerun resumed from >= at_least (asserted)."""
   killed, straight = tmp_path / 'killed', tmp_path / 'straight'
-  proc = subprocess.Popen(_train_command(killed), cwd=ROOT, stdout=subprocess.DEVNULL,
+  proc = subprocess.Popen(command(killed), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
   try:
-    _wait_for_checkpoint(proc, killed, at_least=10)
+    _wait_for_checkpoint(proc, killed, at_least=at_least)
     proc.send_signal(signal.SIGKILL)
   finally:
     proc.wait()
   assert proc.returncode == -signal.SIGKILL
-  rerun = subprocess.run(_train_command(killed), cwd=ROOT, capture_output=True, text=True,
+  for workdir in (killed, straight):
+    run = subprocess.run(command(workdir), cwd=ROOT, env=env, capture_output=True, text=True,
                          check=False)
-  assert rerun.returncode == 0, rerun.stderr[-2000:]
-  assert json.loads((killed / 'results.json').read_text())['resumed_from_step'] >= 10
-  uninterrupted = subprocess.run(_train_command(straight), cwd=ROOT, capture_output=True,
-                                 text=True, check=False)
-  assert uninterrupted.returncode == 0, uninterrupted.stderr[-2000:]
+    assert run.returncode == 0, run.stderr[-2000:]
+  assert json.loads((killed / 'results.json').read_text())['resumed_from_step'] >= at_least
+  return killed, straight
+
+
+def test_sigkill_midway_then_rerun_gives_bitwise_the_uninterrupted_parameters(tmp_path):
+  killed, straight = kill_midway_then_rerun(_train_command, tmp_path, at_least=10)
   for a, b in zip(jax.tree.leaves(_final_params(killed)),
                   jax.tree.leaves(_final_params(straight))):
     np.testing.assert_array_equal(a, b)

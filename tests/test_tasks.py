@@ -4,8 +4,6 @@ step. Each learns, writes its artifacts, gives the same result on 1 and 8 device
 bitwise after SIGKILL."""
 import json
 import os
-import signal
-import subprocess
 import sys
 
 import jax
@@ -13,8 +11,7 @@ import numpy as np
 import pytest
 
 from library import inference, train
-from tests.conftest import ROOT
-from tests.test_scripts import _wait_for_checkpoint
+from tests.test_scripts import kill_midway_then_rerun
 
 CONFIGS = 'tests/tasks/configs.py'
 
@@ -89,20 +86,8 @@ def _command(variant, workdir):
 
 @pytest.mark.parametrize('variant', ['walkers', 'two_players'])
 def test_sigkill_midway_then_rerun_is_bitwise_the_uninterrupted_run(tmp_path, variant):
-  killed, straight = tmp_path / 'killed', tmp_path / 'straight'
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2')
-  proc = subprocess.Popen(_command(variant, killed), cwd=ROOT, env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  try:
-    _wait_for_checkpoint(proc, killed, at_least=60)
-    proc.send_signal(signal.SIGKILL)
-  finally:
-    proc.wait()
-  assert proc.returncode == -signal.SIGKILL
-  for workdir in (killed, straight):
-    run = subprocess.run(_command(variant, workdir), cwd=ROOT, env=env, capture_output=True,
-                         text=True, check=False)
-    assert run.returncode == 0, run.stderr[-2000:]
-  assert json.loads((killed / 'results.json').read_text())['resumed_from_step'] >= 60
+  killed, straight = kill_midway_then_rerun(lambda w: _command(variant, w), tmp_path,
+                                            at_least=60, env=env)
   for a, b in zip(_leaves(killed)[1], _leaves(straight)[1]):
     np.testing.assert_array_equal(a, b)

@@ -6,7 +6,7 @@ Each round trains on 404 rows drawn with replacement from the 404 training rows 
 them distinct) and is validated on the rows never drawn (about 149); the final model's protocol
 (80 epochs, batch 16). Out-of-bag sets differ in size: the rounds are padded and masked.
 Not in the book (the course's validation lecture). Ours (`embedded`): out-of-bag MAE
-2.75 +/- 0.31, 3.4 s for the 20 rounds on a 2-core x86 CPU.
+2.75 +/- 0.31, 2.8 s for the 20 rounds on a 2-core x86 CPU (first run).
 Variants as configs/mlp/boston_kfold.py.
 """
 from configs import variants

@@ -6,10 +6,11 @@
 dense 64 relu -> dense 64 relu -> dense 1, rmsprop 1e-3, mse loss, mae metric; 13 features
 z-scored with each fold's own training statistics; contiguous folds, as the book's.
 Book: fold validation MAE 2.06 / 2.16 / 2.86 / 2.38, mean 2.36 (Keras' 404 training rows).
-Ours (`embedded`): fold MAE 3.53 / 2.60 / 2.41 / 2.57, mean 2.78; Keras 3 with the same folds
-and protocol 2.65 (median of 5, `python -m scripts.benchmark --only boston_kfold`). All four
-folds train as one program in 3.1 s on a 2-core x86 CPU (JAX 0.10.2), compilation included;
-1.1 s on a rerun; Keras 3 takes 53 s. More in projects/mlp/README.md.
+Ours (`embedded`): fold MAE 3.57 / 2.59 / 2.42 / 2.57, mean 2.79; Keras 3 with the same folds
+and protocol 2.65 (median of 3, `python -m scripts.benchmark --only boston_kfold`). All four
+folds train as members of one run in 2.3 s on a 2-core x86 CPU (JAX 0.10.2), compilation
+included; 1.2 s on a rerun; Keras 3 takes 63 s (`python -m scripts.benchmark --only
+boston_kfold --repeats 3`). More in projects/mlp/README.md.
 Variants: (none) the Keras file ~/.keras/datasets/boston_housing.npz (404/102 as
 keras.datasets.boston_housing.load_data() splits it); `embedded` the 506 rows mlxtend ships,
 102 held out as test with the seed (404 cross-validated), no network needed; `smoke` 2 epochs.
@@ -39,10 +40,10 @@ def get_config(arg: str | None = None):
   config.num_epochs = 100.0
   config.members.scheme = 'kfold'
   config.members.k = 4
-  # Members run an epoch per dispatch (chunks end at each evaluation) and save 4 checkpoints:
+  # Members run an epoch per dispatch (chunks end at each evaluation) and save 2 checkpoints:
   # at K=1 and a checkpoint per epoch the 4 folds took 34 s, here 2.8 s (2-core CPU).
   config.steps_per_dispatch.cpu = 1000
-  config.checkpoint.every_epochs = 25.0
+  config.checkpoint.every_epochs = 50.0
   if 'embedded' in chosen:
     variants.use_embedded_boston(config)
   if 'smoke' in chosen:

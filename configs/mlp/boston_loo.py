@@ -4,7 +4,7 @@
 
 Not in the book (the course's validation lecture): each of the 404 training rows is validated
 by a model trained on the other 403, with the 3.6 final model's protocol (80 epochs, batch 16).
-Ours (`embedded`): leave-one-out MAE 2.44, the 404 models in 35 s on a 2-core x86 CPU.
+Ours (`embedded`): leave-one-out MAE 2.44, the 404 models in 21 s on a 2-core x86 CPU.
 Variants as configs/mlp/boston_kfold.py.
 """
 from configs import variants

@@ -5,7 +5,7 @@
 members.scheme=seeds: the same data and protocol as configs/mlp/boston_final.py (80 epochs,
 batch 16), seeds 0..9 for initialization and batch order, vmapped into one program;
 results.json has each seed's test MAE and their mean and standard deviation.
-Not in the book (it reports one seed). Ours (`embedded`): test MAE 2.17 +/- 0.13, 2.6 s for the
+Not in the book (it reports one seed). Ours (`embedded`): test MAE 2.17 +/- 0.13, 2.2 s for the
 ten on a 2-core x86 CPU.
 Variants as configs/mlp/boston_kfold.py.
 """
