@@ -278,9 +278,9 @@ class MemberFeed:
       idx, weights = _eval_rows(rows, self.padded, config.eval_batch_size)
       self._eval_args[split] = (parallel.put(idx, on_axis(1)), parallel.put(weights, on_axis(1)))
 
-  def init(self, rng_seed_unused=None):
-    """The stacked initial state: member m from PRNGKey(seed_m), its learning-rate scale set."""
-    del rng_seed_unused
+  def init(self):
+    """(The stacked initial state: member m from PRNGKey(seed_m), its learning-rate scale set;
+    the example batch it was initialized from)."""
     seeds = parallel.put(np.array(_pad(list(self.layout.seeds), self.padded), np.int32),
                          self.on_members)
     example = {k: v[:self.batches.batch_size] for k, v in self.layout.data.items()}
