@@ -250,10 +250,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """Raises UserError naming the first bad key or value and what is allowed: the loop's keys
   here, then the task's section by the task's own validate_task_config."""
   module = task_module(config.task)
-  base = default_config(config.task)
-  del base.task_config
-  rest = ml_collections.ConfigDict({k: v for k, v in config.items() if k != 'task_config'})
-  check_known_keys(rest, base, '', FREE_FORM)
+  # The task's section is one opaque key here; the task checks inside it.
+  check_known_keys(config, default_config(config.task), '', FREE_FORM + ('task_config',))
   if 'task_config' not in config:
     raise UserError('the config has no task_config section; start it from '
                     'library.config.default_config(task)')
@@ -403,8 +401,6 @@ def _assign(node: ml_collections.ConfigDict, loaded: dict) -> None:
         _assign(current, value)
       else:
         node[key] = ml_collections.ConfigDict(value)
-    elif key in node:
-      node[key] = tuple(value) if isinstance(value, list) else value
     else:
       node[key] = tuple(value) if isinstance(value, list) else value
 

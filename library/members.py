@@ -80,6 +80,10 @@ class Layout:
   def size(self) -> int:
     return len(self.names)
 
+  def steps_per_epoch(self, batch_size: int) -> int:
+    """The steps of the largest member's epoch: every member's epoch has that many."""
+    return max(pipeline.steps_per_epoch(len(rows), batch_size) for rows in self.train_rows)
+
 
 def layout(config, module, arrays) -> Layout:
   """Loads the data (standardization left to each member) and lays out every member."""
@@ -167,7 +171,7 @@ class MemberBatches:
     self.batches = [pipeline.TrainBatches(len(rows), batch_size, int(seed))
                     for rows, seed in zip(self.rows, _pad(list(lay.seeds), padded))]
     self.batch_size = batch_size
-    self.steps_per_epoch = max(b.steps_per_epoch for b in self.batches)
+    self.steps_per_epoch = lay.steps_per_epoch(batch_size)
     self.uneven = len({b.steps_per_epoch for b in self.batches}) > 1 or padded != self.num
 
   def indices(self, first_step: int, num_steps: int):

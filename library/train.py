@@ -195,9 +195,6 @@ def _check_finite(metrics: dict, first_step: int):
   return None if worst is None else (worst[0], first_step + worst[1])
 
 
-evaluate = steps.evaluate
-
-
 def _backend(mesh) -> str:
   platform = mesh.devices.flat[0].platform
   return 'gpu' if platform in ('gpu', 'cuda', 'rocm') else platform
@@ -220,7 +217,7 @@ def setup(config, arrays=None, devices=None):
       raise UserError(f'task={config.task!r} has no dataset: members need folds of one')
     lay = members_lib.layout(config, module, arrays)
     mesh = members_lib.mesh_for(lay.size, devices)
-    spe = members_lib.MemberBatches(lay, config.batch_size, lay.size).steps_per_epoch
+    spe = lay.steps_per_epoch(config.batch_size)
     datasets = pipeline.Datasets({'train': lay.data}, None, lay.raw_input_shape)
   else:
     mesh = parallel.make_mesh(devices)
@@ -285,26 +282,6 @@ def _check_monitors(config, splits) -> None:
       hint = ' (set data.validation to hold one out)' if split == 'validation' else ''
       raise UserError(f'{key}={monitor!r} names split {split!r}, which this run does not '
                       f'have{hint}')
-
-
-def _write_artifacts(workdir: str, step: int, artifacts: dict) -> None:
-  from PIL import Image  # pylint: disable=import-outside-toplevel
-  directory = os.path.join(workdir, 'artifacts')
-  os.makedirs(directory, exist_ok=True)
-  for name, value in artifacts.items():
-    stem = os.path.join(directory, f'{name}-step{step}')
-    if isinstance(value, str):
-      with open(stem + '.txt.tmp', 'w') as f:
-        f.write(value)
-      os.replace(stem + '.txt.tmp', stem + '.txt')
-    else:
-      image = np.asarray(value)
-      if image.dtype != np.uint8 or image.ndim not in (2, 3):
-        raise ValueError(f'artifact {name!r} must be text or a uint8 (H, W[, C]) image, got '
-                         f'{image.dtype} {image.shape}')
-      Image.fromarray(image.squeeze(-1) if image.ndim == 3 and image.shape[-1] == 1
-                      else image).save(stem + '.png.tmp', format='PNG')
-      os.replace(stem + '.png.tmp', stem + '.png')
 
 
 _copy_state = jax.jit(lambda state: jax.tree.map(lambda x: x.copy(), state))
@@ -524,7 +501,7 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
         if at_eval and task.artifacts is not None:
           produced = task.artifacts(state, step)
           if main:
-            _write_artifacts(workdir, step, produced)
+            writers.write_artifacts(workdir, step, produced)
         if at_ckpt or stop.signum is not None or stopped_early:
           save(step)
           latest_val.clear()

@@ -51,6 +51,28 @@ class MetricWriter:
       self._tb.close()
 
 
+def write_artifacts(workdir: str, step: int, artifacts: dict) -> None:
+  """A task's artifacts of one evaluation: text as .txt, uint8 (H, W[, C]) images as .png,
+  in workdir/artifacts/<name>-step<step>, each written whole (a temporary file renamed)."""
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  directory = os.path.join(workdir, 'artifacts')
+  os.makedirs(directory, exist_ok=True)
+  for name, value in artifacts.items():
+    stem = os.path.join(directory, f'{name}-step{step}')
+    if isinstance(value, str):
+      with open(stem + '.txt.tmp', 'w') as f:
+        f.write(value)
+      os.replace(stem + '.txt.tmp', stem + '.txt')
+    else:
+      image = np.asarray(value)
+      if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(f'artifact {name!r} must be text or a uint8 (H, W[, C]) image, got '
+                         f'{image.dtype} {image.shape}')
+      Image.fromarray(image.squeeze(-1) if image.ndim == 3 and image.shape[-1] == 1
+                      else image).save(stem + '.png.tmp', format='PNG')
+      os.replace(stem + '.png.tmp', stem + '.png')
+
+
 def read_metrics(path: str) -> list[dict]:
   """Records of metrics.jsonl; after a resume, the latest record of each (split, step) wins."""
   if not os.path.exists(path):
