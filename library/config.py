@@ -201,10 +201,12 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
       'cooldown': 0, 'min_lr': 0.0})
 
   # Members (library/members.py): every fold of a validation scheme (kfold, stratified_kfold,
-  # loo, bootstrap, or k seeds), times every value of learning_rate if given, trained as one
-  # vmapped state by the loop. '' and () train one model.
+  # loo, bootstrap, or k seeds), times every combination of the hyperparameter values given
+  # (learning_rate, weight_decay, dropout_rate, l1, l2), trained as one vmapped state by the
+  # loop. '' and () train one model.
   c.members = ml_collections.ConfigDict({'scheme': '', 'k': 4, 'shuffle': False,
-                                         'learning_rate': ()})
+                                         'learning_rate': (), 'weight_decay': (),
+                                         'dropout_rate': (), 'l1': (), 'l2': ()})
 
   c.progress_bar = True
   # JAX's persistent compilation cache: a rerun skips compilation. '' turns it off.

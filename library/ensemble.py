@@ -14,7 +14,7 @@ import os
 import jax
 import numpy as np
 
-from library import inference
+from library import inference, members
 from library.data import timeseries
 from library.errors import UserError
 
@@ -34,7 +34,7 @@ def _predictions(workdir: str, splits: tuple[str, ...]):
   if config.task != 'library.supervised':
     raise UserError(f'{workdir}: ensembles average supervised models; its task is '
                     f'{config.task!r}')
-  if config.members.scheme or config.members.learning_rate:
+  if members.enabled(config):
     raise UserError(f'{workdir} holds members, not one model: ensemble runs of one model each')
   if config.task_config.outputs:
     raise UserError(f'{workdir}: models with several outputs are not ensembled yet')

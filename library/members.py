@@ -15,8 +15,8 @@ initialization and of its dropout keys), standardization fitted on its own train
 (applied on the fly, on device), and its own validation rows. Members of unequal size
 (stratified, bootstrap) are padded: every epoch has the steps of the largest member, and a
 member past its own last batch of the epoch is masked (its state is left untouched, step
-counter included). A learning-rate value is the member's `lr_scale` (library/optimizers.py)
-times the config's rate, so members differ in an array of the state, not in the program.
+counter included). A hyperparameter value is an array of the member's state, not a constant of
+the program, so every combination shares one compile (see VALUES for where each one lives).
 With several devices the member axis is sharded over them, padded to a multiple of the
 devices with masked copies.
 """
@@ -39,18 +39,39 @@ SCHEMES = splits_lib.SCHEMES
 MAX_INDICES_PER_DISPATCH = 2**24
 # Health metrics: not computed for members (see MemberFeed), not part of their result rows.
 _HEALTH = ('grad_norm', 'param_norm', 'learning_rate')
+# Hyperparameters that members may take values of: config.members.<name> -> the leaf of the
+# state that holds it (found by name anywhere in the state). The learning rate is the optimizer's
+# `lr_scale` times config.optimizer.learning_rate (library/optimizers.py); the optimizer holds
+# `weight_decay` when it is varied; library/supervised.py holds `dropout_rate`, `l1` and `l2`
+# in its state's `hyper` when they are varied. A task without the leaf is a one-line error.
+VALUES = {'learning_rate': 'lr_scale', 'weight_decay': 'weight_decay',
+          'dropout_rate': 'dropout_rate', 'l1': 'l1', 'l2': 'l2'}
+
+
+def varied(config) -> tuple[str, ...]:
+  """The hyperparameters (names of VALUES) that the members take values of."""
+  return tuple(name for name in VALUES if tuple(config.members.get(name, ())))
 
 
 def enabled(config) -> bool:
-  return bool(config.members.scheme or config.members.learning_rate)
+  return bool(config.members.scheme or varied(config))
 
 
 def validate(config) -> None:
   m = config.members
   if m.scheme and m.scheme not in SCHEMES:
     raise UserError(f'members.scheme={m.scheme!r} is not one of {", ".join(SCHEMES)}')
-  if m.learning_rate and min(m.learning_rate) <= 0:
-    raise UserError(f'members.learning_rate={tuple(m.learning_rate)}: every rate must be > 0')
+  for name in varied(config):
+    values = tuple(m[name])
+    numbers = all(isinstance(v, (int, float)) for v in values)
+    if name == 'learning_rate':
+      ok, allowed = numbers and min(values) > 0, '> 0'
+    elif name == 'dropout_rate':
+      ok, allowed = numbers and 0 <= min(values) and max(values) < 1, 'in [0, 1)'
+    else:
+      ok, allowed = numbers and min(values) >= 0, '>= 0'
+    if not ok:
+      raise UserError(f'members.{name}={values}: every value must be a number {allowed}')
   if not enabled(config):
     return
   if config.data.window.lookback:
@@ -70,9 +91,9 @@ class Layout:
   data: dict                       # {'inputs', 'labels'}: pool, then validation, then test
   train_rows: list                 # per member, indices into data
   eval_rows: dict                  # split -> per member indices into data
-  names: list                      # per member: {'member', 'fold', 'seed', 'learning_rate'}
+  names: list                      # per member: {'member', 'fold', 'seed', <varied values>}
   seeds: np.ndarray                # (M,)
-  lr_scales: np.ndarray | None     # (M,) or None
+  values: dict                     # state leaf name (VALUES) -> (M,) float32
   stats: dict | None               # per-member standardization, leading axis M
   raw_input_shape: tuple = ()
 
@@ -114,11 +135,12 @@ def layout(config, module, arrays) -> Layout:
       parts.append(datasets.splits[name])
       start += datasets.size(name)
   data = {key: np.concatenate([p[key] for p in parts]) for key in ('inputs', 'labels')}
-  rates = tuple(m.learning_rate) or (None,)
+  names_varied = varied(config)
+  grid = list(itertools.product(*(tuple(float(v) for v in m[n]) for n in names_varied)))
   names, train_rows, val_rows, seeds = [], [], [], []
-  for (f, (tr, va)), rate in itertools.product(enumerate(folds), rates):
+  for (f, (tr, va)), combo in itertools.product(enumerate(folds), grid):
     names.append({'member': len(names), 'fold': f, 'seed': config.seed + f,
-                  **({'learning_rate': rate} if rate is not None else {})})
+                  **dict(zip(names_varied, combo))})
     seeds.append(config.seed + f)
     train_rows.append(np.asarray(tr, np.int64))
     if scheme == 'seeds':
@@ -135,9 +157,11 @@ def layout(config, module, arrays) -> Layout:
   if config.data.standardize:
     fitted = [preprocessing.fit_standardizer(pool['inputs'][rows]) for rows in train_rows]
     stats = {k: np.stack([s[k] for s in fitted]) for k in ('mean', 'std')}
-  lr_scales = (np.array([n['learning_rate'] / config.optimizer.learning_rate for n in names],
-                        np.float32) if m.learning_rate else None)
-  return Layout(data, train_rows, eval_rows, names, np.array(seeds, np.int32), lr_scales,
+  values = {}
+  for name in names_varied:
+    base = config.optimizer.learning_rate if name == 'learning_rate' else 1.0
+    values[VALUES[name]] = np.array([n[name] / base for n in names], np.float32)
+  return Layout(data, train_rows, eval_rows, names, np.array(seeds, np.int32), values,
                 stats, datasets.raw_input_shape)
 
 
@@ -283,8 +307,8 @@ class MemberFeed:
       self._eval_args[split] = (parallel.put(idx, on_axis(1)), parallel.put(weights, on_axis(1)))
 
   def init(self):
-    """(The stacked initial state: member m from PRNGKey(seed_m), its learning-rate scale set;
-    the example batch it was initialized from)."""
+    """(The stacked initial state: member m from PRNGKey(seed_m), its hyperparameter values
+    set; the example batch it was initialized from)."""
     seeds = parallel.put(np.array(_pad(list(self.layout.seeds), self.padded), np.int32),
                          self.on_members)
     example = {k: v[:self.batches.batch_size] for k, v in self.layout.data.items()}
@@ -302,12 +326,13 @@ class MemberFeed:
                        compiler_options=steps.INIT_COMPILER_OPTIONS)
     # The same sharding object whichever way init was compiled: it is part of the programs' key.
     state = jax.device_put(state, self.on_members)
-    if self.layout.lr_scales is not None:
-      if optimizers.lr_scale(state) is None:
-        raise UserError('members.learning_rate: the task\'s state holds no learning-rate scale')
-      scales = np.concatenate([self.layout.lr_scales,
-                               np.ones(self.padded - self.num, np.float32)])
-      state = optimizers.with_lr_scale(state, parallel.put(scales, self.on_members))
+    for leaf, values in self.layout.values.items():
+      name = next(n for n, l in VALUES.items() if l == leaf)
+      if optimizers.hyperparameter(state, leaf) is None:
+        raise UserError(f'members.{name}: the task\'s state holds no {leaf!r} (the task or '
+                        f'the model cannot vary it)')
+      values = np.concatenate([values, np.repeat(values[:1], self.padded - self.num)])
+      state = optimizers.with_hyperparameter(state, leaf, parallel.put(values, self.on_members))
     return state, example
 
   def _call(self, name: str, fn, args: tuple, **options):

@@ -45,12 +45,15 @@ def make_schedule(opt: ml_collections.ConfigDict, total_steps: int) -> optax.Sch
   return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
 
 
-def make_optimizer(opt: ml_collections.ConfigDict, total_steps: int,
-                   freeze: str = '') -> tuple[optax.GradientTransformation, optax.Schedule]:
+def make_optimizer(opt: ml_collections.ConfigDict, total_steps: int, freeze: str = '',
+                   varied: tuple = ()) -> tuple[optax.GradientTransformation, optax.Schedule]:
   """Returns the gradient transformation and its schedule (logged as learning_rate).
 
   freeze: parameters whose path ('Embed_0/embedding', 'Dense_1/kernel') matches this regular
   expression get no update at all (optax.multi_transform with set_to_zero).
+  varied: hyperparameters that members of the run take values of (library/members.py).
+  'weight_decay' there makes the decay an array of the state named `weight_decay`
+  (inject_hyperparams), set per member; adamw is then its own parts, as optax composes it.
   """
   schedule = make_schedule(opt, total_steps)
   # A constant rate is passed as a number: no step counter in the optimizer state to update.
@@ -60,8 +63,11 @@ def make_optimizer(opt: ml_collections.ConfigDict, total_steps: int,
     chain.append(optax.clip(opt.clip_value))
   if opt.clip_norm is not None:
     chain.append(optax.clip_by_global_norm(opt.clip_norm))
-  if opt.weight_decay and opt.name != 'adamw':
-    chain.append(optax.add_decayed_weights(opt.weight_decay))
+  injected_decay = 'weight_decay' in varied
+  decay = (optax.inject_hyperparams(optax.add_decayed_weights)(weight_decay=opt.weight_decay)
+           if injected_decay else optax.add_decayed_weights(opt.weight_decay))
+  if (opt.weight_decay or injected_decay) and opt.name != 'adamw':
+    chain.append(decay)
   if opt.name == 'sgd':
     chain.append(optax.sgd(rate))
   elif opt.name == 'momentum':
@@ -73,6 +79,9 @@ def make_optimizer(opt: ml_collections.ConfigDict, total_steps: int,
     chain.append(optax.rmsprop(rate, decay=opt.rho, eps=opt.eps))
   elif opt.name == 'adam':
     chain.append(optax.adam(rate, b1=opt.beta1, b2=opt.beta2, eps=opt.eps))
+  elif opt.name == 'adamw' and injected_decay:
+    chain += [optax.scale_by_adam(b1=opt.beta1, b2=opt.beta2, eps=opt.eps), decay,
+              optax.scale_by_learning_rate(rate)]
   elif opt.name == 'adamw':
     chain.append(optax.adamw(rate, b1=opt.beta1, b2=opt.beta2, eps=opt.eps,
                              weight_decay=opt.weight_decay))
@@ -91,22 +100,27 @@ def _scaled(lr_scale):
   return optax.scale(lr_scale)
 
 
-def lr_scale(state):
-  """The learning-rate scale of the (first) optimizer in any state or optimizer state."""
-  found = optax.tree_utils.tree_get_all_with_path(state, 'lr_scale')
+def hyperparameter(state, name: str):
+  """The array named `name` (e.g. 'lr_scale', 'weight_decay') in any state or optimizer state:
+  the first found, or None."""
+  found = optax.tree_utils.tree_get_all_with_path(state, name)
   return found[0][1] if found else None
 
 
-def with_lr_scale(state, value):
-  """`state` with every optimizer's lr_scale set to `value`, placed as the old one was."""
-  found = optax.tree_utils.tree_get_all_with_path(state, 'lr_scale')
-  if not found:
+def lr_scale(state):
+  """The learning-rate scale of the (first) optimizer in any state or optimizer state."""
+  return hyperparameter(state, 'lr_scale')
+
+
+def with_hyperparameter(state, name: str, value):
+  """`state` with every array named `name` set to `value`, placed as the old one was."""
+  old = hyperparameter(state, name)
+  if old is None:
     return state
-  old = found[0][1]
   new = jnp.broadcast_to(jnp.asarray(value, old.dtype), old.shape)
   if isinstance(old, jax.Array) and hasattr(old, 'sharding'):
     new = jax.device_put(new, old.sharding)
-  return optax.tree_utils.tree_set(state, lr_scale=new)
+  return optax.tree_utils.tree_set(state, **{name: new})
 
 
 def _freeze_labels(pattern: str, params):

@@ -103,11 +103,13 @@ def plot_runs(curves: dict, metric: str, out_path: str) -> None:
 
 
 def plot_values(rows: list, key: str, metric: str, out_path: str) -> None:
-  """Best and final validation `metric` against a swept value (log scale), per run."""
+  """Best and final validation `metric` against a swept value (log scale when all are > 0),
+  one line per run and combination of the other values."""
   fig, ax = plt.subplots(figsize=(7, 4.5))
   groups = {}
   for r in rows:
-    groups.setdefault(r['run'].rsplit(f'{key}=', 1)[0].strip(), []).append(r)
+    rest = ' '.join(t for t in r['run'].split(' ') if not t.startswith(f'{key}='))
+    groups.setdefault(rest, []).append(r)
   for i, (run, group) in enumerate(groups.items()):
     group = sorted(group, key=lambda r: r[key])
     xs = [r[key] for r in group]
@@ -116,7 +118,8 @@ def plot_values(rows: list, key: str, metric: str, out_path: str) -> None:
             label=f'{label}best validation')
     ax.plot(xs, [r[f'final_val_{metric}'] for r in group], 's:', color=f'C{i % 10}',
             label=f'{label}final validation')
-  ax.set_xscale('log')
+  if min(r[key] for r in rows) > 0:
+    ax.set_xscale('log')
   ax.set_xlabel(key)
   ax.set_ylabel(metric)
   ax.grid(alpha=0.3)

@@ -8,7 +8,10 @@ named outputs, each with its own loss, loss weight and metric, as Keras' functio
 output's loss and metric are reported as `<output>_loss` and `<output>_<metric>`.
 
 Its settings are `config.task_config` (default_task_config below); `config.model` names the
-model, `config.data` the dataset (library/data/pipeline.py).
+model, `config.data` the dataset (library/data/pipeline.py). Members of a run that take values
+of `dropout_rate`, `l1` or `l2` (library/members.py) find them in the state's `hyper`: the
+penalty then takes its factors from there, and the model is built in the step with its
+`dropout_rate` set to the member's (library/layers.py's Dropout takes a traced rate).
 """
 import re
 from typing import Any
@@ -21,7 +24,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from library import config as config_lib, losses, optimizers
+from library import config as config_lib, losses, members, optimizers
 from library.data import augment, pipeline
 from library.errors import UserError
 from library.task import Task, layers_in_call_order, make_model
@@ -104,31 +107,37 @@ class TrainState:
   model_state: Any      # variable collections other than params (e.g. batch_stats)
   opt_state: Any
   rng: jax.Array        # per-step keys are fold_in(rng, step): resume replays them exactly
+  hyper: Any = None     # {'dropout_rate', 'l1', 'l2': float32} varied by members, else None
 
 
 def _weighted_mean(values, weights):
   return jnp.sum(values * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
-def make_penalty(reg_config):
-  """params -> Keras' kernel-regularizer loss (None when there is no regularization)."""
+def make_penalty(reg_config, varied=()):
+  """(params, hyper) -> Keras' kernel-regularizer loss (None when there is no regularization).
+
+  A factor named in `varied` is read from `hyper` (a member's value), the others are constants.
+  """
   l1, l2, pattern = reg_config.l1, reg_config.l2, reg_config.pattern
-  if not (l1 or l2):
+  if not (l1 or l2 or 'l1' in varied or 'l2' in varied):
     return None
 
-  def penalty(params):
+  def penalty(params, hyper):
     flat = flax.traverse_util.flatten_dict(params, sep='/')
     chosen = [w for path, w in flat.items() if re.search(pattern, path)]
     if not chosen:
       raise UserError(f'task_config.regularization.pattern={pattern!r} matches no parameter; '
                       'the model has '
                       f'{", ".join(sorted(flat))}')
+    f1 = hyper['l1'] if 'l1' in varied else l1
+    f2 = hyper['l2'] if 'l2' in varied else l2
     total = jnp.zeros((), jnp.float32)
     for w in chosen:
-      if l1:
-        total += l1 * jnp.sum(jnp.abs(w))
-      if l2:
-        total += l2 * jnp.sum(jnp.square(w))
+      if 'l1' in varied or l1:
+        total += f1 * jnp.sum(jnp.abs(w))
+      if 'l2' in varied or l2:
+        total += f2 * jnp.sum(jnp.square(w))
     return total
 
   return penalty
@@ -178,10 +187,16 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
   t = config.task_config
   model = make_model(config.model)
   example_inputs = data.example(1)['inputs']
+  varied = members.varied(config)
   tx, schedule = optimizers.make_optimizer(config.optimizer, total_steps,
-                                           frozen_pattern(t, model, example_inputs))
+                                           frozen_pattern(t, model, example_inputs), varied)
   outputs = _outputs(t)
-  penalty = make_penalty(t.regularization)
+  penalty = make_penalty(t.regularization, varied)
+  if 'dropout_rate' in varied and not hasattr(model, 'dropout_rate'):
+    raise UserError(f'members.dropout_rate: model {config.model.name} has no dropout_rate')
+  hyper = {name: float(value) for name, value in (
+      ('dropout_rate', getattr(model, 'dropout_rate', 0.0)), ('l1', t.regularization.l1),
+      ('l2', t.regularization.l2)) if name in varied} or None
   aug = config.data.augment if augment.enabled(config.data.augment) else None
 
   def init(rng, batch):
@@ -191,15 +206,19 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
     variables = dict(variables)
     params = variables.pop('params')
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, model_state=variables,
-                      opt_state=tx.init(params), rng=state_rng)
+                      opt_state=tx.init(params), rng=state_rng,
+                      hyper=None if hyper is None else jax.tree.map(jnp.float32, hyper))
 
-  def apply(params, model_state, inputs, train, rng=None):
+  def apply(params, model_state, inputs, train, rng=None, hyper_values=None):
     variables = {'params': params, **model_state}
+    net = model
+    if train and hyper_values is not None and 'dropout_rate' in hyper_values:
+      net = model.clone(dropout_rate=hyper_values['dropout_rate'])
     if train and model_state:
-      return model.apply(variables, inputs, train=True, rngs={'dropout': rng},
-                         mutable=list(model_state))
+      return net.apply(variables, inputs, train=True, rngs={'dropout': rng},
+                       mutable=list(model_state))
     rngs = {'dropout': rng} if train else {}
-    return model.apply(variables, inputs, train=train, rngs=rngs), model_state
+    return net.apply(variables, inputs, train=train, rngs=rngs), model_state
 
   def per_output(logits, labels, weights, reduce):
     """{metric name: reduce(per-example values, weights)} and the weighted total loss."""
@@ -224,10 +243,11 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
                                                  aug))
 
     def loss_fn(params):
-      logits, model_state = apply(params, state.model_state, batch['inputs'], True, rng)
+      logits, model_state = apply(params, state.model_state, batch['inputs'], True, rng,
+                                  state.hyper)
       named, loss = per_output(logits, batch['labels'], weights, _weighted_mean)
       if penalty is not None:
-        loss += penalty(params)
+        loss += penalty(params, state.hyper)
       return loss, (named, model_state)
 
     (loss, (named, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -250,7 +270,7 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
                             lambda values, w: jnp.sum(values * w))
     sums.update(count=jnp.sum(weights), loss=loss)
     if penalty is not None:   # Keras' evaluate() reports the loss with its penalty
-      sums['loss'] += penalty(state.params) * sums['count']
+      sums['loss'] += penalty(state.params, state.hyper) * sums['count']
     return sums
 
   def predict(state, inputs):

@@ -175,6 +175,19 @@ class _TrainMetrics:
     self.sums, self.count, self.last = {}, 0.0, {}
     return out
 
+  def state(self) -> dict:
+    """What a checkpoint keeps (JSON; float64 round-trips exactly), so that a run resumed
+    between two log lines reports the same train means as an uninterrupted one."""
+    as_list = lambda v: np.asarray(v, np.float64).tolist()  # noqa: E731
+    return {'sums': {k: as_list(v) for k, v in self.sums.items()}, 'count': as_list(self.count),
+            'last': {k: as_list(v) for k, v in self.last.items()}}
+
+  def load(self, saved: dict | None) -> None:
+    if saved:
+      self.sums = {k: np.asarray(v, np.float64) for k, v in saved['sums'].items()}
+      self.count = np.asarray(saved['count'], np.float64)
+      self.last = {k: np.asarray(v, np.float64) for k, v in saved['last'].items()}
+
 
 def _mean_over_members(metrics: dict) -> dict[str, float]:
   return {k: float(np.mean(v)) for k, v in metrics.items()}
@@ -316,13 +329,14 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
   early = callbacks.get('early_stopping')
   keeps_best = early is not None and early.restore_best_weights
   restored = ckpt.restore(checkpoints.abstract(state), with_best_state=keeps_best)
-  best_state, history = None, {'train': {}, 'validation': {}}
+  best_state, history, saved_running = None, {'train': {}, 'validation': {}}, None
   if restored is not None:
     state, meta, best_state = restored
     for name, cb in callbacks.items():
       if name in (meta.get('callbacks') or {}):
         cb.load(meta['callbacks'][name])
     history = meta.get('member_history') or history
+    saved_running = meta.get('train_running')
     if main:
       print(f'resuming from the checkpoint at step {meta["step"]} in {workdir}', flush=True)
   start_step = int(np.ravel(jax.device_get(state.step)).max())
@@ -362,6 +376,7 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
                                                                 config.batch_size)))
   writer = writers.MetricWriter(workdir, enabled=main)
   running = _TrainMetrics()
+  running.load(saved_running)
   progress = tqdm.tqdm(total=d['total'], initial=start_step, unit='step', dynamic_ncols=True,
                        disable=not (main and config.progress_bar), mininterval=0.5)
   timing = {'first_chunk_s': None, 'first_done': None, 'first_steps': 0, 'eval_s': 0.0,
@@ -408,7 +423,8 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
 
   def save(step):
     meta = {'step': step, 'epoch': epoch_of(step), 'seed': config.seed,
-            'callbacks': {name: cb.state() for name, cb in callbacks.items()}}
+            'callbacks': {name: cb.state() for name, cb in callbacks.items()},
+            'train_running': running.state()}
     if lay is not None:
       meta['member_history'] = history
     if d['steps_per_epoch']:
@@ -441,7 +457,7 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
       new_lr = callbacks['reduce_lr'].on_evaluation(index, step, logs, now)
       if new_lr is not None:
         scale = float(jax.device_get(optimizers.lr_scale(state)).ravel()[0])
-        state = optimizers.with_lr_scale(state, scale * new_lr / now)
+        state = optimizers.with_hyperparameter(state, 'lr_scale', scale * new_lr / now)
         if main:
           progress.write(f'step {step}: ReduceLROnPlateau reduced the learning rate to '
                          f'{new_lr:.3g}')

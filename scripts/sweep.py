@@ -1,5 +1,5 @@
-"""Sweeps a config: structural variants one after another, values of a learning rate as
-members of one program; a ranked table and plots.
+"""Sweeps a config: structural variants one after another, values of continuous hyperparameters
+as members of one program; a ranked table and plots.
 
   python -m scripts.sweep --config=configs/mlp/boston_kfold.py --common=embedded \
       --grid=optimizer.learning_rate=1e-4,3e-4,1e-3,3e-3 --metric=mae --workdir=/tmp/lr
@@ -12,16 +12,20 @@ members of one program; a ranked table and plots.
       --runs=width=1,width=2,width=4,width=8,width=16,width=32,width=64,width=128,width=256 \
       --capacity --workdir=/tmp/capacity
 
-Each run is `--config=FILE:RUN,COMMON` trained in WORKDIR/RUN by the one loop. Learning-rate
-values (`--grid` or `--random`, which draws --num_random values) change no shape, so they are
-members of each run (members.learning_rate, with the config's folds or seeds if it has any):
-one vmapped program trains them all. A value of any other key changes the program, so each
-such value is a run of its own, one after another (a product with --runs). A run already
-finished in its directory is read back, not trained again. Writes:
-- sweep.json and sweep.md: one row per run and learning rate (means over folds/seeds), ranked
-  by the best validation --metric, with its epoch, the final values and parameters;
+Each run is `--config=FILE:RUN,COMMON` trained in WORKDIR/RUN by the one loop. Values (`--grid`,
+or `--random`, which draws --num_random values) of the learning rate, the weight decay, the
+dropout rate (model.kwargs.dropout_rate) and the L1/L2 factors (task_config.regularization.l1,
+.l2) change no shape, so they are members of each run (library/members.py, with the config's
+folds or seeds if it has any): one vmapped program trains every combination. A value of any
+other key changes the program, so each such value is a run of its own, one after another (a
+product with --runs). A run already finished in its directory is read back, not trained again.
+Writes:
+- sweep.json and sweep.md: one row per run and combination of values (means over folds and
+  seeds), ranked by the best validation --metric, with its epoch, the final values and
+  parameters;
 - curves.png: every row's validation curve of --metric on one figure (book 4.4's figures);
-- with learning rates, values.png: best and final validation --metric against the rate;
+- with member values, values.png: best and final validation --metric against the first key's
+  value;
 - with --capacity, capacity.png: final training and validation --metric against the number of
   parameters (the U-shaped bias-variance curve: underfitting left, overfitting right).
 """
@@ -48,8 +52,12 @@ _NUM_RANDOM = flags.DEFINE_integer('num_random', 8, 'values drawn for each --ran
 _RANDOM_SEED = flags.DEFINE_integer('random_seed', 0, 'seed of the --random draws')
 flags.mark_flags_as_required(['config', 'workdir'])
 
-# Keys whose values are members of one program (an array of the state, not a constant).
-_MEMBER_KEYS = {'optimizer.learning_rate': 'learning_rate'}
+# Keys whose values are members of one program (an array of the state, not a constant): the
+# config key -> the name in config.members.
+_MEMBER_KEYS = {'optimizer.learning_rate': 'learning_rate',
+                'optimizer.weight_decay': 'weight_decay',
+                'model.kwargs.dropout_rate': 'dropout_rate',
+                'task_config.regularization.l1': 'l1', 'task_config.regularization.l2': 'l2'}
 
 
 def _values() -> dict[str, list[str]]:
@@ -108,21 +116,23 @@ def _curves(workdir: str, results: dict, metric: str):
   return epochs, [train.get(e, float('nan')) for e in epochs], [v for _, v in val]
 
 
-def _rows(run: str, workdir: str, results: dict, metric: str) -> tuple[list, dict]:
-  """One row per learning rate of a run (means over its folds/seeds), and their curves."""
+def _rows(run: str, workdir: str, results: dict, metric: str,
+          varied: tuple[str, ...]) -> tuple[list, dict]:
+  """One row per combination of the member values `varied` in a run (means over its folds and
+  seeds), and their curves."""
   import numpy as np  # pylint: disable=import-outside-toplevel
   pick = max if metric == 'accuracy' else min
-  if 'members' not in results or 'learning_rate' not in results['members'][0]:
+  if 'members' not in results or not varied:
     groups = {None: None}
   else:
     groups = {}
     for row in results['members']:
-      groups.setdefault(row['learning_rate'], []).append(row['member'])
+      groups.setdefault(tuple(row[name] for name in varied), []).append(row['member'])
   rows, curves = [], {}
   if groups != {None: None}:
     with open(os.path.join(workdir, 'history.json')) as f:
       history = json.load(f)
-  for rate, members in groups.items():
+  for combo, members in groups.items():
     if members is None:
       epochs, train_curve, val_curve = _curves(workdir, results, metric)
     else:
@@ -134,9 +144,9 @@ def _rows(run: str, workdir: str, results: dict, metric: str) -> tuple[list, dic
       from library.errors import UserError  # pylint: disable=import-outside-toplevel
       raise UserError(f'run {run!r} has no validation {metric!r} to compare')
     best = pick(val_curve)
-    name = run if rate is None else f'{run + " " if run else ""}learning_rate={rate:g}'
-    rows.append({'run': name, 'params': results['num_params'],
-                 **({'learning_rate': rate} if rate is not None else {}),
+    values = {} if combo is None else dict(zip(varied, combo))
+    name = ' '.join([run] * bool(run) + [f'{k}={v:g}' for k, v in values.items()])
+    rows.append({'run': name, 'params': results['num_params'], **values,
                  f'final_train_{metric}': train_curve[-1] if train_curve else float('nan'),
                  f'final_val_{metric}': val_curve[-1], f'best_val_{metric}': best,
                  'best_epoch': epochs[val_curve.index(best)],
@@ -193,7 +203,7 @@ def main(_):
     else:
       results = train.train_and_evaluate(config, workdir)
     new_rows, new_curves = _rows(run if len(configs) > 1 else '', workdir, results,
-                                 _METRIC.value)
+                                 _METRIC.value, tuple(_MEMBER_KEYS[k] for k in member_values))
     rows += new_rows
     curves.update(new_curves)
     for row in new_rows:
@@ -208,7 +218,7 @@ def main(_):
       f.write(_markdown(ranked, _METRIC.value))
     plots.plot_runs(curves, _METRIC.value, os.path.join(_WORKDIR.value, 'curves.png'))
     if member_values:
-      plots.plot_values(rows, 'learning_rate', _METRIC.value,
+      plots.plot_values(rows, _MEMBER_KEYS[next(iter(member_values))], _METRIC.value,
                         os.path.join(_WORKDIR.value, 'values.png'))
     if _CAPACITY.value:
       plots.plot_capacity(rows, _METRIC.value, os.path.join(_WORKDIR.value, 'capacity.png'))

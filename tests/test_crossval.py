@@ -3,8 +3,10 @@ member of one vmapped state by the one loop, giving what training each member al
 import copy
 import json
 import os
+import re
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
@@ -215,6 +217,63 @@ def test_learning_rate_values_are_members_equal_to_runs_alone(tmp_path):
     np.testing.assert_allclose(row['val_mae'], single['validation']['mae'], rtol=1e-5)
 
 
+@pytest.mark.parametrize('optimizer', ['adam', 'adamw'])
+def test_weight_decay_dropout_and_penalty_values_are_members_equal_to_runs_alone(tmp_path,
+                                                                                 optimizer):
+  """2 folds x 2 weight decays x 2 dropout rates x 2 L2 factors = 16 members of one program;
+  each equals its own run with those values as constants (adam: decay added to the gradient;
+  adamw: decoupled)."""
+  x, y = _regression()
+  config = _regression_config(k=2, epochs=2)
+  config.optimizer.name = optimizer
+  config.optimizer.learning_rate = 1e-2
+  config.members.weight_decay = (0.0, 0.5)
+  config.members.dropout_rate = (0.0, 0.5)
+  config.members.l2 = (0.0, 0.1)
+  results = train.train_and_evaluate(config, str(tmp_path / 'grid'),
+                                     arrays={'train': {'inputs': x, 'labels': y}})
+  rows = results['members']
+  assert len(rows) == 16 and len({r['val_loss'] for r in rows}) == 16
+  assert [(r['fold'], r['weight_decay'], r['dropout_rate'], r['l2']) for r in rows[:3]] == [
+      (0, 0.0, 0.0, 0.0), (0, 0.0, 0.0, 0.1), (0, 0.0, 0.5, 0.0)]
+  for row in (rows[5], rows[10], rows[15]):
+    tr, va = splits.fold_indices('kfold', 20, 2, seed=0)[row['fold']]
+    alone = copy.deepcopy(config)
+    alone.members.scheme = ''
+    alone.members.weight_decay = alone.members.dropout_rate = alone.members.l2 = ()
+    alone.seed, alone.optimizer.weight_decay = row['fold'], row['weight_decay']
+    alone.model.kwargs.dropout_rate = row['dropout_rate']
+    alone.task_config.regularization.l2 = row['l2']
+    single = train.train_and_evaluate(
+        alone, str(tmp_path / f'm{row["member"]}'), devices=jax.devices()[:1],
+        arrays={'train': {'inputs': x[tr], 'labels': y[tr]},
+                'validation': {'inputs': x[va], 'labels': y[va]}})
+    np.testing.assert_allclose(row['val_loss'], single['validation']['loss'], rtol=1e-5)
+    np.testing.assert_allclose(row['val_mae'], single['validation']['mae'], rtol=1e-5)
+
+
+def test_member_values_out_of_range_or_not_held_by_the_task_are_one_line_errors(tmp_path):
+  x, y = _regression()
+  arrays = {'train': {'inputs': x, 'labels': y}}
+  for key, values, fragment in [
+      ('dropout_rate', (0.2, 1.0), 'members.dropout_rate=(0.2, 1.0): every value must be a '
+                                   'number in [0, 1)'),
+      ('l1', (-1.0,), 'members.l1=(-1.0,): every value must be a number >= 0'),
+      ('learning_rate', (0.0,), 'must be a number > 0')]:
+    config = _regression_config()
+    config.members[key] = values
+    with pytest.raises(UserError, match=re.escape(fragment)):
+      train.train_and_evaluate(config, str(tmp_path / key), arrays=arrays)
+    assert not (tmp_path / key).exists()
+  config = _regression_config()
+  config.model.module, config.model.name = 'projects.recurrent.models', 'SequenceNet'
+  config.model.kwargs = ml_collections.ConfigDict({'rnn': 'gru', 'units': (4,), 'dropout': 0.1})
+  config.members.dropout_rate = (0.1, 0.2)
+  with pytest.raises(UserError, match='members.dropout_rate: model SequenceNet has no '
+                                      'dropout_rate'):
+    train.train_and_evaluate(config, str(tmp_path / 'rnn'), arrays=arrays)
+
+
 def test_a_killed_cross_validation_resumes_to_bitwise_the_same_folds(tmp_path):
   import sys  # pylint: disable=import-outside-toplevel
   from tests.test_scripts import kill_midway_then_rerun  # pylint: disable=import-outside-toplevel
@@ -228,6 +287,30 @@ def test_a_killed_cross_validation_resumes_to_bitwise_the_same_folds(tmp_path):
   killed, straight = kill_midway_then_rerun(command, tmp_path, at_least=2 * 303)
   resumed = json.loads((killed / 'results.json').read_text())
   uninterrupted = json.loads((straight / 'results.json').read_text())
+  assert resumed['members'] == uninterrupted['members']
+  assert json.loads((killed / 'history.json').read_text()) == json.loads(
+      (straight / 'history.json').read_text())
+
+
+def test_sigterm_on_members_with_values_saves_and_resumes_to_the_uninterrupted_folds(tmp_path):
+  """4 folds x 2 dropout rates x 2 weight decays: SIGTERM mid-run, then a rerun; the state's
+  per-member values come back from the checkpoint."""
+  import signal  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  from tests.test_scripts import kill_midway_then_rerun  # pylint: disable=import-outside-toplevel
+
+  def command(workdir):
+    return [sys.executable, '-m', 'scripts.crossval',
+            '--config=configs/mlp/boston_kfold.py:embedded,smoke', f'--workdir={workdir}',
+            '--config.num_epochs=5', '--config.checkpoint.every_epochs=1',
+            '--config.members.dropout_rate=0.0,0.3', '--config.members.weight_decay=0.0,0.01',
+            '--config.steps_per_dispatch.cpu=1', '--config.compilation_cache_dir=']
+
+  killed, straight = kill_midway_then_rerun(command, tmp_path, at_least=2 * 303,
+                                            sig=signal.SIGTERM)
+  resumed = json.loads((killed / 'results.json').read_text())
+  uninterrupted = json.loads((straight / 'results.json').read_text())
+  assert resumed['num_members'] == 16
   assert resumed['members'] == uninterrupted['members']
   assert json.loads((killed / 'history.json').read_text()) == json.loads(
       (straight / 'history.json').read_text())

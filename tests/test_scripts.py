@@ -93,19 +93,24 @@ def _final_params(workdir):
   return jax.tree.map(np.asarray, state.params)
 
 
-def kill_midway_then_rerun(command, tmp_path, at_least: int, env=None):
-  """Runs command(workdir) into tmp_path/killed, SIGKILLs it once a checkpoint of step
+def kill_midway_then_rerun(command, tmp_path, at_least: int, env=None, sig=signal.SIGKILL):
+  """Runs command(workdir) into tmp_path/killed, sends it `sig` once a checkpoint of step
   >= at_least exists, reruns it to the end, and runs it uninterrupted into tmp_path/straight.
-  Returns (killed, straight) workdirs; the rerun resumed from >= at_least (asserted)."""
+  Returns (killed, straight) workdirs; the rerun resumed from >= at_least (asserted). SIGTERM
+  must end the run with a checkpoint and exit code 128 + 15 (asserted)."""
   killed, straight = tmp_path / 'killed', tmp_path / 'straight'
   proc = subprocess.Popen(command(killed), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+                          stderr=subprocess.PIPE, text=True)
   try:
     _wait_for_checkpoint(proc, killed, at_least=at_least)
-    proc.send_signal(signal.SIGKILL)
+    proc.send_signal(sig)
   finally:
-    proc.wait()
-  assert proc.returncode == -signal.SIGKILL
+    _, stderr = proc.communicate(timeout=300)
+  if sig == signal.SIGKILL:
+    assert proc.returncode == -signal.SIGKILL
+  else:
+    assert proc.returncode == 128 + sig, stderr[-2000:]
+    assert 'checkpoint saved' in stderr and 'Traceback' not in stderr, stderr[-2000:]
   for workdir in (killed, straight):
     run = subprocess.run(command(workdir), cwd=ROOT, env=env, capture_output=True, text=True,
                          check=False)

@@ -132,13 +132,13 @@ def test_regularization_adds_keras_penalty_to_the_loss(load_config):
   config = load_config('configs/mlp/imdb_overfit.py', 'l1_l2,smoke')
   model = make_model(config.model)
   params = model.init(jax.random.PRNGKey(0), np.zeros((1, 10000), np.float32))['params']
-  penalty = supervised.make_penalty(config.task_config.regularization)(params)
+  penalty = supervised.make_penalty(config.task_config.regularization)(params, None)
   kernels = [params['Dense_0']['kernel'], params['Dense_1']['kernel']]   # not the output's
   expected = sum(0.001 * np.abs(k).sum() + 0.001 * np.square(k).sum() for k in kernels)
   np.testing.assert_allclose(float(penalty), expected, rtol=1e-5)
   config.task_config.regularization.pattern = 'no_such_layer'
   with pytest.raises(UserError, match="regularization.pattern='no_such_layer' matches no"):
-    supervised.make_penalty(config.task_config.regularization)(params)
+    supervised.make_penalty(config.task_config.regularization)(params, None)
 
 
 def _train(config, workdir):

@@ -4,6 +4,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from library import layers
+
 KERNEL_INIT = nn.initializers.xavier_uniform()  # Keras' default for Conv2D and Dense
 
 
@@ -27,8 +29,8 @@ class SmallConvnet(nn.Module):
       if pool:
         x = nn.max_pool(x, (2, 2), strides=(2, 2))
     x = x.reshape(x.shape[0], -1)
-    if self.dropout_rate:
-      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    if layers.active(self.dropout_rate):
+      x = layers.Dropout(self.dropout_rate, deterministic=not train)(x)
     for width in self.dense:
       x = nn.relu(nn.Dense(width, kernel_init=KERNEL_INIT)(x))
     return nn.Dense(self.num_outputs, kernel_init=KERNEL_INIT)(x)

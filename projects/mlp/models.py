@@ -3,6 +3,8 @@ from typing import Sequence
 
 import flax.linen as nn
 
+from library import layers
+
 # Keras' Dense default initializers, so that training curves match the book's.
 KERNEL_INIT = nn.initializers.xavier_uniform()
 
@@ -20,6 +22,6 @@ class MLP(nn.Module):
   def __call__(self, x_BxD, train: bool = False):
     for width in self.hidden:
       x_BxD = nn.relu(nn.Dense(width, kernel_init=KERNEL_INIT)(x_BxD))
-      if self.dropout_rate:
-        x_BxD = nn.Dropout(self.dropout_rate, deterministic=not train)(x_BxD)
+      if layers.active(self.dropout_rate):
+        x_BxD = layers.Dropout(self.dropout_rate, deterministic=not train)(x_BxD)
     return nn.Dense(self.num_outputs, kernel_init=KERNEL_INIT)(x_BxD)

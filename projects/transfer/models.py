@@ -13,6 +13,8 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from library import layers
+
 GLOROT = nn.initializers.xavier_uniform()   # Keras' default kernel initializer
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 TORCH_MEAN, TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -219,8 +221,8 @@ class DenseHead(nn.Module):
     x = features.reshape(features.shape[0], -1)
     for i, width in enumerate(self.dense):
       x = nn.relu(nn.Dense(width, kernel_init=GLOROT, name=f'dense_{i}')(x))
-      if self.dropout_rate:
-        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+      if layers.active(self.dropout_rate):
+        x = layers.Dropout(self.dropout_rate, deterministic=not train)(x)
     return nn.Dense(self.num_outputs, kernel_init=GLOROT, name='output')(x)
 
 
