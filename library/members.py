@@ -88,7 +88,8 @@ def validate(config) -> None:
 @dataclasses.dataclass
 class Layout:
   """Where each member's examples are: one split ('all') holds pool, validation and test."""
-  data: dict                       # {'inputs', 'labels'}: pool, then validation, then test
+  data: dict | None                # {'inputs', 'labels'}: pool, then validation, then test;
+                                   # None for a task without a dataset (members: seeds, values)
   train_rows: list                 # per member, indices into data
   eval_rows: dict                  # split -> per member indices into data
   names: list                      # per member: {'member', 'fold', 'seed', <varied values>}
@@ -102,13 +103,50 @@ class Layout:
     return len(self.names)
 
   def steps_per_epoch(self, batch_size: int) -> int:
-    """The steps of the largest member's epoch: every member's epoch has that many."""
+    """The steps of the largest member's epoch: every member's epoch has that many (None:
+    no dataset, no epochs)."""
+    if self.data is None:
+      return None
     return max(pipeline.steps_per_epoch(len(rows), batch_size) for rows in self.train_rows)
+
+
+def _grid(config) -> tuple[tuple[str, ...], list[tuple]]:
+  """(the varied names, every combination of their values, in order)."""
+  names = varied(config)
+  return names, list(itertools.product(*(tuple(float(v) for v in config.members[n])
+                                         for n in names)))
+
+
+def _values(config, names: list, varied_names) -> dict:
+  values = {}
+  for name in varied_names:
+    base = config.optimizer.learning_rate if name == 'learning_rate' else 1.0
+    values[VALUES[name]] = np.array([n[name] / base for n in names], np.float32)
+  return values
+
+
+def _dataless_layout(config) -> Layout:
+  """A task without a dataset: its members are seeds (members.scheme=seeds, k of them) and
+  hyperparameter values; each makes its own inputs from its own seed."""
+  m = config.members
+  if m.scheme not in ('', 'seeds'):
+    raise UserError(f'members.scheme={m.scheme!r}: task={config.task!r} has no dataset to '
+                    'fold; its members are seeds (members.scheme=seeds) and values')
+  names_varied, grid = _grid(config)
+  k = m.k if m.scheme else 1
+  if k < 1:
+    raise UserError(f'members.k={k} must be >= 1')
+  names = [{'member': i, 'seed': config.seed + f, **dict(zip(names_varied, combo))}
+           for i, (f, combo) in enumerate(itertools.product(range(k), grid))]
+  return Layout(None, [], {}, names, np.array([n['seed'] for n in names], np.int32),
+                _values(config, names, names_varied), None)
 
 
 def layout(config, module, arrays) -> Layout:
   """Loads the data (standardization left to each member) and lays out every member."""
   import copy  # pylint: disable=import-outside-toplevel
+  if not hasattr(module, 'load_data'):
+    return _dataless_layout(config)
   plain = copy.deepcopy(config)
   plain.unlock()
   plain.data.standardize = False
@@ -135,8 +173,7 @@ def layout(config, module, arrays) -> Layout:
       parts.append(datasets.splits[name])
       start += datasets.size(name)
   data = {key: np.concatenate([p[key] for p in parts]) for key in ('inputs', 'labels')}
-  names_varied = varied(config)
-  grid = list(itertools.product(*(tuple(float(v) for v in m[n]) for n in names_varied)))
+  names_varied, grid = _grid(config)
   names, train_rows, val_rows, seeds = [], [], [], []
   for (f, (tr, va)), combo in itertools.product(enumerate(folds), grid):
     names.append({'member': len(names), 'fold': f, 'seed': config.seed + f,
@@ -157,11 +194,8 @@ def layout(config, module, arrays) -> Layout:
   if config.data.standardize:
     fitted = [preprocessing.fit_standardizer(pool['inputs'][rows]) for rows in train_rows]
     stats = {k: np.stack([s[k] for s in fitted]) for k in ('mean', 'std')}
-  values = {}
-  for name in names_varied:
-    base = config.optimizer.learning_rate if name == 'learning_rate' else 1.0
-    values[VALUES[name]] = np.array([n[name] / base for n in names], np.float32)
-  return Layout(data, train_rows, eval_rows, names, np.array(seeds, np.int32), values,
+  return Layout(data, train_rows, eval_rows, names, np.array(seeds, np.int32),
+                _values(config, names, names_varied),
                 stats, datasets.raw_input_shape)
 
 
@@ -258,40 +292,57 @@ class MemberFeed:
     self.padded = math.ceil(self.num / mesh.size) * mesh.size
     self.on_members = NamedSharding(mesh, P('data'))
     self.replicated = parallel.replicated(mesh)
-    self.batches = MemberBatches(lay, config.batch_size, self.padded)
     self.eval_batch_size = config.eval_batch_size
-    self.data = parallel.put_tree(lay.data, self.replicated)
-    stats = (None if lay.stats is None else
-             {k: np.concatenate([v, np.repeat(v[:1], self.padded - self.num, 0)])
-              for k, v in lay.stats.items()})
-    self.stats = None if stats is None else parallel.put_tree(stats, self.on_members)
-    self.splits = set(lay.eval_rows)
-    masked = self.batches.uneven
 
     def on_axis(axis):
       return NamedSharding(mesh, P(*([None] * axis), 'data'))
 
     self._on_axis = on_axis
+    self.dataless = lay.data is None
+    if self.dataless:   # each member makes its own inputs; evaluation is eval_step(state, None)
+      self.batches = self.data = self.stats = None
+      self.splits = {'validation'} if task.eval_step is not None else set()
+      masked = False
+      self._lengths = {}
 
-    def chunk(state, data, stats, idx_KxMxB, weights_KxMxB, active_KxM):
-      def step(state, xs):
-        idx_MxB, weights_MxB, active_M = xs
+      def chunk(state, steps_k):
+        def step(state, _):
+          new, metrics = jax.vmap(lambda s: task.train_step(s, None))(state)
+          return new, {k: v for k, v in metrics.items() if k not in _HEALTH}
+        return jax.lax.scan(step, state, steps_k)
 
+      def evaluate(state):
+        return jax.vmap(lambda s: task.eval_step(s, None))(state)
+    else:
+      self.batches = MemberBatches(lay, config.batch_size, self.padded)
+      self.data = parallel.put_tree(lay.data, self.replicated)
+      stats = (None if lay.stats is None else
+               {k: np.concatenate([v, np.repeat(v[:1], self.padded - self.num, 0)])
+                for k, v in lay.stats.items()})
+      self.stats = None if stats is None else parallel.put_tree(stats, self.on_members)
+      self.splits = set(lay.eval_rows)
+      masked = self.batches.uneven
+
+      def chunk(state, data, stats, idx_KxMxB, weights_KxMxB, active_KxM):
+        def step(state, xs):
+          idx_MxB, weights_MxB, active_M = xs
+
+          def one(state_m, stats_m, idx_B, weights_B):
+            return task.train_step(state_m, _member_batch(data, stats_m, idx_B, weights_B))
+
+          new, metrics = jax.vmap(one)(state, stats, idx_MxB, weights_MxB)
+          # The gradient and parameter norms cost as much as a small model's step: dropped
+          # here, so XLA does not compute them (measured on book 3.6's k-fold: 2.0 -> 1.4 s a
+          # rerun).
+          metrics = {k: v for k, v in metrics.items() if k not in _HEALTH}
+          return (_masked(active_M, new, state) if masked else new), metrics
+
+        return jax.lax.scan(step, state, (idx_KxMxB, weights_KxMxB, active_KxM))
+
+      def evaluate(state, data, stats, idx_MxB, weights_MxB):
         def one(state_m, stats_m, idx_B, weights_B):
-          return task.train_step(state_m, _member_batch(data, stats_m, idx_B, weights_B))
-
-        new, metrics = jax.vmap(one)(state, stats, idx_MxB, weights_MxB)
-        # The gradient and parameter norms cost as much as a small model's step: dropped here,
-        # so XLA does not compute them (measured on book 3.6's k-fold: 2.0 -> 1.4 s a rerun).
-        metrics = {k: v for k, v in metrics.items() if k not in _HEALTH}
-        return (_masked(active_M, new, state) if masked else new), metrics
-
-      return jax.lax.scan(step, state, (idx_KxMxB, weights_KxMxB, active_KxM))
-
-    def evaluate(state, data, stats, idx_MxB, weights_MxB):
-      def one(state_m, stats_m, idx_B, weights_B):
-        return task.eval_step(state_m, _member_batch(data, stats_m, idx_B, weights_B))
-      return jax.vmap(one)(state, stats, idx_MxB, weights_MxB)
+          return task.eval_step(state_m, _member_batch(data, stats_m, idx_B, weights_B))
+        return jax.vmap(one)(state, stats, idx_MxB, weights_MxB)
 
     self._chunk_fn, self._evaluate_fn = chunk, evaluate
     # Traced programs are saved for reruns (library/trace_cache.py): a rerun of the same config
@@ -302,7 +353,7 @@ class MemberFeed:
         f'{config_lib.trace_json(config)}|members|masked={masked}|padded={self.padded}')
     self._compiled = {}
     self._eval_args = {}
-    for split, rows in lay.eval_rows.items():
+    for split, rows in lay.eval_rows.items() if not self.dataless else ():
       idx, weights = _eval_rows(rows, self.padded, config.eval_batch_size)
       self._eval_args[split] = (parallel.put(idx, on_axis(1)), parallel.put(weights, on_axis(1)))
 
@@ -311,11 +362,13 @@ class MemberFeed:
     set; the example batch it was initialized from)."""
     seeds = parallel.put(np.array(_pad(list(self.layout.seeds), self.padded), np.int32),
                          self.on_members)
-    example = {k: v[:self.batches.batch_size] for k, v in self.layout.data.items()}
-    if self.layout.stats is not None:
-      example['inputs'] = ((example['inputs'] - self.layout.stats['mean'][0]) /
-                           self.layout.stats['std'][0])
-    example['weights'] = np.ones(len(example['labels']), np.float32)
+    example = None
+    if not self.dataless:
+      example = {k: v[:self.batches.batch_size] for k, v in self.layout.data.items()}
+      if self.layout.stats is not None:
+        example['inputs'] = ((example['inputs'] - self.layout.stats['mean'][0]) /
+                             self.layout.stats['std'][0])
+      example['weights'] = np.ones(len(example['labels']), np.float32)
     from library import steps  # pylint: disable=import-outside-toplevel
 
     def init_all(seeds, example):
@@ -344,7 +397,8 @@ class MemberFeed:
     return compiled(*args)
 
   def chunk(self, state, *args):
-    steps = args[2].shape[0]     # idx_KxMxB: a last chunk may be shorter
+    # The chunk's length: steps_K, or idx_KxMxB (a last chunk may be shorter).
+    steps = args[0].shape[0] if self.dataless else args[2].shape[0]
     state, metrics = self._call(f'members.chunk[{steps}]', self._chunk_fn, (state, *args),
                                 donate_argnums=(0,))
     # The same sharding objects whether the chunk was traced or loaded: they are part of the
@@ -358,12 +412,19 @@ class MemberFeed:
     return dict(self._traces.status)
 
   def args(self, step: int, end: int):
+    if self.dataless:
+      n = end - step
+      if n not in self._lengths:
+        self._lengths[n] = parallel.put(np.zeros(n, np.int32), self.replicated)
+      return (self._lengths[n],)
     idx, weights, active = self.batches.indices(step, end - step)
     return (self.data, self.stats, parallel.put(idx, self._on_axis(1)),
             parallel.put(weights, self._on_axis(1)), parallel.put(active, self._on_axis(1)))
 
   def evaluate_sums(self, state, split: str):
     """Each member's metric sums over its rows of `split`, dispatched, not waited for."""
+    if self.dataless:
+      return self._call('members.evaluate', self._evaluate_fn, (state,))
     idx, weights = self._eval_args[split]
     total = None
     for b in range(idx.shape[0]):
@@ -386,7 +447,9 @@ def results(lay: Layout, history: dict, final: dict, scheme: str) -> dict:
   """results.json's member part: per-member rows, their mean and std, the best epoch."""
   rows = []
   for m, name in enumerate(lay.names):
-    row = dict(name, train_size=int(len(lay.train_rows[m])))
+    row = dict(name)
+    if lay.data is not None:
+      row['train_size'] = int(len(lay.train_rows[m]))
     if 'validation' in lay.eval_rows:
       row['val_size'] = int(len(lay.eval_rows['validation'][m]))
     for split, metrics in final.items():
@@ -402,7 +465,7 @@ def results(lay: Layout, history: dict, final: dict, scheme: str) -> dict:
   out = {'scheme': scheme, 'num_members': len(rows), 'members': rows,
          'mean': {k: float(np.mean([r[k] for r in rows])) for k in keys},
          'std': {k: float(np.std([r[k] for r in rows])) for k in keys}}
-  if history.get('validation'):
+  if history.get('validation') and lay.data is not None:
     # Where the member-averaged validation curves are best: the epoch count to train the final
     # model for (the book's "improvement stops near epoch 70").
     out['best_epoch_of_mean'] = {
@@ -419,8 +482,9 @@ def write_history(workdir: str, history: dict, durations: dict) -> None:
   steps = history.get('steps', {})
   at = steps.get('validation') or steps.get('train') or []
   curves = {split: history.get(split, {}) for split in ('train', 'validation')}
+  spe = durations['steps_per_epoch']
   writers.write_json_atomic(os.path.join(workdir, 'history.json'), {
-      'epochs': [s / durations['steps_per_epoch'] for s in at], 'steps': at, **curves})
+      'epochs': [s / spe for s in at] if spe else None, 'steps': at, **curves})
   plots.plot_folds(curves, os.path.join(workdir, 'curves.png'))
   if curves['validation']:
     names = [n for n in curves['validation'] if n != 'loss'] or ['loss']

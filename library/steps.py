@@ -147,14 +147,28 @@ class DataFeed:
 
 
 class DatalessFeed:
-  """A task without a dataset: the chunk only needs its length."""
-
-  splits = frozenset()
+  """A task without a dataset: the chunk only needs its length. Its evaluation, if it has one,
+  is `eval_step(state, None)`: the task makes its own inputs (greedy episodes of a policy),
+  and the sums it returns are the 'validation' split."""
 
   def __init__(self, task: Task, mesh: Mesh, state_sharding=None):
     self.chunk = make_dataless_chunk(task, state_sharding)
     self._replicated = parallel.replicated(mesh)
     self._lengths = {}     # chunk length -> its placed stand-in, made once
+    self.splits = frozenset({'validation'} if task.eval_step is not None else ())
+    self.eval_fn = (gc_paused(jax.jit(lambda state: task.eval_step(state, None)))
+                    if task.eval_step is not None else None)
+
+  def evaluate_sums(self, state, split: str):
+    del split
+    return self.eval_fn(state)
+
+  @staticmethod
+  def means(sums) -> dict:
+    return means(sums)
+
+  def evaluate(self, state, split: str) -> dict:
+    return self.means(self.evaluate_sums(state, split))
 
   def args(self, step: int, end: int):
     n = end - step

@@ -21,7 +21,9 @@ What the loop assumes of a task, and nothing more:
   one is checked for NaN/Inf; `count` (the batch's weight) is optional and weights the
   running means when present; `learning_rate` and `param_norm` are shown as last values.
 - Without a dataset (no load_data), `batch` is None: the task makes its own inputs on the
-  device, and its durations and cadences are in steps.
+  device, and its durations and cadences are in steps. Its `eval_step(state, None)`, if any,
+  makes its own evaluation inputs too (greedy episodes); the sums it returns are the
+  'validation' split, so checkpoint.best_metric and callbacks can watch them.
 - With one, a batch is a pytree of named arrays gathered on the device by index (several
   inputs, several targets, all the same leading size), plus 'weights': 0 for the padding of a
   last partial batch.
@@ -35,18 +37,22 @@ The families, walked through it:
 - k-fold, seeds, a sweep of values: members. The loop stacks M states (each init with its own
   seed), vmaps train_step and eval_step over them, gathers each member's own batch (its rows,
   its order) and masks members past their own epoch end; a continuous hyperparameter is an
-  array in the state (the learning-rate scale of library/optimizers.py), so members differ in
-  values, not in programs. The loop shards the member axis over the devices.
+  array in the state found by name (the optimizer's `lr_scale` and injected `weight_decay`,
+  supervised's `hyper` for dropout rate and L1/L2), so members differ in values, not in
+  programs. A task without a dataset has seeds and values as members (each its own
+  environments). The loop shards the member axis over the devices.
 - transfer learning: `variables` and `with_params` let the loop start the state from converted
   weights or another run (config.model_init); freezing is the task's optimizer mask.
 - VAE: a supervised-like task with a dataset and no labels; train_step draws its noise from
   fold_in(state.rng, state.step).
 - GAN: the state holds two (params, opt_state) pairs, each with its own optax chain; one
-  train_step updates both and reports both losses (tests/toy_tasks.py has a small one).
-- DQN: no dataset; the state also holds environment states, the replay buffer and target
-  params; train_step rolls the environments forward on device and learns from the buffer.
-  A batch of environments can be split over the devices (state_sharding) instead of
-  replicated.
+  train_step updates both and reports both losses (tests/tasks/two_players.py has a small
+  one).
+- DQN (projects/reinforcement/dqn.py): no dataset; the state also holds the gymnax
+  environment states, the replay buffer and the target params; train_step steps the
+  environments on device and learns from the buffer, eval_step plays greedy episodes; seeds
+  are members. A batch of environments can be split over the devices (state_sharding)
+  instead of replicated.
 - input optimisation (DeepDream, style transfer): no dataset; the "params" are the image,
   `artifacts` writes it at each evaluation.
 - tabular (final project): load_data returns the numeric block, categorical codes and targets

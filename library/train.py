@@ -226,12 +226,13 @@ def setup(config, arrays=None, devices=None):
   datasets = example = lay = None
   on_device = False
   if members_lib.enabled(config):
-    if not hasattr(module, 'load_data'):
-      raise UserError(f'task={config.task!r} has no dataset: members need folds of one')
+    if not hasattr(module, 'load_data') and arrays is not None:
+      raise UserError(f'task={config.task!r} has no dataset: it takes no arrays')
     lay = members_lib.layout(config, module, arrays)
     mesh = members_lib.mesh_for(lay.size, devices)
     spe = lay.steps_per_epoch(config.batch_size)
-    datasets = pipeline.Datasets({'train': lay.data}, None, lay.raw_input_shape)
+    if lay.data is not None:
+      datasets = pipeline.Datasets({'train': lay.data}, None, lay.raw_input_shape)
   else:
     mesh = parallel.make_mesh(devices)
     if hasattr(module, 'load_data'):
@@ -358,8 +359,9 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
     num_params = sum(x.size for x in jax.tree.leaves(task.params(state)))
     if lay is not None:
       num_params //= feed.padded
-      where = (f'{lay.size} members ({config.members.scheme or "values"}), '
-               f'{d["steps_per_epoch"]} steps per epoch, ')
+      where = (f'{lay.size} members ({config.members.scheme or "values"}), ' +
+               (f'{d["steps_per_epoch"]} steps per epoch, ' if d['steps_per_epoch'] else
+                'no dataset, '))
     elif datasets is not None:
       where = (f'{datasets.size("train"):,} training examples, '
                f'{d["steps_per_epoch"]} steps per epoch, ')

@@ -1,0 +1,267 @@
+"""Deep Q-learning as a task of the one loop, environment included: a task without a dataset.
+
+  python -m scripts.train --config=configs/reinforcement/cartpole_dqn.py --workdir=/tmp/dqn
+
+Every step of the loop is, inside the one jit-compiled step:
+1. act in `num_envs` gymnax environments at once (epsilon-greedy on the online network), with
+   gymnax 1.x's auto-reset;
+2. store the N transitions in the replay ring buffer (projects/reinforcement/replay.py), each
+   with the observation it really ended in and whether it terminated;
+3. one gradient step on a batch drawn from the buffer (once `learning_starts` steps are
+   collected), on the TD error against the target network's bootstrap,
+   r + gamma * (1 - terminated) * Q_target(s', a*), with a* = argmax Q_target (DQN) or argmax
+   Q_online (Double DQN, `double`); the loss is the mean squared TD error (`loss`, halved as
+   optax's l2_loss) or the Huber loss. Truncation (the time limit) bootstraps; only termination
+   zeroes it;
+4. every `target_every` steps the target network moves to the online one: a copy (tau 1, hard)
+   or Polyak averaging (tau < 1).
+
+The environments, the buffer, both networks and the optimizer are the state: a checkpoint holds
+them all, so a killed run resumes bitwise. Several seeds are members of one run
+(`members.scheme=seeds`, `members.k`): each its own environments, buffer and networks, trained
+together by jax.vmap. Evaluation (`eval_step`, at each evaluation of the loop) plays
+`eval_episodes` greedy episodes to their end and reports their mean `episode_return`.
+
+The optimizer is `config.optimizer` (library/optimizers.py), the Q-network `config.model` (any
+linen model of the codebase: projects.mlp.models.MLP for vector observations, a convnet for
+MinAtar's 10x10 frames); its outputs are one Q-value per action.
+"""
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from library import config as config_lib, optimizers
+from library.errors import UserError
+from library.task import Task, make_model
+from projects.reinforcement import replay
+
+
+@flax.struct.dataclass
+class DQNState:
+  step: jax.Array
+  params: Any
+  target_params: Any
+  opt_state: Any
+  env_state: Any        # gymnax state of each of the N environments
+  obs: Any              # (N, ...) their current observations
+  buffer: replay.Buffer
+  returns: jax.Array    # (N,) the running return of each environment's episode
+  last_return: jax.Array  # (N,) the return of each environment's last finished episode
+  episodes: jax.Array   # () episodes finished so far, all environments
+  rng: jax.Array
+
+
+def default_task_config() -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict({
+      'env': 'CartPole-v1',     # a gymnax environment id
+      'num_envs': 10,           # environments stepped together; one update per loop step
+      'buffer_size': 10_000,    # transitions kept
+      'batch_size': 128,        # transitions per update
+      'learning_starts': 1_000,  # loop steps of collection before the first update
+      'gamma': 0.99,
+      'target_every': 50,       # loop steps between target updates
+      'tau': 1.0,               # 1: copy the online network; < 1: Polyak averaging
+      'double': False,          # Double DQN targets
+      'epsilon_start': 1.0,
+      'epsilon_end': 0.05,
+      'epsilon_fraction': 0.5,  # of the run's steps over which epsilon falls linearly
+      'loss': 'mse',            # mse (CleanRL's and purejaxrl's on CartPole) or huber
+      'huber_delta': 1.0,
+      'eval_episodes': 100,     # greedy episodes per evaluation
+      'eval_epsilon': 0.0,
+  })
+
+
+def validate_task_config(config) -> None:
+  t = config.task_config
+  config_lib.check_known_keys(t, default_task_config(), 'task_config.')
+  for key in ('num_envs', 'buffer_size', 'batch_size', 'target_every', 'eval_episodes'):
+    if not isinstance(t[key], int) or t[key] < 1:
+      raise UserError(f'task_config.{key}={t[key]!r} must be an integer >= 1')
+  if t.num_envs > t.buffer_size:
+    raise UserError(f'task_config.num_envs={t.num_envs} must be <= task_config.buffer_size='
+                    f'{t.buffer_size}')
+  for key, low, high in (('gamma', 0.0, 1.0), ('tau', 0.0, 1.0), ('epsilon_start', 0.0, 1.0),
+                         ('epsilon_end', 0.0, 1.0), ('epsilon_fraction', 0.0, 1.0),
+                         ('eval_epsilon', 0.0, 1.0)):
+    if not low <= t[key] <= high or (key == 'tau' and t[key] == 0):
+      raise UserError(f'task_config.{key}={t[key]} must be in '
+                      f'{"(0, 1]" if key == "tau" else f"[{low:g}, {high:g}]"}')
+  if t.loss not in ('mse', 'huber'):
+    raise UserError(f'task_config.loss={t.loss!r} is not one of mse, huber')
+  if t.learning_starts < 0:
+    raise UserError(f'task_config.learning_starts={t.learning_starts} must be >= 0')
+
+
+def make_env(name: str):
+  """(gymnax environment, its default parameters); a one-line error for an unknown id."""
+  import gymnax  # pylint: disable=import-outside-toplevel
+  if name not in gymnax.registered_envs:
+    raise UserError(f'task_config.env={name!r} is not a gymnax environment; it has '
+                    f'{", ".join(gymnax.registered_envs)}')
+  return gymnax.make(name)
+
+
+def epsilon_schedule(t, total_steps: int) -> optax.Schedule:
+  """Linear from epsilon_start to epsilon_end over epsilon_fraction of the run, then flat."""
+  steps = max(1, int(t.epsilon_fraction * total_steps))
+  return optax.linear_schedule(t.epsilon_start, t.epsilon_end, steps)
+
+
+def td_targets(q_next_target, q_next_online, reward, terminated, gamma: float, double: bool):
+  """r + gamma * (1 - terminated) * Q_target(s', a*): a* = argmax of the target network's
+  values (DQN) or of the online network's (Double DQN, van Hasselt et al. 2016)."""
+  chooser = q_next_online if double else q_next_target
+  best = jnp.argmax(chooser, axis=-1)
+  bootstrap = jnp.take_along_axis(q_next_target, best[:, None], axis=-1)[:, 0]
+  return reward + gamma * (1.0 - terminated) * bootstrap
+
+
+def target_update(params, target_params, step, every: int, tau: float):
+  """The target network after loop step `step` (1-based count of updates done)."""
+  moved = optax.incremental_update(params, target_params, tau)
+  due = step % every == 0
+  return jax.tree.map(lambda m, o: jnp.where(due, m, o), moved, target_params)
+
+
+def make_task(config, data, total_steps: int) -> Task:
+  if data is not None:
+    raise UserError('the DQN makes its own data: set no data.source')
+  t = config.task_config
+  env, env_params = make_env(t.env)
+  num_actions = env.action_space(env_params).n
+  model = make_model(config.model)
+  tx, schedule = optimizers.make_optimizer(config.optimizer, total_steps)
+  epsilon = epsilon_schedule(t, total_steps)
+  obs_shape = env.observation_space(env_params).shape
+
+  def q_values(params, obs):
+    return model.apply({'params': params}, obs.astype(jnp.float32))
+
+  def reset(rng, n):
+    return jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(rng, n), env_params)
+
+  def env_step(rng, env_state, action):
+    return jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+        jax.random.split(rng, action.shape[0]), env_state, action, env_params)
+
+  def act(rng, params, obs, eps):
+    explore_rng, action_rng = jax.random.split(rng)
+    greedy = jnp.argmax(q_values(params, obs), axis=-1).astype(jnp.int32)
+    random_action = jax.random.randint(action_rng, greedy.shape, 0, num_actions)
+    explore = jax.random.uniform(explore_rng, greedy.shape) < eps
+    return jnp.where(explore, random_action, greedy)
+
+  def init(rng, batch):
+    del batch
+    params_rng, env_rng, state_rng = jax.random.split(rng, 3)
+    obs, env_state = reset(env_rng, t.num_envs)
+    params = model.init(params_rng, jnp.zeros((1, *obs_shape), jnp.float32))['params']
+    out = jax.eval_shape(lambda p: q_values(p, obs), params)
+    if out.shape[-1] != num_actions:
+      raise UserError(f'model outputs {out.shape[-1]} values; {t.env} has {num_actions} '
+                      'actions: set model.kwargs.num_outputs')
+    return DQNState(step=jnp.zeros((), jnp.int32), params=params,
+                    target_params=jax.tree.map(jnp.copy, params), opt_state=tx.init(params),
+                    env_state=env_state, obs=obs,
+                    buffer=replay.empty(t.buffer_size, obs[0]),
+                    returns=jnp.zeros((t.num_envs,), jnp.float32),
+                    last_return=jnp.zeros((t.num_envs,), jnp.float32),
+                    episodes=jnp.zeros((), jnp.int32), rng=state_rng)
+
+  def loss_fn(params, target_params, batch):
+    q = q_values(params, batch['obs'])
+    q_taken = jnp.take_along_axis(q, batch['action'][:, None], axis=-1)[:, 0]
+    q_next_target = q_values(target_params, batch['next_obs'])
+    q_next_online = q_values(params, batch['next_obs']) if t.double else None
+    target = jax.lax.stop_gradient(td_targets(q_next_target, q_next_online, batch['reward'],
+                                              batch['terminated'], t.gamma, t.double))
+    if t.loss == 'huber':
+      loss = jnp.mean(optax.huber_loss(q_taken, target, delta=t.huber_delta))
+    else:
+      loss = jnp.mean(optax.l2_loss(q_taken, target))   # 0.5 * error^2
+    return loss, jnp.mean(q_taken)
+
+  def train_step(state, batch):
+    del batch
+    rng = jax.random.fold_in(state.rng, state.step)
+    act_rng, env_rng, sample_rng = jax.random.split(rng, 3)
+    eps = epsilon(state.step)
+    action = act(act_rng, state.params, state.obs, eps)
+    obs, env_state, reward, terminated, truncated, info = env_step(env_rng, state.env_state,
+                                                                   action)
+    buffer = replay.add(state.buffer, state.obs, action, reward, info['final_observation'],
+                        terminated)
+    done = jnp.logical_or(terminated, truncated)
+    returns = state.returns + reward
+    last_return = jnp.where(done, returns, state.last_return)
+    returns = jnp.where(done, 0.0, returns)
+
+    batch = replay.sample(buffer, sample_rng, t.batch_size)
+    (loss, q_mean), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params, state.target_params, batch)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    learning = state.step >= t.learning_starts
+    params = jax.tree.map(lambda new, old: jnp.where(learning, new, old),
+                          optax.apply_updates(state.params, updates), state.params)
+    opt_state = jax.tree.map(lambda new, old: jnp.where(learning, new, old), opt_state,
+                             state.opt_state)
+    step = state.step + 1
+    target_params = target_update(params, state.target_params, step, t.target_every, t.tau)
+    episodes = state.episodes + jnp.sum(done.astype(jnp.int32))
+    metrics = {'loss': loss, 'q_mean': q_mean, 'epsilon': jnp.asarray(eps, jnp.float32),
+               # The mean over environments of their last finished episode (0 before one).
+               'episode_return': jnp.mean(last_return),
+               'learning_rate': jnp.asarray(schedule(state.step) *
+                                            optimizers.lr_scale(state.opt_state), jnp.float32)}
+    new = state.replace(step=step, params=params, target_params=target_params,
+                        opt_state=opt_state, env_state=env_state, obs=obs, buffer=buffer,
+                        returns=returns, last_return=last_return, episodes=episodes)
+    return new, metrics
+
+  def play(params, rng, episodes: int, eps: float):
+    """The returns of `episodes` episodes played to their end (or the time limit)."""
+    reset_rng, rng = jax.random.split(rng)
+    obs, env_state = reset(reset_rng, episodes)
+    limit = env_params.max_steps_in_episode
+
+    def one(carry, _):
+      obs, env_state, total, alive, rng = carry
+      rng, act_rng, env_rng = jax.random.split(rng, 3)
+      action = act(act_rng, params, obs, eps)
+      obs, env_state, reward, terminated, truncated, _ = env_step(env_rng, env_state, action)
+      total = total + reward * alive
+      alive = alive * (1.0 - jnp.logical_or(terminated, truncated).astype(jnp.float32))
+      return (obs, env_state, total, alive, rng), None
+
+    carry = (obs, env_state, jnp.zeros((episodes,)), jnp.ones((episodes,)), rng)
+    (_, _, total, _, _), _ = jax.lax.scan(one, carry, None, length=limit)
+    return total
+
+  def eval_step(state, batch):
+    del batch
+    # The evaluation's key is a function of the state: the same episodes on a resumed run.
+    rng = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), 1)
+    total = play(state.params, rng, t.eval_episodes, t.eval_epsilon)
+    return {'episode_return': jnp.sum(total),
+            'count': jnp.asarray(t.eval_episodes, jnp.float32)}
+
+  def summary(batch):
+    del batch
+    import flax.linen as nn  # pylint: disable=import-outside-toplevel
+    table = nn.tabulate(model, jax.random.key(0), compute_flops=False,
+                        console_kwargs={'width': 110, 'force_terminal': False})(
+                            jnp.zeros((1, *obs_shape), jnp.float32))
+    return (f'{t.env}: observations {tuple(obs_shape)}, {num_actions} actions; '
+            f'{t.num_envs} environments, replay of {t.buffer_size:,}\n{table}')
+
+  return Task(init=init, train_step=train_step, eval_step=eval_step, summary=summary,
+              params=lambda state: state.params,
+              variables=lambda state: {'params': state.params},
+              predict=lambda state, obs: q_values(state.params, obs))
+
