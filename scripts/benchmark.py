@@ -371,10 +371,111 @@ def sweep_row() -> dict:
   return row
 
 
+DQN_STEPS = (2_000, 6_000)    # loop steps of our two runs; their difference is timed
+
+
+def run_dqn_ours(steps: int) -> float:
+  """Seconds of training of configs/reinforcement/cartpole_dqn.py:one_seed for `steps` steps."""
+  from library import train  # pylint: disable=import-outside-toplevel
+  config = _load_config('configs/reinforcement/cartpole_dqn.py:one_seed')
+  config.num_train_steps = steps
+  config.eval_every_steps = steps
+  config.progress_bar = False
+  config.compilation_cache_dir = ''    # both lengths compile alike: the difference cancels it
+  with tempfile.TemporaryDirectory() as workdir:
+    return train.train_and_evaluate(config, workdir)['train_seconds']
+
+
+def run_dqn_host(env_steps: int) -> float:
+  """Environment steps/s of a CleanRL-style host loop: gymnasium's CartPole-v1 stepped in
+  Python, the same jitted Q-network chosen per step (one dispatch per step), one jitted update
+  of 128 transitions from a NumPy replay every 10 steps (our ratio: 10 environments per
+  update). Compilation is done before the clock starts."""
+  import gymnasium  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import optax  # pylint: disable=import-outside-toplevel
+  from library.task import make_model  # pylint: disable=import-outside-toplevel
+  config = _load_config('configs/reinforcement/cartpole_dqn.py:one_seed')
+  t = config.task_config
+  model = make_model(config.model)
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 4)))['params']
+  target = params
+  tx = optax.adam(config.optimizer.learning_rate)
+  opt_state = tx.init(params)
+
+  @jax.jit
+  def act(params, obs):
+    return jnp.argmax(model.apply({'params': params}, obs[None])[0])
+
+  @jax.jit
+  def update(params, target, opt_state, obs, action, reward, next_obs, terminated):
+    def loss_fn(p):
+      q = jnp.take_along_axis(model.apply({'params': p}, obs), action[:, None], -1)[:, 0]
+      nxt = jnp.max(model.apply({'params': target}, next_obs), -1)
+      y = reward + t.gamma * (1.0 - terminated) * nxt
+      return jnp.mean(optax.l2_loss(q, jax.lax.stop_gradient(y)))
+    grads = jax.grad(loss_fn)(params)
+    updates, opt_state = tx.update(grads, opt_state)
+    return optax.apply_updates(params, updates), opt_state
+
+  rng = np.random.default_rng(0)
+  size = t.buffer_size
+  buf = {'obs': np.zeros((size, 4), np.float32), 'next_obs': np.zeros((size, 4), np.float32),
+         'action': np.zeros(size, np.int32), 'reward': np.zeros(size, np.float32),
+         'terminated': np.zeros(size, np.float32)}
+  env = gymnasium.make('CartPole-v1')
+  obs, _ = env.reset(seed=0)
+  def run(n, params, target, opt_state, start):
+    nonlocal obs
+    for i in range(start, start + n):
+      eps = max(0.05, 1.0 - i / 25_000)
+      action = (int(rng.integers(2)) if rng.random() < eps else
+                int(act(params, jnp.asarray(obs, jnp.float32))))
+      next_obs, reward, terminated, truncated, _ = env.step(action)
+      j = i % size
+      buf['obs'][j], buf['next_obs'][j], buf['action'][j] = obs, next_obs, action
+      buf['reward'][j], buf['terminated'][j] = reward, float(terminated)
+      obs = env.reset()[0] if terminated or truncated else next_obs
+      if i % 10 == 0:
+        idx = rng.integers(0, min(i + 1, size), t.batch_size)
+        params, opt_state = update(params, target, opt_state,
+                                   *(buf[k][idx] for k in ('obs', 'action', 'reward',
+                                                           'next_obs', 'terminated')))
+      if i % 500 == 0:
+        target = params
+    jax.block_until_ready(params)
+    return params, target, opt_state
+  params, target, opt_state = run(200, params, target, opt_state, 0)     # compiles both
+  start = time.perf_counter()
+  run(env_steps, params, target, opt_state, 200)
+  return env_steps / (time.perf_counter() - start)
+
+
+def dqn_row() -> dict:
+  """DQN on CartPole: environment steps/s of our on-device loop (10 environments a step) and
+  of the host loop, alternating, medians."""
+  import jax  # pylint: disable=import-outside-toplevel
+  config = _load_config('configs/reinforcement/cartpole_dqn.py:one_seed')
+  envs = config.task_config.num_envs
+  ours, host = [], []
+  for _ in range(_REPEATS.value):
+    short, long = (run_dqn_ours(n) for n in DQN_STEPS)
+    ours.append((DQN_STEPS[1] - DQN_STEPS[0]) * envs / (long - short))
+    host.append(run_dqn_host(5_000))
+  row = {'name': 'dqn_cartpole', 'ours_env_steps_per_s': statistics.median(ours),
+         'host_env_steps_per_s': statistics.median(host), 'repeats': _REPEATS.value,
+         'device': jax.devices()[0].device_kind, 'jax': jax.__version__}
+  row['ratio'] = row['ours_env_steps_per_s'] / row['host_env_steps_per_s']
+  print(json.dumps(row), flush=True)
+  return row
+
+
 def main(_):
   import jax  # pylint: disable=import-outside-toplevel
   jax.monitoring.register_event_duration_secs_listener(_record_phase)
-  everything = list(ENTRIES) + list(CROSSVAL_ENTRIES) + ['boston_lr_sweep']
+  everything = list(ENTRIES) + list(CROSSVAL_ENTRIES) + ['boston_lr_sweep', 'dqn_cartpole']
   names = _ONLY.value or everything
   unknown = [n for n in names if n not in everything]
   if unknown:
@@ -387,6 +488,9 @@ def main(_):
       continue
     if name == 'boston_lr_sweep':
       rows.append(sweep_row())
+      continue
+    if name == 'dqn_cartpole':
+      rows.append(dqn_row())
       continue
     path, epochs, build, loss, make_arrays = ENTRIES[name]
     arrays = make_arrays() if make_arrays else None
