@@ -203,10 +203,12 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
   # Members (library/members.py): every fold of a validation scheme (kfold, stratified_kfold,
   # loo, bootstrap, or k seeds), times every combination of the hyperparameter values given
   # (learning_rate, weight_decay, dropout_rate, l1, l2), trained as one vmapped state by the
-  # loop. '' and () train one model.
+  # loop. '' and () train one model. keep_best: each member ends with its own best evaluation
+  # by checkpoint.best_metric (e.g. a DQN seed's best greedy return), not its last state.
   c.members = ml_collections.ConfigDict({'scheme': '', 'k': 4, 'shuffle': False,
                                          'learning_rate': (), 'weight_decay': (),
-                                         'dropout_rate': (), 'l1': (), 'l2': ()})
+                                         'dropout_rate': (), 'l1': (), 'l2': (),
+                                         'keep_best': False})
 
   c.progress_bar = True
   # JAX's persistent compilation cache: a rerun skips compilation. '' turns it off.

@@ -39,14 +39,32 @@ def _pick_step(ckpt: checkpoints.Checkpointer, which: str) -> int | None:
   raise UserError(f'checkpoint={which!r}: use latest, best or one of steps {ckpt.all_steps()}')
 
 
+def _keeps_best_state(config) -> bool:
+  """Whether the run saved a best state beside its state: members.keep_best (each member's
+  best evaluation) or EarlyStopping's restore_best_weights."""
+  return bool(config.members.get('keep_best') or (
+      config.callbacks.early_stopping.monitor and
+      config.callbacks.early_stopping.restore_best_weights))
+
+
 def restore(workdir, config, state, which):
   """(state, meta) of a workdir's checkpoint `which` (latest, best or a step), into `state`'s
-  structure and placement."""
+  structure and placement. For a run that kept a best state (members.keep_best,
+  restore_best_weights), 'best' is that state, as saved with the latest checkpoint: the weights
+  its results.json reports."""
   ckpt = _checkpointer(workdir, config)
-  restored = ckpt.restore(checkpoints.abstract(state), _pick_step(ckpt, which))
+  kept = which == 'best' and _keeps_best_state(config)
+  restored = ckpt.restore(checkpoints.abstract(state), None if kept else _pick_step(ckpt, which),
+                          with_best_state=kept)
   ckpt.close()
   if restored is None:
     raise UserError(f'{workdir}/checkpoints holds no checkpoint')
+  if kept:
+    state, meta, best = restored
+    if best is None:
+      raise UserError(f'{workdir}: its latest checkpoint holds no best state yet (none was '
+                      'evaluated); use --checkpoint=latest')
+    return best, meta
   return restored[:2]
 
 

@@ -72,6 +72,12 @@ def validate(config) -> None:
       ok, allowed = numbers and min(values) >= 0, '>= 0'
     if not ok:
       raise UserError(f'members.{name}={values}: every value must be a number {allowed}')
+  if m.keep_best and not enabled(config):
+    raise UserError('members.keep_best is for members (members.scheme or values); a single '
+                    'run keeps its best with callbacks.early_stopping.restore_best_weights')
+  if m.keep_best and not config.checkpoint.best_metric.startswith('validation.'):
+    raise UserError('members.keep_best needs checkpoint.best_metric=validation.<metric> (and '
+                    f'checkpoint.best_mode), not {config.checkpoint.best_metric!r}')
   if not enabled(config):
     return
   if config.data.window.lookback:
@@ -79,7 +85,8 @@ def validate(config) -> None:
                     'and future rows); train one model')
   for name in ('early_stopping', 'reduce_lr'):
     if config.callbacks[name].monitor:
-      raise UserError(f'callbacks.{name} with members is not supported yet: train one model')
+      raise UserError(f'callbacks.{name} with members is not supported yet: train one model '
+                      '(members.keep_best keeps each member\'s best evaluation)')
   if config.model_init.path or config.data.embedding_file:
     raise UserError('members do not take model_init or data.embedding_file yet: train one '
                     'model')
@@ -443,11 +450,55 @@ class MemberFeed:
     return self.means(self.evaluate_sums(state, split))
 
 
-def results(lay: Layout, history: dict, final: dict, scheme: str) -> dict:
+class BestMembers:
+  """Each member's best evaluation so far (members.keep_best), by checkpoint.best_metric and
+  checkpoint.best_mode: the values, their steps, and the stacked state of those bests (the
+  loop's best_state, saved in every checkpoint; the final results come from it). A member's
+  best is its own: seed 1 may be best at step 40,000 and seed 2 at the end."""
+
+  def __init__(self, config, padded: int):
+    self.metric = config.checkpoint.best_metric.partition('.')[2]
+    self.higher = config.checkpoint.best_mode == 'max'
+    self.values = np.full(padded, -np.inf if self.higher else np.inf)
+    self.steps = np.full(padded, -1, np.int64)
+
+  def update(self, step: int, values: dict, state, best_state):
+    """The best state after an evaluation at `step` of `state` gave `values` per member."""
+    if self.metric not in values:
+      raise UserError(f'checkpoint.best_metric=validation.{self.metric!r}: the evaluation '
+                      f'reports {", ".join(sorted(values))}')
+    v = np.asarray(values[self.metric], np.float64).ravel()
+    v = np.concatenate([v, np.full(len(self.values) - len(v), self.values[0])])
+    improved = v > self.values if self.higher else v < self.values
+    self.values = np.where(improved, v, self.values)
+    self.steps = np.where(improved, step, self.steps)
+    return _select(jnp.asarray(improved), state, state if best_state is None else best_state)
+
+  def state(self) -> dict:
+    finite = lambda x: float(x) if np.isfinite(x) else None  # noqa: E731
+    return {'values': [finite(x) for x in self.values], 'steps': self.steps.tolist()}
+
+  def load(self, saved: dict | None) -> None:
+    if saved:
+      worst = -np.inf if self.higher else np.inf
+      self.values = np.array([worst if x is None else x for x in saved['values']], np.float64)
+      self.steps = np.array(saved['steps'], np.int64)
+
+
+@jax.jit
+def _select(mask_M, new, old):
+  return jax.tree.map(
+      lambda n, o: jnp.where(mask_M.reshape((-1,) + (1,) * (n.ndim - 1)), n, o), new, old)
+
+
+def results(lay: Layout, history: dict, final: dict, scheme: str,
+            best: BestMembers | None = None) -> dict:
   """results.json's member part: per-member rows, their mean and std, the best epoch."""
   rows = []
   for m, name in enumerate(lay.names):
     row = dict(name)
+    if best is not None:
+      row['best_step'] = int(best.steps[m])
     if lay.data is not None:
       row['train_size'] = int(len(lay.train_rows[m]))
     if 'validation' in lay.eval_rows:

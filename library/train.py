@@ -328,7 +328,10 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
   ckpt = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'), config.checkpoint.keep,
                                   config.checkpoint.best_metric, config.checkpoint.best_mode)
   early = callbacks.get('early_stopping')
-  keeps_best = early is not None and early.restore_best_weights
+  # Members keeping each one's best evaluation (members.keep_best) hold a stacked best state.
+  member_best = members_lib.BestMembers(config, feed.padded) if (
+      lay is not None and config.members.keep_best) else None
+  keeps_best = (early is not None and early.restore_best_weights) or member_best is not None
   restored = ckpt.restore(checkpoints.abstract(state), with_best_state=keeps_best)
   best_state, history, saved_running = None, {'train': {}, 'validation': {}}, None
   if restored is not None:
@@ -338,6 +341,8 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
         cb.load(meta['callbacks'][name])
     history = meta.get('member_history') or history
     saved_running = meta.get('train_running')
+    if member_best is not None:
+      member_best.load(meta.get('member_best'))
     if main:
       print(f'resuming from the checkpoint at step {meta["step"]} in {workdir}', flush=True)
   start_step = int(np.ravel(jax.device_get(state.step)).max())
@@ -429,6 +434,8 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
             'train_running': running.state()}
     if lay is not None:
       meta['member_history'] = history
+    if member_best is not None:
+      meta['member_best'] = member_best.state()
     if d['steps_per_epoch']:
       meta['data_position'] = {'epoch': step // d['steps_per_epoch'],
                                'batch': step % d['steps_per_epoch']}
@@ -508,7 +515,7 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
           timing['eval_s'] += time.perf_counter() - eval_start
         # Saved states must have finite losses, and callbacks decide on this evaluation: then
         # the metrics are read now; otherwise a chunk later.
-        if (at_ckpt or stop.signum is not None or (at_eval and callbacks)
+        if (at_ckpt or stop.signum is not None or (at_eval and (callbacks or member_best))
             or step == d['total']):
           if pending is not None:
             absorb(*pending)
@@ -516,6 +523,8 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
           val = finish_validation() if pending_val is not None else None
           if at_eval:
             stopped_early = run_callbacks(step, val)
+          if at_eval and member_best is not None and val is not None:
+            best_state = member_best.update(step, final['validation'], state, best_state)
         if at_eval and task.artifacts is not None:
           produced = task.artifacts(state, step)
           if main:
@@ -535,7 +544,12 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
     progress.close()  # before the test evaluation, so its line is complete
 
     weights_step = step
-    if keeps_best and best_state is not None:    # Keras restores them at the end of fit
+    if member_best is not None and best_state is not None:   # each member's best evaluation
+      state, weights_step = best_state, None
+      if main:
+        print(f'each member restored to its best evaluation ({config.checkpoint.best_metric}: '
+              f'steps {member_best.steps[:lay.size].tolist()})', flush=True)
+    elif keeps_best and best_state is not None:    # Keras restores them at the end of fit
       state, weights_step = best_state, early.best_step
       if main:
         print(f'restoring the best weights, of step {weights_step} '
@@ -548,7 +562,8 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
                'resumed_from_step': start_step, 'jax_version': jax.__version__,
                'stopped': {'reason': 'early_stopping' if stopped_early else 'completed',
                            'step': int(step), 'epoch': epoch_of(step)},
-               'weights_from_step': int(weights_step)}
+               # None: each member's own best step (members.keep_best; its rows' best_step)
+               'weights_from_step': int(weights_step) if weights_step is not None else None}
     if early is not None:
       results['stopped'].update(monitor=early.monitor, best=early.best,
                                 best_step=early.best_step)
@@ -578,11 +593,12 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
       if split in results:
         results[split].update(values)
     if 'test' in results:
-      writer.write(weights_step, 'test', results['test'], epoch_of(weights_step))
+      at = weights_step if weights_step is not None else step
+      writer.write(at, 'test', results['test'], epoch_of(at))
     if lay is not None:
       results['num_params'] //= feed.padded
       results.update(members_lib.results(lay, history, final,
-                                         config.members.scheme or 'values'))
+                                         config.members.scheme or 'values', member_best))
     # From entering this function to here: data, compilation, training and evaluation.
     results['run_seconds'] = time.perf_counter() - run_start
     if hasattr(feed, 'finish'):   # traced programs saved for reruns, after the timed part

@@ -274,6 +274,36 @@ def test_member_values_out_of_range_or_not_held_by_the_task_are_one_line_errors(
     train.train_and_evaluate(config, str(tmp_path / 'rnn'), arrays=arrays)
 
 
+def test_keep_best_ends_each_member_at_its_own_best_evaluation(tmp_path):
+  """A rate high enough that validation loss goes up and down: each member's final numbers
+  are those of its own best evaluation, and its row names that step."""
+  x, y = _regression(n=40)
+  config = _regression_config(k=2, epochs=8)
+  config.optimizer.learning_rate = 0.3
+  config.members.learning_rate = (0.3, 0.03)
+  config.members.keep_best = True
+  config.checkpoint.best_metric, config.checkpoint.best_mode = 'validation.loss', 'min'
+  results = train.train_and_evaluate(config, str(tmp_path / 'best'),
+                                     arrays={'train': {'inputs': x, 'labels': y}})
+  with open(tmp_path / 'best' / 'history.json') as f:
+    history = json.load(f)
+  curves = np.asarray(history['validation']['loss'])          # (evaluations, members)
+  steps = history['steps']
+  assert results['weights_from_step'] is None
+  moved = 0
+  for m, row in enumerate(results['members']):
+    best = int(np.argmin(curves[:, m]))
+    assert row['best_step'] == steps[best]
+    np.testing.assert_allclose(row['val_loss'], curves[best, m], rtol=1e-5)
+    moved += best != len(steps) - 1
+  assert moved >= 1, curves          # some member's best is not its last evaluation
+  bad = _regression_config()
+  bad.members.keep_best = True
+  with pytest.raises(UserError, match='members.keep_best needs checkpoint.best_metric='):
+    train.train_and_evaluate(bad, str(tmp_path / 'bad'),
+                             arrays={'train': {'inputs': x, 'labels': y}})
+
+
 def test_a_killed_cross_validation_resumes_to_bitwise_the_same_folds(tmp_path):
   import sys  # pylint: disable=import-outside-toplevel
   from tests.test_scripts import kill_midway_then_rerun  # pylint: disable=import-outside-toplevel

@@ -14,6 +14,7 @@ from configs.reinforcement import cartpole_dqn
 from library import train
 from library.errors import UserError
 from projects.reinforcement import dqn, replay
+from tests.conftest import run_script
 
 
 def _add(buffer, values):
@@ -128,9 +129,21 @@ def test_seeds_are_members_and_each_equals_its_run_alone(tmp_path):
   single, _ = inference.load_state(str(tmp_path / 'alone'))
   for stacked, one in zip(jax.tree.leaves(state), jax.tree.leaves(single)):
     np.testing.assert_allclose(np.asarray(stacked)[1], np.asarray(one), rtol=1e-5, atol=1e-6)
-  np.testing.assert_allclose(rows[1]['val_episode_return'],
-                             json.loads((tmp_path / 'alone' / 'results.json').read_text())[
-                                 'validation']['episode_return'], rtol=1e-6)
+  # Members keep each one's best evaluation (members.keep_best): seed 1's is the best of the
+  # evaluations of seed 1 alone.
+  alone_evaluations = [r['episode_return'] for r in map(
+      json.loads, open(tmp_path / 'alone' / 'metrics.jsonl')) if r['split'] == 'validation']
+  np.testing.assert_allclose(rows[1]['val_episode_return'], max(alone_evaluations), rtol=1e-6)
+  assert rows[1]['best_step'] in (20, 40)
+  played = run_script('scripts.play', f'--workdir={tmp_path / "members"}', '--member=2',
+                      '--episodes=2', f'--output={tmp_path / "play.gif"}')
+  assert played.returncode == 0, played.stderr[-2000:]
+  assert played.stdout.count('episode 1: return') == 1 and (tmp_path / 'play.gif').stat().st_size > 0
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  with Image.open(tmp_path / 'play.gif') as gif:
+    assert gif.n_frames >= 2 and gif.size == (300, 200)
+  bad = run_script('scripts.play', f'--workdir={tmp_path / "members"}', '--member=3')
+  assert bad.returncode == 2 and '--member=3 is not in [0, 3)' in bad.stderr
 
 
 def test_sigkill_midway_then_rerun_is_bitwise_environments_and_buffer_included(tmp_path):
@@ -140,14 +153,14 @@ def test_sigkill_midway_then_rerun_is_bitwise_environments_and_buffer_included(t
   def command(workdir):
     return [sys.executable, '-m', 'scripts.train',
             '--config=configs/reinforcement/cartpole_dqn.py:smoke', f'--workdir={workdir}',
-            '--config.members.k=2', '--config.num_train_steps=400',
-            '--config.eval_every_steps=200', '--config.checkpoint.every_steps=50',
-            '--config.steps_per_dispatch.cpu=5', '--config.compilation_cache_dir=']
+            '--config.members.k=2', '--config.num_train_steps=300',
+            '--config.eval_every_steps=100', '--config.checkpoint.every_steps=50',
+            '--config.steps_per_dispatch.cpu=10', '--config.compilation_cache_dir=']
 
   killed, straight = kill_midway_then_rerun(command, tmp_path, at_least=100)
   a, _ = inference.load_state(str(killed))
   b, _ = inference.load_state(str(straight))
-  assert int(np.max(a.step)) == 400
+  assert int(np.max(a.step)) == 300
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):     # buffer, envs, networks, rng
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
   assert (json.loads((killed / 'results.json').read_text())['members'] ==
