@@ -119,6 +119,13 @@ class Checkpointer:
             items['best_state'] = ocp.args.StandardRestore(abstract_state)
         restored = self._manager.restore(s, args=ocp.args.Composite(**items))
       except Exception as e:  # pylint: disable=broad-except
+        if 'is not compatible with the stored shape' in str(e):
+          # A readable checkpoint of another layout (members padded to another device count):
+          # nothing is moved aside, and starting over is not the advice.
+          raise UserError(f'checkpoint {self.directory}/{s} holds arrays of other shapes than '
+                          f'this run makes ({str(e).split(".")[0]}): it was written on another '
+                          'number of devices (members are padded to a multiple of them); run '
+                          'with the device count it was trained with') from None
         if step is not None:
           raise UserError(f'checkpoint {self.directory}/{s} cannot be read: {e}') from None
         logging.warning('checkpoint %s/%d cannot be read (%s: %s); falling back to the one '

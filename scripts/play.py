@@ -79,7 +79,7 @@ def main(_):
   pictures = [render.frame(config.task_config.env, f) for f in first[::_EVERY.value]]
   pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=40, loop=0)
   print(f'wrote {path} ({len(pictures)} frames of episode 0, member {_MEMBER.value}, '
-        f'checkpoint of step {meta["step"]})')
+        f'{_CHECKPOINT.value} state of the checkpoint of step {meta["step"]})')
 
 
 if __name__ == '__main__':
