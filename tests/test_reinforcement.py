@@ -167,6 +167,21 @@ def test_sigkill_midway_then_rerun_is_bitwise_environments_and_buffer_included(t
           json.loads((straight / 'results.json').read_text())['members'])
 
 
+def test_minatar_breakout_smoke_steps_with_a_convnet(tmp_path):
+  """Two seeds of MinAtar Breakout's 10x10x4 frames through the convnet: a few real steps,
+  one evaluation; frames render for scripts.play."""
+  from configs.reinforcement import minatar_breakout_dqn  # pylint: disable=import-outside-toplevel
+  from projects.reinforcement import render  # pylint: disable=import-outside-toplevel
+  config = minatar_breakout_dqn.get_config('smoke')
+  config.compilation_cache_dir = ''
+  results = train.train_and_evaluate(config, str(tmp_path / 'breakout'))
+  assert results['steps'] == 20 and len(results['members']) == 2
+  assert all(r['val_episode_return'] >= 0 for r in results['members'])
+  env, params = dqn.make_env('Breakout-MinAtar')
+  obs, _ = env.reset(jax.random.PRNGKey(0), params)
+  assert render.frame('Breakout-MinAtar', np.asarray(obs)).size == (300, 300)
+
+
 @pytest.mark.parametrize('key,value,fragment', [
     ('env', 'Pong-v5', "task_config.env='Pong-v5' is not a gymnax environment"),
     ('tau', 0.0, 'task_config.tau=0.0 must be in (0, 1]'),
