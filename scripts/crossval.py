@@ -20,8 +20,8 @@ def main(_):
   _FLAGS.start()
   if not members.enabled(_FLAGS.config):
     raise UserError(f'members.scheme is empty: set one of {", ".join(members.SCHEMES)} '
-                    '(or values of members.learning_rate, weight_decay, dropout_rate, l1, l2), or train '
-                    'one model with scripts.train')
+                    '(or values of members.learning_rate, weight_decay, dropout_rate, l1, '
+                    'l2), or train one model with scripts.train')
   results = train.train_and_evaluate(_FLAGS.config, _FLAGS.workdir, start_over=_FLAGS.start_over)
   if parallel.is_main_process():
     for row in results['members']:

