@@ -47,7 +47,12 @@ class Checkpointer:
         enable_async_checkpointing=False, create=True, cleanup_tmp_directories=True)
     self.directory = os.path.abspath(directory)
     self.best_metric, self.best_mode = best_metric, best_mode
-    self._manager = ocp.CheckpointManager(self.directory, options=options)
+    # The items' handlers named up front: their metadata (shapes, for _check_structure) can be
+    # read before any save or restore, and orbax does not warn that it cannot restore them.
+    handlers = {'state': ocp.StandardCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler(),
+                'best_state': ocp.StandardCheckpointHandler()}
+    self._manager = ocp.CheckpointManager(self.directory, options=options,
+                                          item_handlers=handlers)
 
   def all_steps(self) -> list[int]:
     return sorted(self._manager.all_steps())
@@ -90,16 +95,28 @@ class Checkpointer:
       return
     ours = jax.tree_util.tree_flatten_with_path(abstract_state)[0]
     theirs = {_path_name(k): v for k, v in jax.tree_util.tree_flatten_with_path(stored)[0]}
+    pairs = []
     for path, leaf in ours:
       name = _path_name(path)
       if name not in theirs:
         raise UserError(f'checkpoint {self.directory}/{step} is of another model: it has no '
                         f'{name}; use another --workdir or --start_over')
-      shape = tuple(getattr(theirs[name], 'shape', ()) or ())
-      if shape != tuple(leaf.shape):
-        raise UserError(f'checkpoint {self.directory}/{step} is of another model: {name} has '
-                        f'shape {shape}, ours {tuple(leaf.shape)}; use another --workdir or '
-                        '--start_over')
+      pairs.append((name, tuple(getattr(theirs[name], 'shape', ()) or ()), tuple(leaf.shape)))
+    differ = [(n, a, b) for n, a, b in pairs if a != b]
+    if differ:
+      # Members stack every leaf on a leading axis padded to a multiple of the devices: the
+      # same model saved on another device count differs in that axis alone, everywhere.
+      stacked = all(a and b for _, a, b in pairs) and len({a[0] for _, a, _ in pairs}) == 1 and (
+          len({b[0] for _, _, b in pairs}) == 1) and all(a[1:] == b[1:] for _, a, b in pairs)
+      name, theirs_shape, ours_shape = differ[0]
+      if stacked:
+        raise UserError(f'checkpoint {self.directory}/{step} holds {theirs_shape[0]} members '
+                        f'where this run makes {ours_shape[0]}: members are padded to a '
+                        'multiple of the devices, so run on the device count it was trained '
+                        'with (or use another --workdir)')
+      raise UserError(f'checkpoint {self.directory}/{step} is of another model: {name} has '
+                      f'shape {theirs_shape}, ours {ours_shape}; use another --workdir or '
+                      '--start_over')
     if len(theirs) != len(ours):
       raise UserError(f'checkpoint {self.directory}/{step} is of another model ({len(theirs)} '
                       f'arrays, ours {len(ours)}); use another --workdir or --start_over')
@@ -123,9 +140,9 @@ class Checkpointer:
           # A readable checkpoint of another layout (members padded to another device count):
           # nothing is moved aside, and starting over is not the advice.
           raise UserError(f'checkpoint {self.directory}/{s} holds arrays of other shapes than '
-                          f'this run makes ({str(e).split(".")[0]}): it was written on another '
-                          'number of devices (members are padded to a multiple of them); run '
-                          'with the device count it was trained with') from None
+                          f'this run makes ({str(e).split(".")[0]}): it is of another model or '
+                          'layout; use another --workdir or --start_over (for members: the '
+                          'device count it was trained with)') from None
         if step is not None:
           raise UserError(f'checkpoint {self.directory}/{s} cannot be read: {e}') from None
         logging.warning('checkpoint %s/%d cannot be read (%s: %s); falling back to the one '

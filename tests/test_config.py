@@ -70,7 +70,7 @@ def test_unknown_key_is_refused(load_config):
     ('data.placement', 'gpu', 'auto, device, host'),
 ])
 def test_bad_values_name_what_is_allowed(load_config, key, value, fragment):
-  config = load_config(CONFIGS[0])
+  config = load_config('configs/mlp/mnist_dense.py')
   section, _, name = key.rpartition('.')
   (config[section] if section else config)[name] = value
   with pytest.raises(UserError, match=fragment):

@@ -334,7 +334,8 @@ def test_sigterm_on_members_with_values_saves_and_resumes_to_the_uninterrupted_f
             '--config=configs/mlp/boston_kfold.py:embedded,smoke', f'--workdir={workdir}',
             '--config.num_epochs=5', '--config.checkpoint.every_epochs=1',
             '--config.members.dropout_rate=0.0,0.3', '--config.members.weight_decay=0.0,0.01',
-            '--config.steps_per_dispatch.cpu=1', '--config.compilation_cache_dir=']
+            '--config.steps_per_dispatch.cpu=1',
+            f'--config.compilation_cache_dir={tmp_path / "cache"}']
 
   killed, straight = kill_midway_then_rerun(command, tmp_path, at_least=2 * 303,
                                             sig=signal.SIGTERM)

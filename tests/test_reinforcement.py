@@ -150,12 +150,13 @@ def test_sigkill_midway_then_rerun_is_bitwise_environments_and_buffer_included(t
   from tests.test_scripts import kill_midway_then_rerun  # pylint: disable=import-outside-toplevel
   from library import inference  # pylint: disable=import-outside-toplevel
 
-  def command(workdir):
+  def command(workdir):   # one compilation cache: the rerun and the straight run skip XLA
     return [sys.executable, '-m', 'scripts.train',
             '--config=configs/reinforcement/cartpole_dqn.py:smoke', f'--workdir={workdir}',
             '--config.members.k=2', '--config.num_train_steps=300',
             '--config.eval_every_steps=100', '--config.checkpoint.every_steps=50',
-            '--config.steps_per_dispatch.cpu=10', '--config.compilation_cache_dir=']
+            '--config.steps_per_dispatch.cpu=10',
+            f'--config.compilation_cache_dir={tmp_path / "cache"}']
 
   killed, straight = kill_midway_then_rerun(command, tmp_path, at_least=100)
   a, _ = inference.load_state(str(killed))
