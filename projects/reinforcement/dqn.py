@@ -32,7 +32,6 @@ import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 
 from library import config as config_lib, optimizers
