@@ -8,28 +8,14 @@ with the best validation F1, and reports the test ROC AUC, precision, recall and
 Writes W/anomaly.json and W/anomaly.png (the two score histograms and the threshold), beside the
 run's own files (projects/autoencoders/analysis.py).
 """
-import json
-import os
-
 from library import cli
 
 _FLAGS = cli.RunFlags('the autoencoder run; anomaly.json and .png go here too')
 
 
 def main(_):
-  from library import parallel, writers  # pylint: disable=import-outside-toplevel
-  from library.errors import UserError  # pylint: disable=import-outside-toplevel
   from projects.autoencoders import analysis  # pylint: disable=import-outside-toplevel
-  _FLAGS.start()
-  if _FLAGS.config.task != 'projects.autoencoders.task':
-    raise UserError(f'--config is a run of task={_FLAGS.config.task!r}; scripts.anomaly needs '
-                    'an autoencoder (task=projects.autoencoders.task)')
-  if _FLAGS.start_over:
-    raise UserError('scripts.anomaly reuses a finished run; to retrain, use another --workdir')
-  report = analysis.anomaly(_FLAGS.config, _FLAGS.workdir)
-  if parallel.is_main_process():
-    writers.write_json_atomic(os.path.join(_FLAGS.workdir, 'anomaly.json'), report)
-    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in report.items()}))
+  analysis.script_main(_FLAGS, 'anomaly', analysis.anomaly, 'anomaly.json')
 
 
 if __name__ == '__main__':

@@ -18,6 +18,23 @@ from library.errors import UserError
 from projects.autoencoders import task as ae_task
 
 
+def script_main(flags, script: str, analyse, filename: str) -> None:
+  """The body of scripts.anomaly and scripts.cluster: checks the config is an autoencoder's,
+  runs `analyse(config, workdir)`, writes its report to WORKDIR/filename and prints it."""
+  import json  # pylint: disable=import-outside-toplevel
+  from library import parallel, writers  # pylint: disable=import-outside-toplevel
+  flags.start()
+  if flags.config.task != 'projects.autoencoders.task':
+    raise UserError(f'--config is a run of task={flags.config.task!r}; scripts.{script} needs '
+                    'an autoencoder (task=projects.autoencoders.task)')
+  if flags.start_over:
+    raise UserError(f'scripts.{script} reuses a finished run; to retrain, use another --workdir')
+  report = analyse(flags.config, flags.workdir)
+  if parallel.is_main_process():
+    writers.write_json_atomic(os.path.join(flags.workdir, filename), report)
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in report.items()}))
+
+
 def trained(config, workdir: str) -> tuple:
   """(params, datasets) of the run in `workdir`, trained first unless it has finished."""
   if not os.path.exists(os.path.join(workdir, 'results.json')):
