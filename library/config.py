@@ -380,6 +380,16 @@ def apply_override(config: ml_collections.ConfigDict, assignment: str) -> None:
   node[name] = value
 
 
+def with_section(config: ml_collections.ConfigDict, name: str,
+                 section: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A copy of `config` whose section `name` is `section`: what a task hands to another's
+  functions (text generation gives the supervised task its own keys and the model's size)."""
+  copy = config.copy_and_resolve_references()
+  copy.unlock()
+  copy[name] = section
+  return copy
+
+
 def to_json(config: ml_collections.ConfigDict) -> str:
   return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=list)
 

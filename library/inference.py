@@ -147,3 +147,26 @@ def predict_workdir(workdir: str, paths: list[str], which: str = 'latest') -> np
   state, _ = restore(workdir, config, state, which)
   return np.asarray(jax.jit(task.predict)(state, inputs))
 
+
+def write_samples(workdir: str, output: str, which: str, assignments) -> tuple[dict, list]:
+  """({name: artifact}, the paths written) of the task's artifacts (Task.artifacts) for the
+  workdir's checkpoint `which`, written into `output` (default WORKDIR/samples), with the
+  task_config.KEY=VALUE assignments applied for this call only (scripts.generate)."""
+  from library import train, writers  # pylint: disable=import-outside-toplevel
+  config = load_config(workdir)
+  for assignment in assignments:
+    if not assignment.startswith('task_config.'):
+      raise UserError(f'--set={assignment!r}: only task_config.KEY=VALUE (sampling settings) '
+                      'can change here')
+    config_lib.apply_override(config, assignment)
+  s = train.setup(config)
+  task = s['task']
+  if task.artifacts is None:
+    raise UserError(f'{workdir} is a run of task={config.task!r}, which writes no samples')
+  state, meta = restore(workdir, config, s['state'], which)
+  step = int(meta['step'])
+  members = s['members']
+  produced = train.artifacts_of(task, state, step, None if members is None else members.size)
+  paths = writers.write_artifacts(workdir, step, produced,
+                                  output or os.path.join(workdir, 'samples'))
+  return produced, paths

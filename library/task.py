@@ -43,18 +43,23 @@ The families, walked through it:
   environments). The loop shards the member axis over the devices.
 - transfer learning: `variables` and `with_params` let the loop start the state from converted
   weights or another run (config.model_init); freezing is the task's optimizer mask.
-- VAE: a supervised-like task with a dataset and no labels; train_step draws its noise from
-  fold_in(state.rng, state.step).
-- GAN: the state holds two (params, opt_state) pairs, each with its own optax chain; one
-  train_step updates both and reports both losses (tests/tasks/two_players.py has a small
-  one).
+- VAE (projects/generative/vae.py): a dataset task whose labels are never trained on;
+  train_step draws its noise from fold_in(state.rng, state.step); `artifacts` draws the latent
+  grid and scatter.
+- GAN (projects/generative/gan.py): the state holds two (params, opt_state) pairs, each with
+  its own optax chain; one train_step updates both, each player by the gradient of its own
+  loss only, and reports both losses (tests/tasks/two_players.py has a small one).
+- text generation (projects/generative/text.py): the supervised task on windows of a corpus,
+  plus `artifacts` sampling text at several temperatures.
 - DQN (projects/reinforcement/dqn.py): no dataset; the state also holds the gymnax
   environment states, the replay buffer and the target params; train_step steps the
   environments on device and learns from the buffer, eval_step plays greedy episodes; seeds
   are members. A batch of environments can be split over the devices (state_sharding)
   instead of replicated.
-- input optimisation (DeepDream, style transfer): no dataset; the "params" are the image,
-  `artifacts` writes it at each evaluation.
+- input optimisation (projects/generative/dream.py, style.py): no dataset; the "params" are
+  the image (DeepDream: one array per octave, so that every shape is static, and lax.switch
+  on the step picks the octave; style transfer: one L-BFGS iteration per step, with the fixed
+  targets in the state); `artifacts` writes the image at each evaluation.
 - tabular (final project): load_data returns the numeric block, categorical codes and targets
   as one pytree per example; preprocessing fitted per member is part of the data the task
   returns and is saved with the run.
@@ -97,7 +102,9 @@ class Task:
   state_sharding: Callable[[Any, State], Any] | None = None
   # (state, step) -> {name: str (text) or uint8 array (H, W[, C]) (a PNG)}: what the loop
   # writes into workdir/artifacts/ at each evaluation, main process only, named
-  # '<name>-step<step>.txt/.png'. Called on every process (it may compute on the device).
+  # '<name>-step<step>.txt/.png' (with members: each member's state in turn, named
+  # '<name>-member<m>'), and scripts.generate from a finished workdir. Called on every process
+  # (it may compute on the device).
   artifacts: Callable[[State, int], dict] | None = None
 
 

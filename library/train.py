@@ -213,6 +213,18 @@ def _backend(mesh) -> str:
   return 'gpu' if platform in ('gpu', 'cuda', 'rocm') else platform
 
 
+def artifacts_of(task, state, step: int, num_members: int | None) -> dict:
+  """The task's artifacts of this evaluation; with members, each member's own, named
+  '<name>-member<m>' (the task sees one member's state, as a run of its own)."""
+  if num_members is None:
+    return task.artifacts(state, step)
+  out = {}
+  for m in range(num_members):
+    one = jax.tree.map(lambda x, m=m: x[m], state)
+    out.update({f'{name}-member{m}': value for name, value in task.artifacts(one, step).items()})
+  return out
+
+
 def setup(config, arrays=None, devices=None):
   """Everything but the loop: the data on the mesh, the task, its feed (compiled chunk, its
   arguments, evaluation) and the fresh state.
@@ -526,7 +538,7 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
           if at_eval and member_best is not None and val is not None:
             best_state = member_best.update(step, final['validation'], state, best_state)
         if at_eval and task.artifacts is not None:
-          produced = task.artifacts(state, step)
+          produced = artifacts_of(task, state, step, None if lay is None else lay.size)
           if main:
             writers.write_artifacts(workdir, step, produced)
         if at_ckpt or stop.signum is not None or stopped_early:

@@ -65,7 +65,7 @@ def load_image(spec: str, size: tuple[int, int], channels: int) -> np.ndarray:
   return np.asarray(image, np.float32).reshape(size[0], size[1], channels)
 
 
-def _capture(model, variables, x, layers, relu: bool, train_flag: bool = False):
+def capture(model, variables, x, layers, relu: bool, train_flag: bool = False):
   """{layer path: output} of the named layers (all 4-D ones when layers is None)."""
   def keep(module, method_name):
     path = '/'.join(module.path)
@@ -87,7 +87,7 @@ def activations(model, variables, image, count: int, relu: bool) -> dict[str, np
   """The first `count` layers with 4-D outputs, in call order: {path: (H, W, channels)}."""
   from library.task import layers_in_call_order  # pylint: disable=import-outside-toplevel
   order = layers_in_call_order(model, image[None])
-  captured = _capture(model, variables, jnp.asarray(image[None]), None, relu)
+  captured = capture(model, variables, jnp.asarray(image[None]), None, relu)
   chosen = [p for p in order if p in captured][:count]
   return {p: np.asarray(captured[p][0]) for p in chosen}
 
@@ -101,7 +101,7 @@ def filter_patterns(model, variables, layer: str, count: int, size: tuple[int, .
   has no gradient and its pattern would stay noise. All filters at once, as one batch.
   Returns (count, H, W, C) in [0, 1]."""
   def loss(x_KxHxWxC):
-    out = _capture(model, variables, x_KxHxWxC, (layer,), False)
+    out = capture(model, variables, x_KxHxWxC, (layer,), False)
     if layer not in out:
       raise UserError(f'layer={layer!r} has no 4-D output; convolution layers are '
                       f'{", ".join(conv_layers(model, variables, size))}')
@@ -130,7 +130,7 @@ def _deprocess(x):
 
 
 def conv_layers(model, variables, size) -> list[str]:
-  captured = _capture(model, variables, jnp.zeros((1, *size)), None, False)
+  captured = capture(model, variables, jnp.zeros((1, *size)), None, False)
   return sorted(captured)
 
 
@@ -151,7 +151,7 @@ def grad_cam(model, variables, image, layer: str, class_index: int | None = None
     with nn.intercept_methods(add):
       return model.apply(variables, x, train=False)
 
-  captured = _capture(model, variables, x, (layer,), False)
+  captured = capture(model, variables, x, (layer,), False)
   if layer not in captured:
     raise UserError(f'gradcam layer={layer!r} is not a layer with a 4-D output; those are '
                     f'{", ".join(conv_layers(model, variables, image.shape))}')

@@ -51,12 +51,15 @@ class MetricWriter:
       self._tb.close()
 
 
-def write_artifacts(workdir: str, step: int, artifacts: dict) -> None:
+def write_artifacts(workdir: str, step: int, artifacts: dict,
+                    directory: str | None = None) -> list[str]:
   """A task's artifacts of one evaluation: text as .txt, uint8 (H, W[, C]) images as .png,
-  in workdir/artifacts/<name>-step<step>, each written whole (a temporary file renamed)."""
+  in workdir/artifacts (or `directory`) as <name>-step<step>, each written whole (a temporary
+  file renamed). Returns the paths written."""
   from PIL import Image  # pylint: disable=import-outside-toplevel
-  directory = os.path.join(workdir, 'artifacts')
+  directory = directory or os.path.join(workdir, 'artifacts')
   os.makedirs(directory, exist_ok=True)
+  written = []
   for name, value in artifacts.items():
     stem = os.path.join(directory, f'{name}-step{step}')
     if isinstance(value, str):
@@ -71,6 +74,8 @@ def write_artifacts(workdir: str, step: int, artifacts: dict) -> None:
       Image.fromarray(image.squeeze(-1) if image.ndim == 3 and image.shape[-1] == 1
                       else image).save(stem + '.png.tmp', format='PNG')
       os.replace(stem + '.png.tmp', stem + '.png')
+    written.append(stem + ('.txt' if isinstance(value, str) else '.png'))
+  return written
 
 
 def read_metrics(path: str) -> list[dict]:

@@ -141,6 +141,12 @@ class InceptionV3(nn.Module):
   pooling: str | None = None
   num_classes: int = 1000
   preprocess: str = 'tf'
+  # Every convolution's width divided by this: the same layers and names, a network no
+  # pretrained weights fit (the tests' tiny variant).
+  width_divisor: int = 1
+  # Stop after block mixed<k> and return its output (DeepDream reads mixed2-5 only): the
+  # blocks after it are neither traced nor computed. 10 is the whole network.
+  last_mixed: int = 10
 
   @nn.compact
   def __call__(self, images_BxHxWxC, train: bool = False):
@@ -148,6 +154,7 @@ class InceptionV3(nn.Module):
 
     def cbr(x, width, rows, cols, padding='SAME', strides=(1, 1)):
       i = next(count)
+      width = max(1, width // self.width_divisor)
       x = nn.Conv(width, (rows, cols), strides=strides, padding=padding, use_bias=False,
                   kernel_init=GLOROT, name=f'conv2d_{i}')(x)
       return nn.relu(_batch_norm(train, f'batch_normalization_{i}', 1e-3, use_scale=False)(x))
@@ -158,39 +165,56 @@ class InceptionV3(nn.Module):
     def max3s2(x):
       return nn.max_pool(x, (3, 3), strides=(2, 2))
 
-    cat = lambda parts: jnp.concatenate(parts, axis=-1)
+    def cat(parts):
+      return jnp.concatenate(parts, axis=-1)
+
+    def mixed_35(x, pool_width):   # mixed0-2, 35x35
+      b1 = cbr(x, 64, 1, 1)
+      b5 = cbr(cbr(x, 48, 1, 1), 64, 5, 5)
+      b3 = cbr(cbr(cbr(x, 64, 1, 1), 96, 3, 3), 96, 3, 3)
+      return cat([b1, b5, b3, cbr(avg3(x), pool_width, 1, 1)])
+
+    def mixed3(x):   # -> 17x17
+      b3 = cbr(x, 384, 3, 3, 'VALID', (2, 2))
+      bd = cbr(cbr(cbr(x, 64, 1, 1), 96, 3, 3), 96, 3, 3, 'VALID', (2, 2))
+      return cat([b3, bd, max3s2(x)])
+
+    def mixed_17(x, width):   # mixed4-7
+      b1 = cbr(x, 192, 1, 1)
+      b7 = cbr(cbr(cbr(x, width, 1, 1), width, 1, 7), 192, 7, 1)
+      bd = cbr(x, width, 1, 1)
+      for w, (r, c) in ((width, (7, 1)), (width, (1, 7)), (width, (7, 1)), (192, (1, 7))):
+        bd = cbr(bd, w, r, c)
+      return cat([b1, b7, bd, cbr(avg3(x), 192, 1, 1)])
+
+    def mixed8(x):   # -> 8x8
+      b3 = cbr(cbr(x, 192, 1, 1), 320, 3, 3, 'VALID', (2, 2))
+      b7 = cbr(cbr(cbr(x, 192, 1, 1), 192, 1, 7), 192, 7, 1)
+      b7 = cbr(b7, 192, 3, 3, 'VALID', (2, 2))
+      return cat([b3, b7, max3s2(x)])
+
+    def mixed_8(x):   # mixed9, mixed10
+      b1 = cbr(x, 320, 1, 1)
+      b3 = cbr(x, 384, 1, 1)
+      b3 = cat([cbr(b3, 384, 1, 3), cbr(b3, 384, 3, 1)])
+      bd = cbr(cbr(x, 448, 1, 1), 384, 3, 3)
+      bd = cat([cbr(bd, 384, 1, 3), cbr(bd, 384, 3, 1)])
+      return cat([b1, b3, bd, cbr(avg3(x), 192, 1, 1)])
+
+    blocks = ([lambda x, w=w: mixed_35(x, w) for w in (32, 64, 64)] + [mixed3] +
+              [lambda x, w=w: mixed_17(x, w) for w in (128, 160, 160, 192)] + [mixed8] +
+              [mixed_8, mixed_8])
     x = preprocess_input(images_BxHxWxC, self.preprocess)
     x = cbr(x, 32, 3, 3, 'VALID', (2, 2))
     x = cbr(x, 32, 3, 3, 'VALID')
     x = max3s2(cbr(x, 64, 3, 3))
     x = cbr(x, 80, 1, 1, 'VALID')
     x = max3s2(cbr(x, 192, 3, 3, 'VALID'))
-    for pool_width in (32, 64, 64):   # mixed0-2, 35x35
-      b1 = cbr(x, 64, 1, 1)
-      b5 = cbr(cbr(x, 48, 1, 1), 64, 5, 5)
-      b3 = cbr(cbr(cbr(x, 64, 1, 1), 96, 3, 3), 96, 3, 3)
-      x = cat([b1, b5, b3, cbr(avg3(x), pool_width, 1, 1)])
-    b3 = cbr(x, 384, 3, 3, 'VALID', (2, 2))   # mixed3 -> 17x17
-    bd = cbr(cbr(cbr(x, 64, 1, 1), 96, 3, 3), 96, 3, 3, 'VALID', (2, 2))
-    x = cat([b3, bd, max3s2(x)])
-    for width in (128, 160, 160, 192):   # mixed4-7
-      b1 = cbr(x, 192, 1, 1)
-      b7 = cbr(cbr(cbr(x, width, 1, 1), width, 1, 7), 192, 7, 1)
-      bd = cbr(x, width, 1, 1)
-      for w, (r, c) in ((width, (7, 1)), (width, (1, 7)), (width, (7, 1)), (192, (1, 7))):
-        bd = cbr(bd, w, r, c)
-      x = cat([b1, b7, bd, cbr(avg3(x), 192, 1, 1)])
-    b3 = cbr(cbr(x, 192, 1, 1), 320, 3, 3, 'VALID', (2, 2))   # mixed8 -> 8x8
-    b7 = cbr(cbr(cbr(x, 192, 1, 1), 192, 1, 7), 192, 7, 1)
-    b7 = cbr(b7, 192, 3, 3, 'VALID', (2, 2))
-    x = cat([b3, b7, max3s2(x)])
-    for _ in range(2):   # mixed9, mixed10
-      b1 = cbr(x, 320, 1, 1)
-      b3 = cbr(x, 384, 1, 1)
-      b3 = cat([cbr(b3, 384, 1, 3), cbr(b3, 384, 3, 1)])
-      bd = cbr(cbr(x, 448, 1, 1), 384, 3, 3)
-      bd = cat([cbr(bd, 384, 1, 3), cbr(bd, 384, 3, 1)])
-      x = cat([b1, b3, bd, cbr(avg3(x), 192, 1, 1)])
+    for k, block in enumerate(blocks):
+      x = block(x)
+      self.sow('intermediates', f'mixed{k}', x)   # Keras' layer names (DeepDream reads them)
+      if k == self.last_mixed < 10:
+        return x
     return _top(x, self.include_top, self.pooling, self.num_classes, flatten=False)
 
 
