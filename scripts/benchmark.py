@@ -70,6 +70,68 @@ def _keras_lstm(keras):
                            layers.LSTM(32), layers.Dense(1, activation='sigmoid')])
 
 
+def _keras_vae(keras):
+  """Book 8.4's VAE in Keras 3: the KL term through add_loss, the sampling from a SeedGenerator
+  (sigma = exp(log_var / 2), as ours by default), pixel BCE as the compiled loss."""
+  layers, ops = keras.layers, keras.ops
+
+  class Sampling(layers.Layer):
+
+    def __init__(self, **kwargs):
+      super().__init__(**kwargs)
+      self.seed = keras.random.SeedGenerator(0)
+
+    def call(self, inputs):
+      mean, log_var = inputs
+      return mean + ops.exp(0.5 * log_var) * keras.random.normal(ops.shape(mean), seed=self.seed)
+
+  class KLLoss(layers.Layer):
+
+    def call(self, inputs):
+      mean, log_var = inputs
+      self.add_loss(-5e-4 * ops.mean(1 + log_var - ops.square(mean) - ops.exp(log_var)))
+      return mean
+
+  images = keras.Input((28, 28, 1))
+  x = layers.Conv2D(32, 3, padding='same', activation='relu')(images)
+  x = layers.Conv2D(64, 3, padding='same', activation='relu', strides=2)(x)
+  x = layers.Conv2D(64, 3, padding='same', activation='relu')(x)
+  x = layers.Conv2D(64, 3, padding='same', activation='relu')(x)
+  x = layers.Dense(32, activation='relu')(layers.Flatten()(x))
+  mean, log_var = layers.Dense(2)(x), layers.Dense(2)(x)
+  z = Sampling()([KLLoss()([mean, log_var]), log_var])
+  x = layers.Reshape((14, 14, 64))(layers.Dense(14 * 14 * 64, activation='relu')(z))
+  x = layers.Conv2DTranspose(32, 3, padding='same', activation='relu', strides=2)(x)
+  return keras.Model(images, layers.Conv2D(1, 3, padding='same', activation='sigmoid')(x))
+
+
+def _keras_dcgan(keras):
+  """Book 8.5's generator, discriminator and GAN model, compiled as the book does. Keras 3
+  trains a model with the trainable flags of its compile(): the book's `discriminator.trainable
+  = FALSE` after compiling the discriminator would then leave it untrained, so the step sets the
+  flag around each update (gan_keras_step)."""
+  layers = keras.layers
+  leaky = lambda: layers.LeakyReLU(0.3)  # noqa: E731
+  generator = keras.Sequential([
+      keras.Input((32,)), layers.Dense(128 * 16 * 16), leaky(), layers.Reshape((16, 16, 128)),
+      layers.Conv2D(256, 5, padding='same'), leaky(),
+      layers.Conv2DTranspose(256, 4, strides=2, padding='same'), leaky(),
+      layers.Conv2D(256, 5, padding='same'), leaky(),
+      layers.Conv2D(256, 5, padding='same'), leaky(),
+      layers.Conv2D(3, 7, padding='same', activation='tanh')])
+  discriminator = keras.Sequential([
+      keras.Input((32, 32, 3)), layers.Conv2D(128, 3), leaky(),
+      *[x for _ in range(3) for x in (layers.Conv2D(128, 4, strides=2), leaky())],
+      layers.Flatten(), layers.Dropout(0.4), layers.Dense(1, activation='sigmoid')])
+  discriminator.compile(optimizer=keras.optimizers.RMSprop(8e-4, clipvalue=1.0),
+                        loss='binary_crossentropy')
+  discriminator.trainable = False
+  z = keras.Input((32,))
+  gan = keras.Model(z, discriminator(generator(z)))
+  gan.compile(optimizer=keras.optimizers.RMSprop(4e-4, clipvalue=1.0), loss='binary_crossentropy')
+  return generator, discriminator, gan
+
+
 def _synthetic_reviews():
   """IMDB-shaped data (no IMDB offline): 1,536 training and 256 test reviews of 500 word
   indices below 10,000, random labels. Speed does not depend on the words."""
@@ -135,6 +197,9 @@ ENTRIES = {
     # The 5.2 model with augmentation, batch 32: 10 steps an epoch.
     'cats_dogs_small_aug': ('configs/convnets/cats_dogs_small.py:augment', 3,
                             _keras_cats_dogs_aug, 'binary_crossentropy', _synthetic_photos),
+    # Book 8.4's VAE, batch 16: one epoch of the offline digits (250 steps), inputs as targets.
+    'vae_digits': ('configs/generative/mnist_vae.py:embedded', 1, _keras_vae,
+                   'binary_crossentropy', None),
 }
 # Whole cross-validation runs, timed end to end: name -> (config file, Keras twin or None).
 CROSSVAL_ENTRIES = {
@@ -174,7 +239,7 @@ def _load_config(path, arrays=None):
   spec = importlib.util.spec_from_file_location('benchmark_config', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  config = module.get_config(variant or 'embedded')
+  config = module.get_config(variant or ('embedded' if 'embedded' in module.VARIANTS else None))
   config.num_train_steps = None       # epochs, as on the Keras side
   if isinstance(arrays, str):         # a CSV file to read
     config.data.path = arrays
@@ -206,7 +271,7 @@ def run_ours(config_path: str, epochs: int, steps_per_dispatch: int | None,
     with contextlib.redirect_stdout(io.StringIO()):
       results, phases = _compile_phases(lambda: train.train_and_evaluate(
           config, workdir, arrays=None if isinstance(arrays, str) else arrays), 'train_chunk')
-  metric = config.task_config.metrics[0]
+  metric = (config.task_config.get('metrics') or ('loss',))[0]
   return {'per_s': results['examples_per_second'], 'first_step_s': results['first_step_seconds'],
           'metric': metric, 'test_metric': results['test'][metric], 'steps': results['steps'],
           **phases}
@@ -222,10 +287,13 @@ def run_keras(config_path: str, epochs: int, build, loss: str, arrays=None) -> d
   data = pipeline.prepare(config, None if isinstance(arrays, str) else arrays)
   splits = {name: timeseries.gather(split, np.arange(data.size(name)))
             for name, split in data.splits.items()}
-  x, y = splits['train']['inputs'], splits['train']['labels']
+  # A task without metrics (the VAE) reconstructs its inputs: they are the targets.
+  metrics = list(config.task_config.get('metrics') or ())
+  x = splits['train']['inputs']
+  y = splits['train']['labels'] if metrics else x
   model = build(keras)
   model.compile(optimizer=keras.optimizers.RMSprop(config.optimizer.learning_rate),
-                loss=loss, metrics=[config.task_config.metrics[0]])
+                loss=loss, metrics=metrics)
   times = {}
 
   class Timer(keras.callbacks.Callback):
@@ -240,7 +308,9 @@ def run_keras(config_path: str, epochs: int, build, loss: str, arrays=None) -> d
   end = time.perf_counter()
   steps = epochs * pipeline.steps_per_epoch(len(y), config.batch_size)
   test = splits['test']
-  _, test_metric = model.evaluate(test['inputs'], test['labels'], verbose=0)
+  scores = model.evaluate(test['inputs'], test['labels'] if metrics else test['inputs'],
+                          verbose=0)
+  test_metric = scores[1] if metrics else scores
   return {'per_s': (steps - 1) * config.batch_size / (end - times['first']),
           'first_step_s': times['first'] - start, 'test_metric': float(test_metric),
           'steps': steps, 'keras_version': keras.__version__,
@@ -472,10 +542,84 @@ def dqn_row() -> dict:
   return row
 
 
+GAN_STEPS = 6   # iterations of batch 20 per run: the first compiles, the other 5 are timed
+
+
+def _synthetic_frogs():
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  return {'train': {'inputs': rng.integers(0, 256, (200, 32, 32, 3)).astype(np.float32),
+                    'labels': np.full(200, 6, np.int32)}}
+
+
+def run_gan_ours(arrays) -> dict:
+  """The book's DCGAN (configs/generative/cifar_frogs_gan.py), GAN_STEPS iterations."""
+  from library import train  # pylint: disable=import-outside-toplevel
+  config = _load_config('configs/generative/cifar_frogs_gan.py', arrays)
+  config.num_train_steps = config.eval_every_steps = GAN_STEPS
+  config.log_every_steps = None
+  config.progress_bar = False
+  config.compilation_cache_dir = ''
+  config.checkpoint.every_steps = 10**9
+  with tempfile.TemporaryDirectory() as workdir:
+    import contextlib, io  # pylint: disable=import-outside-toplevel,multiple-imports
+    with contextlib.redirect_stdout(io.StringIO()):
+      results = train.train_and_evaluate(config, workdir, arrays=arrays)
+  return {'per_s': results['examples_per_second'],
+          'first_step_s': results['first_step_seconds']}
+
+
+def run_gan_keras(arrays) -> dict:
+  """The book's loop in Keras 3: generator.predict, discriminator.train_on_batch on generated
+  and real images with noisy labels, gan.train_on_batch towards "real"."""
+  import keras  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  generator, discriminator, gan = _keras_dcgan(keras)
+  images = arrays['train']['inputs'] / 255.0
+  rng = np.random.default_rng(0)
+  b, stamps = 20, []
+  start = time.perf_counter()
+  for i in range(GAN_STEPS):
+    real = images[(i * b) % len(images):][:b]
+    fake = generator.predict(rng.normal(size=(b, 32)).astype(np.float32), verbose=0)
+    labels = np.concatenate([np.ones((b, 1)), np.zeros((b, 1))]) + 0.5 * rng.uniform(
+        size=(2 * b, 1))
+    discriminator.trainable = True
+    discriminator.train_on_batch(np.concatenate([fake, real]), labels)
+    discriminator.trainable = False
+    gan.train_on_batch(rng.normal(size=(b, 32)).astype(np.float32), np.zeros((b, 1)))
+    stamps.append(time.perf_counter())
+  return {'per_s': (GAN_STEPS - 1) * b / (stamps[-1] - stamps[0]),
+          'first_step_s': stamps[0] - start, 'keras_version': keras.__version__}
+
+
+def gan_row() -> dict:
+  """DCGAN, batch 20 of 32x32x3: iterations/s x 20 of ours and of Keras' loop, alternating."""
+  import jax  # pylint: disable=import-outside-toplevel
+  arrays = _synthetic_frogs()
+  ours, theirs = [], []
+  for _ in range(_REPEATS.value):
+    ours.append(run_gan_ours(arrays))
+    if not _NO_KERAS.value:
+      theirs.append(run_gan_keras(arrays))
+  row = {'name': 'dcgan_frogs', 'ours_per_s': statistics.median(r['per_s'] for r in ours),
+         'ours_first_step_s': statistics.median(r['first_step_s'] for r in ours),
+         'steps': GAN_STEPS, 'repeats': _REPEATS.value,
+         'device': jax.devices()[0].device_kind, 'jax': jax.__version__}
+  if theirs:
+    row.update({'keras_per_s': statistics.median(r['per_s'] for r in theirs),
+                'keras_first_step_s': statistics.median(r['first_step_s'] for r in theirs),
+                'keras': theirs[0]['keras_version']})
+    row['ratio'] = row['ours_per_s'] / row['keras_per_s']
+  print(json.dumps(row), flush=True)
+  return row
+
+
 def main(_):
   import jax  # pylint: disable=import-outside-toplevel
   jax.monitoring.register_event_duration_secs_listener(_record_phase)
-  everything = list(ENTRIES) + list(CROSSVAL_ENTRIES) + ['boston_lr_sweep', 'dqn_cartpole']
+  everything = list(ENTRIES) + list(CROSSVAL_ENTRIES) + ['boston_lr_sweep', 'dqn_cartpole',
+                                                          'dcgan_frogs']
   names = _ONLY.value or everything
   unknown = [n for n in names if n not in everything]
   if unknown:
@@ -491,6 +635,9 @@ def main(_):
       continue
     if name == 'dqn_cartpole':
       rows.append(dqn_row())
+      continue
+    if name == 'dcgan_frogs':
+      rows.append(gan_row())
       continue
     path, epochs, build, loss, make_arrays = ENTRIES[name]
     arrays = make_arrays() if make_arrays else None
