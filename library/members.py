@@ -87,9 +87,8 @@ def validate(config) -> None:
     if config.callbacks[name].monitor:
       raise UserError(f'callbacks.{name} with members is not supported yet: train one model '
                       '(members.keep_best keeps each member\'s best evaluation)')
-  if config.model_init.path or config.data.embedding_file:
-    raise UserError('members do not take model_init or data.embedding_file yet: train one '
-                    'model')
+  if config.data.embedding_file:
+    raise UserError('members do not take data.embedding_file yet: train one model')
 
 
 @dataclasses.dataclass
@@ -300,6 +299,7 @@ class MemberFeed:
     self.on_members = NamedSharding(mesh, P('data'))
     self.replicated = parallel.replicated(mesh)
     self.eval_batch_size = config.eval_batch_size
+    self.model_init = config.model_init
 
     def on_axis(axis):
       return NamedSharding(mesh, P(*([None] * axis), 'data'))
@@ -386,6 +386,8 @@ class MemberFeed:
                        compiler_options=steps.INIT_COMPILER_OPTIONS)
     # The same sharding object whichever way init was compiled: it is part of the programs' key.
     state = jax.device_put(state, self.on_members)
+    if self.model_init.path:    # every member starts from the same given values
+      state = self._start_from(state)
     for leaf, values in self.layout.values.items():
       name = next(n for n, l in VALUES.items() if l == leaf)
       if optimizers.hyperparameter(state, leaf) is None:
@@ -394,6 +396,23 @@ class MemberFeed:
       values = np.concatenate([values, np.repeat(values[:1], self.padded - self.num)])
       state = optimizers.with_hyperparameter(state, leaf, parallel.put(values, self.on_members))
     return state, example
+
+  def _start_from(self, state):
+    """Each member's state with config.model_init's values in place (its own seed's values
+    elsewhere, e.g. a fresh head) and its optimizer state afresh: train.start_from, per
+    member."""
+    from library import weights  # pylint: disable=import-outside-toplevel
+    if self.task.variables is None or self.task.with_params is None:
+      raise UserError('this task cannot start from model_init')
+    one = jax.tree.map(lambda x: x[0], state)
+    target = {k: tuple(v.shape) for k, v in weights.flat_variables_abstract(
+        self.task.variables(one)).items()}
+    init = self.model_init
+    values = weights.load_for(init.path, target, prefix=init.prefix, skip=init.skip)
+    values = {k: jnp.asarray(v) for k, v in values.items()}
+    start = jax.jit(jax.vmap(lambda s, v: self.task.with_params(s, v), in_axes=(0, None)),
+                    out_shardings=self.on_members)
+    return start(state, values)
 
   def _call(self, name: str, fn, args: tuple, **options):
     """fn(*args), compiled once per argument shapes (through the trace cache)."""

@@ -85,3 +85,25 @@ def test_bad_autoencoder_settings_are_one_line_errors(tmp_path):
   with pytest.raises(UserError, match="data.name='titanic' is not a scikit-learn dataset"):
     train.train_and_evaluate(config, str(tmp_path / 'c'))
   assert not any((tmp_path / n).exists() for n in 'abc')
+
+
+def test_members_start_from_a_pretrained_encoder_each_with_its_own_head(tmp_path):
+  from configs.autoencoders import few_labels  # pylint: disable=import-outside-toplevel
+  from library import inference  # pylint: disable=import-outside-toplevel
+  config = digits.get_config('conv,smoke')
+  config.compilation_cache_dir = ''
+  train.train_and_evaluate(config, str(tmp_path / 'ae'))
+  config = few_labels.get_config('pretrained,smoke')
+  config.compilation_cache_dir = ''
+  config.model_init.path = str(tmp_path / 'ae')
+  s = train.setup(config)
+  pretrained, _ = inference.load_state(str(tmp_path / 'ae'))
+  params = s['state'].params
+  for name in ('conv1', 'conv2', 'code'):
+    for m in range(5):
+      np.testing.assert_array_equal(np.asarray(params[name]['kernel'][m]),
+                                    np.asarray(pretrained.params[name]['kernel']))
+  heads = np.asarray(params['head']['kernel'])
+  assert not np.array_equal(heads[0], heads[1])    # each seed its own fresh head
+  results = train.train_and_evaluate(config, str(tmp_path / 'few'))
+  assert results['num_members'] == 5 and results['steps'] == 6

@@ -75,3 +75,24 @@ class ConvAutoencoder(nn.Module):
   def __call__(self, images_BxHxWxC, train: bool = False):
     del train
     return self.decode(self.encode(images_BxHxWxC))
+
+
+class ConvEncoderClassifier(nn.Module):
+  """ConvAutoencoder's encoder (the same layer names: conv1, conv2, code) with a dense head of
+  `num_outputs` logits on its code: a classifier that can start from a trained autoencoder
+  (config.model_init.path=<its workdir>, skip='from_code|deconv|head')."""
+  channels: int = 1
+  features: Sequence[int] = (16, 32)
+  code: int = 32
+  num_outputs: int = 10
+
+  @nn.compact
+  def __call__(self, images_BxHxWxC, train: bool = False):
+    del train
+    f1, f2 = self.features
+    x = nn.relu(nn.Conv(f1, (3, 3), strides=2, padding='SAME', kernel_init=KERNEL_INIT,
+                        name='conv1')(images_BxHxWxC))
+    x = nn.relu(nn.Conv(f2, (3, 3), strides=2, padding='SAME', kernel_init=KERNEL_INIT,
+                        name='conv2')(x))
+    code = nn.Dense(self.code, kernel_init=KERNEL_INIT, name='code')(x.reshape(x.shape[0], -1))
+    return nn.Dense(self.num_outputs, kernel_init=KERNEL_INIT, name='head')(code)
