@@ -6,9 +6,6 @@ the discriminator on real and generated samples, then the generator through the 
 discriminator, and reports both losses. The zero weights of a last partial batch's padding
 leave the discriminator's real-sample loss untouched.
 """
-from typing import Any
-
-import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -18,21 +15,8 @@ import optax
 from library import config as config_lib, optimizers
 from library.data import pipeline
 from library.task import Task
+from projects.generative.gan import GANState, Player   # the real GAN's state, smaller players
 from projects.mlp.models import MLP
-
-
-@flax.struct.dataclass
-class Player:
-  params: Any
-  opt_state: Any
-
-
-@flax.struct.dataclass
-class GANState:
-  step: jax.Array
-  generator: Player
-  discriminator: Player
-  rng: jax.Array
 
 
 def default_task_config() -> ml_collections.ConfigDict:
