@@ -55,7 +55,9 @@ The families, walked through it:
   environment states, the replay buffer and the target params; train_step steps the
   environments on device and learns from the buffer, eval_step plays greedy episodes; seeds
   are members. A batch of environments can be split over the devices (state_sharding)
-  instead of replicated.
+  instead of replicated. Host environments (Atari's emulators) are stepped by a host
+  callback from inside train_step, batched over members by a custom vmap rule; the state
+  keeps their identity and step count, not the emulators.
 - input optimisation (projects/generative/dream.py, style.py): no dataset; the "params" are
   the image (DeepDream: one array per octave, so that every shape is static, and lax.switch
   on the step picks the octave; style transfer: one L-BFGS iteration per step, with the fixed

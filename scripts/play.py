@@ -4,7 +4,8 @@
 
 Loads the workdir's best state (--checkpoint; with members.keep_best, each member's best
 evaluation, what results.json reports; with members, --member picks one: the seed's index),
-plays --episodes episodes with the greedy policy in the environment of its config, prints
+plays --episodes episodes with the greedy policy in the environment of its config (whole
+games, as evaluation plays them), prints
 each return, and writes the frames of the first one (every --every-th, up to its end) as a
 GIF (projects/reinforcement/render.py draws them).
 """
@@ -26,11 +27,9 @@ flags.mark_flags_as_required(['workdir'])
 def main(_):
   import os  # pylint: disable=import-outside-toplevel
   import jax  # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
   from library import inference, members  # pylint: disable=import-outside-toplevel
   from library.errors import UserError  # pylint: disable=import-outside-toplevel
-  from library.task import make_model  # pylint: disable=import-outside-toplevel
   from projects.reinforcement import dqn, render  # pylint: disable=import-outside-toplevel
   config = inference.load_config(_WORKDIR.value)
   if config.task != 'projects.reinforcement.dqn':
@@ -44,36 +43,14 @@ def main(_):
     if not 0 <= _MEMBER.value < count:
       raise UserError(f'--member={_MEMBER.value} is not in [0, {count})')
     params = jax.tree.map(lambda x: x[_MEMBER.value], params)
-  env, env_params = dqn.make_env(config.task_config.env)
-  model = make_model(config.model)
-  limit = env_params.max_steps_in_episode
-
-  @jax.jit
-  def episode(rng):
-    reset_rng, rng = jax.random.split(rng)
-    obs, env_state = env.reset(reset_rng, env_params)
-
-    def one(carry, _):
-      obs, env_state, alive, rng = carry
-      rng, step_rng = jax.random.split(rng)
-      q = model.apply({'params': params}, obs[None].astype(jnp.float32))[0]
-      new_obs, env_state, reward, terminated, truncated, _ = env.step(
-          step_rng, env_state, jnp.argmax(q), env_params)
-      done = jnp.logical_or(terminated, truncated)
-      return (new_obs, env_state, alive * (1.0 - done), rng), (obs, reward * alive, alive)
-
-    _, (frames, rewards, alive) = jax.lax.scan(one, (obs, env_state, 1.0, rng), None,
-                                               length=limit)
-    return frames, rewards, alive
-
-  keys = jax.random.split(jax.random.PRNGKey(_SEED.value), _EPISODES.value)
+  train_env_state = state.env_state
+  if members.enabled(config):
+    train_env_state = jax.tree.map(lambda x: x[_MEMBER.value], train_env_state)
   first = None
-  for i, key in enumerate(keys):
-    frames, rewards, alive = jax.device_get(episode(key))
-    length = int(np.sum(alive))
-    print(f'episode {i}: return {float(np.sum(rewards)):.1f}, {length} steps', flush=True)
-    if first is None:
-      first = frames[:length]
+  for i, (total, frames) in enumerate(dqn.greedy_episodes(
+      config, params, train_env_state, _EPISODES.value, _SEED.value)):
+    print(f'episode {i}: return {total:.1f}, {len(frames)} steps', flush=True)
+    first = frames if first is None else first
   path = _OUTPUT.value or os.path.join(_WORKDIR.value, 'artifacts', 'play.gif')
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   pictures = [render.frame(config.task_config.env, f) for f in first[::_EVERY.value]]

@@ -13,7 +13,7 @@ import pytest
 from configs.reinforcement import cartpole_dqn
 from library import train
 from library.errors import UserError
-from projects.reinforcement import dqn, replay
+from projects.reinforcement import dqn, environments, replay
 from tests.conftest import run_script
 
 
@@ -54,7 +54,8 @@ def test_dqn_and_double_dqn_targets_on_a_hand_made_example():
 def test_truncation_bootstraps_from_the_final_observation_and_termination_does_not():
   """CartPole at its time limit: gymnax resets the environment, yet the stored transition ends
   in the real last observation, flagged not terminated, so its target bootstraps."""
-  env, params = dqn.make_env('CartPole-v1')
+  cartpole = environments.Gymnax('CartPole-v1')
+  env, params = cartpole.env, cartpole.params
   params = params.replace(max_steps_in_episode=3)
   obs, state = env.reset(jax.random.PRNGKey(0), params)
   buffer = replay.empty(8, obs)
@@ -178,13 +179,14 @@ def test_minatar_breakout_smoke_steps_with_a_convnet(tmp_path):
   results = train.train_and_evaluate(config, str(tmp_path / 'breakout'))
   assert results['steps'] == 20 and len(results['members']) == 2
   assert all(r['val_episode_return'] >= 0 for r in results['members'])
-  env, params = dqn.make_env('Breakout-MinAtar')
-  obs, _ = env.reset(jax.random.PRNGKey(0), params)
+  obs, _ = environments.Gymnax('Breakout-MinAtar').reset(jax.random.PRNGKey(0), 1)
+  obs = obs[0]
   assert render.frame('Breakout-MinAtar', np.asarray(obs)).size == (300, 300)
 
 
 @pytest.mark.parametrize('key,value,fragment', [
-    ('env', 'Pong-v5', "task_config.env='Pong-v5' is not a gymnax environment"),
+    ('env', 'Pong-v5', "task_config.env='Pong-v5' is not a gymnax environment or an Atari game"),
+    ('env', 'ALE/Pongg-v5', "task_config.env='ALE/Pongg-v5' is not an Atari game of ale-py"),
     ('tau', 0.0, 'task_config.tau=0.0 must be in (0, 1]'),
     ('num_envs', 100, 'task_config.num_envs=100 must be <= task_config.buffer_size=64'),
     ('loss', 'l1', "task_config.loss='l1' is not one of mse, huber")])
@@ -200,3 +202,84 @@ def test_a_model_with_the_wrong_number_of_outputs_is_a_one_line_error(tmp_path):
   config.model.kwargs.num_outputs = 3
   with pytest.raises(UserError, match='model outputs 3 values; CartPole-v1 has 2 actions'):
     train.train_and_evaluate(config, str(tmp_path / 'w'))
+
+
+def test_atari_through_ale_py_in_the_one_loop_and_played_back(tmp_path):
+  """A few real steps of Breakout (ale-py's emulators on the host, called back from the
+  compiled step) for two seeds, one evaluation, a replay whose pairs follow on, the restart
+  of the emulators on resume, and scripts.play's episodes and frames."""
+  from configs.reinforcement import atari_dqn  # pylint: disable=import-outside-toplevel
+  from library import inference  # pylint: disable=import-outside-toplevel
+  from projects.reinforcement import render  # pylint: disable=import-outside-toplevel
+  config = atari_dqn.get_config('smoke')
+  config.compilation_cache_dir = ''
+  workdir = tmp_path / 'breakout'
+  results = train.train_and_evaluate(config, str(workdir))
+  assert results['steps'] == 12 and len(results['members']) == 2
+  assert all(r['val_episode_return'] >= 0 for r in results['members'])
+  state, _ = inference.load_state(str(workdir))
+  buffer = jax.tree.map(np.asarray, state.buffer)
+  assert buffer.obs.shape[1:] == (32, 84, 84, 4) and buffer.obs.dtype == np.uint8
+  np.testing.assert_array_equal(buffer.size[:2], [24, 24])       # 12 steps x 2 emulators
+  assert not np.array_equal(buffer.obs[0], buffer.obs[1])        # each seed its own games
+  # Each emulator's transition t ends where its transition t + 1 starts (no game ended in
+  # these 12 steps), and a frame stack moves on by one frame.
+  np.testing.assert_array_equal(buffer.next_obs[:2, :22], buffer.obs[:2, 2:24])
+  np.testing.assert_array_equal(buffer.obs[:2, 2:24, ..., :3], buffer.obs[:2, :22, ..., 1:])
+  assert buffer.obs[:2, :24].max() > 0
+
+  # A new process has no emulators: the state's first step restarts them and stores nothing.
+  env = environments.make(config.task_config)
+  one = jax.tree.map(lambda x: x[0], state)
+  out = jax.jit(env.step)(jax.random.PRNGKey(0), one.env_state, jnp.ones((2,), jnp.int32))
+  assert bool(out.fresh) and not np.any(out.reward) and int(out.env_state['count']) == 13
+  kept = replay.add(one.buffer, one.obs, jnp.ones((2,), jnp.int32), out.reward, out.final_obs,
+                    out.terminated, valid=jnp.logical_not(out.fresh))
+  for x, y in zip(jax.tree.leaves(kept), jax.tree.leaves(one.buffer)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+  again = jax.jit(env.step)(jax.random.PRNGKey(0), out.env_state, jnp.ones((2,), jnp.int32))
+  assert not bool(again.fresh)
+
+  # What scripts.play plays (its command line is tested on CartPole): whole games.
+  (total, frames), = dqn.greedy_episodes(config, jax.tree.map(lambda x: x[1], state.params),
+                                         jax.tree.map(lambda x: x[1], state.env_state), 1, 0)
+  assert total >= 0 and len(frames) == 30               # 120 frames of 4: the time limit
+  assert render.frame(config.task_config.env, frames[-1]).size == (300, 300)
+
+
+def test_atari_life_loss_terminates_training_and_the_time_limit_truncates():
+  """Breakout with random play: the first lost life terminates (no bootstrap) while the game
+  goes on; the time limit truncates, ends the game and keeps its real last frames."""
+  t = dqn.default_task_config()
+  t.env = 'ALE/Breakout-v5'
+  env = environments.make(t)
+  assert env.num_actions == 4 and env.obs_shape == (84, 84, 4)
+  obs, env_state = env.reset(jax.random.PRNGKey(3), 2)
+  step = jax.jit(env.step)
+  actions = np.random.default_rng(0).integers(0, 4, (1000, 2)).astype(np.int32)
+  for i, action in enumerate(actions):
+    out = step(jax.random.PRNGKey(i), env_state, jnp.asarray(action))
+    env_state = out.env_state
+    if np.any(out.terminated):
+      break
+  assert np.any(out.terminated) and not np.any(out.done), i
+  np.testing.assert_array_equal(out.final_obs, out.obs)   # the game went on: no reset
+
+  t.atari.max_episode_frames = 40                    # 10 steps of 4 frames
+  env = environments.make(t)
+  obs, env_state = env.reset(jax.random.PRNGKey(4), 2)
+  step = jax.jit(env.step)
+  for i in range(10):
+    out = step(jax.random.PRNGKey(i), env_state, jnp.zeros((2,), jnp.int32))
+    previous, obs, env_state = obs, out.obs, out.env_state
+    assert bool(np.all(out.truncated)) == (i == 9)
+  assert np.all(out.done) and not np.any(out.terminated)
+  assert not np.array_equal(out.final_obs, out.obs)     # the next game started
+  np.testing.assert_array_equal(out.final_obs[..., :3], previous[..., 1:])
+
+
+def test_the_nature_network_has_its_published_size():
+  from projects.reinforcement import models  # pylint: disable=import-outside-toplevel
+  shapes = jax.eval_shape(models.NatureQNetwork(num_outputs=4).init, jax.random.PRNGKey(0),
+                          jnp.zeros((1, 84, 84, 4), jnp.uint8))
+  assert sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes)) == 1_686_180

@@ -3,8 +3,10 @@
   python -m scripts.train --config=configs/reinforcement/cartpole_dqn.py --workdir=/tmp/dqn
 
 Every step of the loop is, inside the one jit-compiled step:
-1. act in `num_envs` gymnax environments at once (epsilon-greedy on the online network), with
-   gymnax 1.x's auto-reset;
+1. act in `num_envs` environments at once (epsilon-greedy on the online network), with
+   auto-reset: gymnax 1.x's on the device, or Atari games through ale-py on the host
+   (projects/reinforcement/environments.py; `env='ALE/Breakout-v5'`, Nature-DQN's
+   preprocessing, rewards clipped to [-1, 1] for learning with `clip_rewards`);
 2. store the N transitions in the replay ring buffer (projects/reinforcement/replay.py), each
    with the observation it really ended in and whether it terminated;
 3. one gradient step on a batch drawn from the buffer (once `learning_starts` steps are
@@ -17,7 +19,8 @@ Every step of the loop is, inside the one jit-compiled step:
    or Polyak averaging (tau < 1).
 
 The environments, the buffer, both networks and the optimizer are the state: a checkpoint holds
-them all, so a killed run resumes bitwise. Several seeds are members of one run
+them all, so a killed run resumes bitwise (Atari: all but the emulators, which restart their
+episodes on resume; environments.py says how). Several seeds are members of one run
 (`members.scheme=seeds`, `members.k`): each its own environments, buffer and networks, trained
 together by jax.vmap. Evaluation (`eval_step`, at each evaluation of the loop) plays
 `eval_episodes` greedy episodes to their end and reports their mean `episode_return`.
@@ -37,7 +40,7 @@ import optax
 from library import config as config_lib, optimizers
 from library.errors import UserError
 from library.task import Task, make_model
-from projects.reinforcement import replay
+from projects.reinforcement import environments, replay
 
 
 @flax.struct.dataclass
@@ -46,7 +49,7 @@ class DQNState:
   params: Any
   target_params: Any
   opt_state: Any
-  env_state: Any        # gymnax state of each of the N environments
+  env_state: Any        # the N environments' state (environments.py)
   obs: Any              # (N, ...) their current observations
   buffer: replay.Buffer
   returns: jax.Array    # (N,) the running return of each environment's episode
@@ -57,7 +60,7 @@ class DQNState:
 
 def default_task_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict({
-      'env': 'CartPole-v1',     # a gymnax environment id
+      'env': 'CartPole-v1',     # a gymnax environment id, or an Atari game: 'ALE/Breakout-v5'
       'num_envs': 10,           # environments stepped together; one update per loop step
       'buffer_size': 10_000,    # transitions kept
       'batch_size': 128,        # transitions per update
@@ -73,6 +76,8 @@ def default_task_config() -> ml_collections.ConfigDict:
       'huber_delta': 1.0,
       'eval_episodes': 100,     # greedy episodes per evaluation
       'eval_epsilon': 0.0,
+      'clip_rewards': False,    # learn from rewards clipped to [-1, 1] (Nature DQN's, Atari)
+      'atari': environments.default_atari_config(),   # used by ALE/ games only
   })
 
 
@@ -95,15 +100,7 @@ def validate_task_config(config) -> None:
     raise UserError(f'task_config.loss={t.loss!r} is not one of mse, huber')
   if t.learning_starts < 0:
     raise UserError(f'task_config.learning_starts={t.learning_starts} must be >= 0')
-
-
-def make_env(name: str):
-  """(gymnax environment, its default parameters); a one-line error for an unknown id."""
-  import gymnax  # pylint: disable=import-outside-toplevel
-  if name not in gymnax.registered_envs:
-    raise UserError(f'task_config.env={name!r} is not a gymnax environment; it has '
-                    f'{", ".join(gymnax.registered_envs)}')
-  return gymnax.make(name)
+  environments.validate(t)
 
 
 def epsilon_schedule(t, total_steps: int) -> optax.Schedule:
@@ -132,22 +129,15 @@ def make_task(config, data, total_steps: int) -> Task:
   if data is not None:
     raise UserError('the DQN makes its own data: set no data.source')
   t = config.task_config
-  env, env_params = make_env(t.env)
-  num_actions = env.action_space(env_params).n
+  env = environments.make(t)
+  num_actions = env.num_actions
   model = make_model(config.model)
   tx, schedule = optimizers.make_optimizer(config.optimizer, total_steps)
   epsilon = epsilon_schedule(t, total_steps)
-  obs_shape = env.observation_space(env_params).shape
+  obs_shape = env.obs_shape
 
   def q_values(params, obs):
     return model.apply({'params': params}, obs.astype(jnp.float32))
-
-  def reset(rng, n):
-    return jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(rng, n), env_params)
-
-  def env_step(rng, env_state, action):
-    return jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-        jax.random.split(rng, action.shape[0]), env_state, action, env_params)
 
   def act(rng, params, obs, eps):
     explore_rng, action_rng = jax.random.split(rng)
@@ -159,7 +149,7 @@ def make_task(config, data, total_steps: int) -> Task:
   def init(rng, batch):
     del batch
     params_rng, env_rng, state_rng = jax.random.split(rng, 3)
-    obs, env_state = reset(env_rng, t.num_envs)
+    obs, env_state = env.reset(env_rng, t.num_envs)
     params = model.init(params_rng, jnp.zeros((1, *obs_shape), jnp.float32))['params']
     out = jax.eval_shape(lambda p: q_values(p, obs), params)
     if out.shape[-1] != num_actions:
@@ -192,14 +182,15 @@ def make_task(config, data, total_steps: int) -> Task:
     act_rng, env_rng, sample_rng = jax.random.split(rng, 3)
     eps = epsilon(state.step)
     action = act(act_rng, state.params, state.obs, eps)
-    obs, env_state, reward, terminated, truncated, info = env_step(env_rng, state.env_state,
-                                                                   action)
-    buffer = replay.add(state.buffer, state.obs, action, reward, info['final_observation'],
-                        terminated)
-    done = jnp.logical_or(terminated, truncated)
-    returns = state.returns + reward
-    last_return = jnp.where(done, returns, state.last_return)
-    returns = jnp.where(done, 0.0, returns)
+    out = env.step(env_rng, state.env_state, action)
+    reward = jnp.clip(out.reward, -1.0, 1.0) if t.clip_rewards else out.reward
+    # Fresh environments (an Atari run resumed) have no real transition to store.
+    buffer = replay.add(state.buffer, state.obs, action, reward, out.final_obs,
+                        out.terminated, valid=jnp.logical_not(out.fresh))
+    returns = state.returns + out.reward          # the game's own score
+    last_return = jnp.where(out.done, returns, state.last_return)
+    returns = jnp.where(jnp.logical_or(out.done, out.fresh), 0.0, returns)
+    obs, env_state, done = out.obs, out.env_state, out.done
 
     batch = replay.sample(buffer, sample_rng, t.batch_size)
     (loss, q_mean), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -223,30 +214,32 @@ def make_task(config, data, total_steps: int) -> Task:
                         returns=returns, last_return=last_return, episodes=episodes)
     return new, metrics
 
-  def play(params, rng, episodes: int, eps: float):
-    """The returns of `episodes` episodes played to their end (or the time limit)."""
+  def play(params, rng, episodes: int, eps: float, train_env_state):
+    """The returns of `episodes` whole episodes played to their end (or the time limit), in
+    evaluation's own environments (whole games, the real score)."""
     reset_rng, rng = jax.random.split(rng)
-    obs, env_state = reset(reset_rng, episodes)
-    limit = env_params.max_steps_in_episode
+    obs, env_state = env.eval_reset(reset_rng, episodes, train_env_state)
 
-    def one(carry, _):
-      obs, env_state, total, alive, rng = carry
+    def one(carry):
+      obs, env_state, total, alive, rng, i = carry
       rng, act_rng, env_rng = jax.random.split(rng, 3)
       action = act(act_rng, params, obs, eps)
-      obs, env_state, reward, terminated, truncated, _ = env_step(env_rng, env_state, action)
-      total = total + reward * alive
-      alive = alive * (1.0 - jnp.logical_or(terminated, truncated).astype(jnp.float32))
-      return (obs, env_state, total, alive, rng), None
+      out = env.eval_step(env_rng, env_state, action)
+      total = total + out.reward * alive
+      alive = alive * (1.0 - out.done.astype(jnp.float32))
+      return out.obs, out.env_state, total, alive, rng, i + 1
 
-    carry = (obs, env_state, jnp.zeros((episodes,)), jnp.ones((episodes,)), rng)
-    (_, _, total, _, _), _ = jax.lax.scan(one, carry, None, length=limit)
+    carry = (obs, env_state, jnp.zeros((episodes,)), jnp.ones((episodes,)), rng,
+             jnp.zeros((), jnp.int32))
+    total = jax.lax.while_loop(lambda c: jnp.logical_and(c[5] < env.max_steps,
+                                                         jnp.any(c[3] > 0)), one, carry)[2]
     return total
 
   def eval_step(state, batch):
     del batch
     # The evaluation's key is a function of the state: the same episodes on a resumed run.
     rng = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), 1)
-    total = play(state.params, rng, t.eval_episodes, t.eval_epsilon)
+    total = play(state.params, rng, t.eval_episodes, t.eval_epsilon, state.env_state)
     return {'episode_return': jnp.sum(total),
             'count': jnp.asarray(t.eval_episodes, jnp.float32)}
 
@@ -264,3 +257,35 @@ def make_task(config, data, total_steps: int) -> Task:
               variables=lambda state: {'params': state.params},
               predict=lambda state, obs: q_values(state.params, obs))
 
+
+
+def greedy_episodes(config, params, train_env_state, episodes: int, seed: int):
+  """Yields (return, observations) of `episodes` greedy episodes of one member's `params`,
+  one dispatch a step, in the environments evaluation plays in (whole games, the real
+  score): what scripts.play prints and draws."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  env = environments.make(config.task_config)
+  model = make_model(config.model)
+
+  @jax.jit
+  def start(rng):
+    return env.eval_reset(rng, 1, train_env_state)
+
+  @jax.jit
+  def one(obs, env_state, rng):
+    action = jnp.argmax(model.apply({'params': params}, obs.astype(jnp.float32)), axis=-1)
+    out = env.eval_step(rng, env_state, action.astype(jnp.int32))
+    return out.obs, out.env_state, out.reward[0], out.done[0]
+
+  for key in jax.random.split(jax.random.PRNGKey(seed), episodes):
+    reset_key, key = jax.random.split(key)
+    obs, env_state = start(reset_key)
+    frames, total = [], 0.0
+    for _ in range(env.max_steps):
+      frames.append(np.asarray(obs[0]))
+      key, step_key = jax.random.split(key)
+      obs, env_state, reward, done = one(obs, env_state, step_key)
+      total += float(reward)
+      if bool(done):
+        break
+    yield total, frames

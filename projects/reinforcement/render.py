@@ -1,5 +1,6 @@
 """Frames of an episode as pictures, for scripts.play's GIF: CartPole drawn from its observation
-(cart position, pole angle), MinAtar's 10x10 channel grids coloured per channel."""
+(cart position, pole angle), MinAtar's 10x10 channel grids coloured per channel, Atari's
+preprocessed 84x84 grayscale frames."""
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -14,9 +15,12 @@ def frame(env_name: str, obs: np.ndarray, width: int = 300) -> Image.Image:
     return _cartpole(obs, width)
   if env_name.endswith('-MinAtar'):
     return _grid(obs, width)
+  if env_name.startswith('ALE/'):        # the newest 84x84 grayscale frame of the stack
+    return Image.fromarray(np.asarray(obs)[..., -1]).convert('RGB').resize(
+        (width, width), Image.NEAREST)
   from library.errors import UserError  # pylint: disable=import-outside-toplevel
   raise UserError(f'no picture for task_config.env={env_name!r}: scripts.play draws '
-                  'CartPole-v1 and the MinAtar games')
+                  'CartPole-v1, the MinAtar games and Atari (ALE/) games')
 
 
 def _cartpole(obs, width):

@@ -38,16 +38,24 @@ def capacity(buffer: Buffer) -> int:
   return buffer.action.shape[0]
 
 
-def add(buffer: Buffer, obs, action, reward, next_obs, terminated) -> Buffer:
-  """Appends N transitions (leading axis N <= capacity), overwriting the oldest when full."""
+def add(buffer: Buffer, obs, action, reward, next_obs, terminated, valid=True) -> Buffer:
+  """Appends N transitions (leading axis N <= capacity), overwriting the oldest when full.
+  Where `valid` (a scalar) is false the buffer stays as it was: the N slots get their own
+  values back, so only N rows are touched either way."""
   c = capacity(buffer)
   n = action.shape[0]
   idx = (buffer.position + jnp.arange(n)) % c
+  valid = jnp.asarray(valid)
+
+  def put(stored, new):
+    return stored.at[idx].set(jnp.where(valid, new.astype(stored.dtype), stored[idx]))
+
+  grown = jnp.where(valid, n, 0)
   return buffer.replace(
-      obs=buffer.obs.at[idx].set(obs), action=buffer.action.at[idx].set(action),
-      reward=buffer.reward.at[idx].set(reward), next_obs=buffer.next_obs.at[idx].set(next_obs),
-      terminated=buffer.terminated.at[idx].set(terminated.astype(jnp.float32)),
-      position=(buffer.position + n) % c, size=jnp.minimum(buffer.size + n, c))
+      obs=put(buffer.obs, obs), action=put(buffer.action, action),
+      reward=put(buffer.reward, reward), next_obs=put(buffer.next_obs, next_obs),
+      terminated=put(buffer.terminated, terminated),
+      position=(buffer.position + grown) % c, size=jnp.minimum(buffer.size + grown, c))
 
 
 def sample(buffer: Buffer, rng, batch_size: int) -> dict:
