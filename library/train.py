@@ -22,7 +22,6 @@ import json
 import math
 import os
 import signal
-import shutil
 import time
 
 import jax
@@ -31,39 +30,12 @@ import tqdm
 
 from library import (callbacks as callbacks_lib, checkpoints, config as config_lib,
                      members as members_lib, optimizers, parallel, plots, steps, weights,
-                     writers)
+                     workdirs, writers)
 from library.data import pipeline
 from library.errors import Interrupted, TrainingDiverged, UserError
 
 # Averaged over a logging interval; the others are read at its end.
 _LAST_VALUE = ('learning_rate', 'param_norm')
-
-
-def _check_workdir(workdir: str, config, start_over: bool) -> None:
-  """Refuses a workdir whose checkpoints are another experiment's, unless starting over."""
-  config_path = os.path.join(workdir, 'config.json')
-  ckpt_dir = os.path.join(workdir, 'checkpoints')
-  has_run = os.path.isdir(ckpt_dir) and any(n.isdigit() for n in os.listdir(ckpt_dir))
-  if has_run and not start_over and os.path.exists(config_path):
-    with open(config_path) as f:
-      mismatches = config_lib.resume_mismatches(f.read(), config)
-    if mismatches:
-      raise UserError(f'{workdir} holds checkpoints of a different config ({mismatches[0]} '
-                      f'differs, {len(mismatches)} keys in all); use another --workdir or '
-                      'rerun with --start_over to move the old run aside')
-
-
-def prepare_workdir(workdir: str, start_over: bool) -> None:
-  """Creates the workdir; starting over moves an old run aside (`previous-<time>/`)."""
-  if start_over and os.path.isdir(workdir) and os.listdir(workdir):
-    if jax.process_index() == 0:
-      aside = os.path.join(workdir, time.strftime('previous-%Y%m%d-%H%M%S'))
-      os.makedirs(aside)
-      for name in os.listdir(workdir):
-        if not name.startswith('previous-'):
-          shutil.move(os.path.join(workdir, name), os.path.join(aside, name))
-      print(f'--start_over: moved the previous run in {workdir} to {aside}', flush=True)
-  os.makedirs(workdir, exist_ok=True)
 
 
 def set_compilation_cache(path: str) -> None:
@@ -297,17 +269,34 @@ def start_from(config, task, state, param_init: dict, mesh):
   return jax.device_put(task.with_params(state, values), steps.state_shardings(task, mesh))
 
 
-def _check_monitors(config, splits) -> None:
-  """A metric the run cannot report is an error before anything is written."""
+def _check_monitors(config, splits, task, state, example, members: bool) -> None:
+  """A metric the run cannot report is an error before anything is written: its split must
+  be one the run has, and its name one the task's step reports (found by tracing the step
+  abstractly, only when a monitor is set)."""
   wanted = [('checkpoint.best_metric', config.checkpoint.best_metric)]
   wanted += [(f'callbacks.{n}.monitor', config.callbacks[n].monitor)
              for n in ('early_stopping', 'reduce_lr')]
+  names = {}
   for key, monitor in wanted:
-    split = monitor.split('.')[0] if monitor else ''
-    if split and split != 'train' and split not in splits:
+    if not monitor:
+      continue
+    split, _, name = monitor.partition('.')
+    if split != 'train' and split not in splits:
       hint = ' (set data.validation to hold one out)' if split == 'validation' else ''
       raise UserError(f'{key}={monitor!r} names split {split!r}, which this run does not '
                       f'have{hint}')
+    kind = 'train' if split == 'train' else 'eval'
+    if kind not in names:
+      one = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[members:], x.dtype), state)
+      batch = None if example is None else jax.tree.map(
+          lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype), example)
+      if kind == 'train':
+        names[kind] = set(jax.eval_shape(task.train_step, one, batch)[1]) - {'count'}
+      else:
+        names[kind] = set(jax.eval_shape(task.eval_step, one, batch)) - {'count'}
+    if name not in names[kind]:
+      raise UserError(f'{key}={monitor!r}: the {split} split reports '
+                      f'{", ".join(sorted(split + "." + n for n in names[kind]))}')
 
 
 _copy_state = jax.jit(lambda state: jax.tree.map(lambda x: x.copy(), state))
@@ -322,20 +311,27 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
   """
   run_start = time.perf_counter()
   config_lib.validate(config)
+  workdirs.check_path(workdir)
+  # One run per workdir: a second one is refused here, before it reads or writes anything.
+  with workdirs.Lock(workdir, enabled=parallel.is_main_process()) as lock:
+    return _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start, lock)
+
+
+def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start, lock):
   main = parallel.is_main_process()
-  _check_workdir(workdir, config, start_over)
+  workdirs.check_config(workdir, config, start_over)
   set_compilation_cache(config.compilation_cache_dir)
   s = setup(config, arrays, devices)   # bad input fails here, before anything is written
   mesh, task, feed, d, lay = s['mesh'], s['task'], s['feed'], s['durations'], s['members']
   state = s['state']
   splits = set(feed.splits)
-  _check_monitors(config, splits)
+  _check_monitors(config, splits, task, state, s['example'], lay is not None)
   has_validation = 'validation' in splits and task.eval_step is not None
   callbacks = callbacks_lib.from_config(config.callbacks)
   if 'reduce_lr' in callbacks and optimizers.lr_scale(state) is None:
     raise UserError(f'callbacks.reduce_lr: the state of task={config.task!r} holds no '
                     'learning-rate scale (library.optimizers.make_optimizer adds one)')
-  prepare_workdir(workdir, start_over)
+  workdirs.prepare(workdir, start_over)
 
   ckpt = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'), config.checkpoint.keep,
                                   config.checkpoint.best_metric, config.checkpoint.best_mode)
@@ -359,6 +355,16 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
       print(f'resuming from the checkpoint at step {meta["step"]} in {workdir}', flush=True)
   start_step = int(np.ravel(jax.device_get(state.step)).max())
   stopped_early = early is not None and early.stopped_step is not None
+  results_path = os.path.join(workdir, 'results.json')
+  if restored is not None and (start_step >= d['total'] or stopped_early) and os.path.exists(
+      results_path):
+    ckpt.close()
+    with open(results_path) as f:
+      results = json.load(f)
+    if main:
+      print(f'{workdir} holds this run finished at step {start_step}: nothing to train, '
+            'results.json is as it was (--start_over trains it again)', flush=True)
+    return results
   if main:
     writers.write_json_atomic(os.path.join(workdir, 'config.json'),
                               json.loads(config_lib.to_json(config)))
@@ -452,6 +458,7 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
       meta['data_position'] = {'epoch': step // d['steps_per_epoch'],
                                'batch': step % d['steps_per_epoch']}
     save_start = time.perf_counter()
+    lock.check()
     ckpt.save(step, state, meta, metrics=dict(latest_val) or None,
               best_state=best_state if keeps_best else None)
     timing['ckpt_s'] += time.perf_counter() - save_start
@@ -618,6 +625,7 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
       results['trace_cache'] = feed.finish()
       results['trace_save_seconds'] = time.perf_counter() - finish_start
     if main:
+      lock.check()
       writers.write_json_atomic(os.path.join(workdir, 'results.json'), results)
       plots.plot_history(writer.path, os.path.join(workdir, 'history.png'))
       if lay is not None:
