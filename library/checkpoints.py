@@ -36,7 +36,11 @@ def _path_name(path) -> str:
 
 class Checkpointer:
 
-  def __init__(self, directory: str, keep: int, best_metric: str = '', best_mode: str = 'max'):
+  def __init__(self, directory: str, keep: int, best_metric: str = '', best_mode: str = 'max',
+               remedy: str = 'use another --workdir or --start_over'):
+    # What the user can do about a checkpoint this run cannot use, in flags of the command
+    # that reads it (training's own; evaluate and predict name scripts.train's).
+    self.remedy = remedy
     policies = [checkpoint_managers.LatestN(n=keep)]
     if best_metric:
       policies.append(checkpoint_managers.BestN(
@@ -100,7 +104,7 @@ class Checkpointer:
       name = _path_name(path)
       if name not in theirs:
         raise UserError(f'checkpoint {self.directory}/{step} is of another model: it has no '
-                        f'{name}; use another --workdir or --start_over')
+                        f'{name}; {self.remedy}')
       pairs.append((name, tuple(getattr(theirs[name], 'shape', ()) or ()), tuple(leaf.shape)))
     differ = [(n, a, b) for n, a, b in pairs if a != b]
     if differ:
@@ -115,11 +119,10 @@ class Checkpointer:
                         'multiple of the devices, so run on the device count it was trained '
                         'with (or use another --workdir)')
       raise UserError(f'checkpoint {self.directory}/{step} is of another model: {name} has '
-                      f'shape {theirs_shape}, ours {ours_shape}; use another --workdir or '
-                      '--start_over')
+                      f'shape {theirs_shape}, ours {ours_shape}; {self.remedy}')
     if len(theirs) != len(ours):
       raise UserError(f'checkpoint {self.directory}/{step} is of another model ({len(theirs)} '
-                      f'arrays, ours {len(ours)}); use another --workdir or --start_over')
+                      f'arrays, ours {len(ours)}); {self.remedy}')
 
   def restore(self, abstract_state, step: int | None = None, with_best_state: bool = False):
     """(state, meta, best state or None) of `step`, or of the latest readable step; None when
@@ -141,8 +144,8 @@ class Checkpointer:
           # nothing is moved aside, and starting over is not the advice.
           raise UserError(f'checkpoint {self.directory}/{s} holds arrays of other shapes than '
                           f'this run makes ({str(e).split(".")[0]}): it is of another model or '
-                          'layout; use another --workdir or --start_over (for members: the '
-                          'device count it was trained with)') from None
+                          f'layout; {self.remedy} (for members: the device count it was '
+                          'trained with)') from None
         if step is not None:
           raise UserError(f'checkpoint {self.directory}/{s} cannot be read: {e}') from None
         logging.warning('checkpoint %s/%d cannot be read (%s: %s); falling back to the one '
@@ -153,8 +156,8 @@ class Checkpointer:
       return (restored['state'], restored['meta'],
               restored['best_state'] if 'best_state' in items else None)
     if steps:
-      raise UserError(f'no readable checkpoint in {self.directory} (steps {steps}); move it '
-                      'away or rerun with --start_over')
+      raise UserError(f'no readable checkpoint in {self.directory} (steps {steps}); '
+                      f'{self.remedy}')
     return None
 
   def _move_aside(self, steps: list[int]) -> None:

@@ -1,4 +1,7 @@
 """What every absl entry point shares: flag errors and UserErrors as one line with exit code 2."""
+import difflib
+import glob
+import os
 import sys
 
 from absl import app, flags, logging
@@ -34,9 +37,69 @@ def _unknown_config_key(argv, error) -> str | None:
   return None
 
 
+def _config_argument(argv) -> str | None:
+  for i, arg in enumerate(argv[1:], 1):
+    if arg.startswith('--config='):
+      return arg[len('--config='):]
+    if arg == '--config' and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
+def check_config_path(value: str) -> None:
+  """A one-line UserError for a --config that is not a config file, with the nearest names."""
+  path = value.split(':', 1)[0]
+  if os.path.isfile(path) and path.endswith('.py'):
+    return
+  if os.path.isdir(path):
+    inside = sorted(n for n in os.listdir(path) if n.endswith('.py') and n != '__init__.py')
+    some = ', '.join(os.path.join(path, n) for n in inside[:3])
+    raise UserError(f'--config={value} is a folder; give one config file in it'
+                    f'{" (" + some + (", ..." if len(inside) > 3 else "") + ")" if some else ""}')
+  if os.path.isfile(path):
+    raise UserError(f'--config={value} is not a Python config file (.py with get_config)')
+  folder = os.path.dirname(path) or '.'
+  near = []
+  if os.path.isdir(folder):
+    near = difflib.get_close_matches(os.path.basename(path), [
+        n for n in os.listdir(folder) if n.endswith('.py')], n=1)
+  else:
+    near = difflib.get_close_matches(path, glob.glob('configs/*/*.py'), n=1)
+  hint = f'; did you mean {os.path.join(folder, near[0]) if os.path.isdir(folder) else near[0]}?'
+  raise UserError(f'--config={value}: no such file{hint if near else ""}')
+
+
+def _help(argv) -> bool:
+  """--help (-h, --helpshort): the script's docstring and its own flags, one line each."""
+  if not any(a in ('--help', '-h', '--helpshort', '-?') for a in argv[1:]):
+    return False
+  main = sys.modules['__main__']
+  print((main.__doc__ or '').strip() + '\n\nflags:')
+  by_module = flags.FLAGS.flags_by_module_dict()
+  own = [m for m in by_module if m in (sys.argv[0], getattr(main, '__file__', None),
+                                       __name__, 'ml_collections.config_flags.config_flags')]
+  seen = set()
+  for module in own:
+    for flag in sorted(by_module[module], key=lambda f: f.name):
+      if flag.name in seen:
+        continue
+      seen.add(flag.name)
+      default = '' if flag.default in (None, '') else f' (default: {flag.default_as_str})'
+      print(f'  --{flag.name}: {" ".join(flag.help.split())}{default}')
+  if 'config' in seen and flags.FLAGS['config'].flag_type() == 'config object':
+    print('  --config.<key>=<value>: override one config key (scripts.show_config lists them)')
+  return True
+
+
 def _parse_flags(argv):
   """absl parsing, but a bad flag, config key, variant or value is one line and exit 2."""
+  if _help(argv):
+    sys.exit(0)
   try:
+    config = _config_argument(argv) if 'config' in flags.FLAGS and (
+        flags.FLAGS['config'].flag_type() == 'config object') else None
+    if config is not None:
+      check_config_path(config)
     return flags.FLAGS(argv)
   except UserError as e:
     _fail(str(e), 2)
@@ -65,6 +128,10 @@ def run(main) -> None:
     except Interrupted as e:
       print(str(e), file=sys.stderr, flush=True)
       sys.exit(e.exit_code)
+    except Exception:  # pylint: disable=broad-except
+      print('error: an unexpected exception, which is a bug of this codebase: please report '
+            'it with the command and the traceback below', file=sys.stderr, flush=True)
+      raise
 
   app.run(guarded, flags_parser=_parse_flags)
 

@@ -22,8 +22,10 @@ def _checkpointer(workdir: str, config) -> checkpoints.Checkpointer:
   directory = os.path.join(workdir, 'checkpoints')
   if not os.path.isdir(directory):
     raise UserError(f'{workdir} has no checkpoints/')
-  return checkpoints.Checkpointer(directory, config.checkpoint.keep,
-                                  config.checkpoint.best_metric, config.checkpoint.best_mode)
+  return checkpoints.Checkpointer(
+      directory, config.checkpoint.keep, config.checkpoint.best_metric,
+      config.checkpoint.best_mode, remedy=f'train it again (python -m scripts.train '
+      f'--workdir={workdir} --config=... --start_over moves the old run aside)')
 
 
 def _pick_step(ckpt: checkpoints.Checkpointer, which: str) -> int | None:
