@@ -121,7 +121,7 @@ def run(main) -> None:
     logging.set_verbosity(logging.WARNING)
     try:
       main(argv)
-    except UserError as e:
+    except (UserError, flags.Error) as e:     # flags.ValidationError from a script's checks
       _fail(str(e), 2)
     except TrainingDiverged as e:
       _fail(str(e), e.exit_code)

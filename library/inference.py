@@ -1,6 +1,7 @@
 """A trained workdir back in memory: evaluate a split, predict on new inputs."""
 import json
 import os
+import sys
 
 import jax
 import numpy as np
@@ -11,6 +12,10 @@ from library.errors import UserError
 
 
 def load_config(workdir: str):
+  if not os.path.exists(workdir):
+    raise UserError(f'--workdir={workdir}: no such folder')
+  if not os.path.isdir(workdir):
+    raise UserError(f'--workdir={workdir} is a file, not a training workdir')
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     raise UserError(f'{workdir} has no config.json: not a training workdir')
@@ -109,14 +114,38 @@ def load_inputs(paths: list[str], raw_shape: tuple[int, ...]) -> np.ndarray:
     raise UserError(f'images cannot be fed to a model trained on inputs of shape {raw_shape}')
   height, width, channels = raw_shape
   images = []
+  mode = 'L' if channels == 1 else 'RGB'
   for path in paths:
     try:
-      image = Image.open(path).convert('L' if channels == 1 else 'RGB')
+      image = Image.open(path)
+      image.load()
     except (OSError, ValueError) as e:
       raise UserError(f'input {path!r} is not a readable image ({e})') from None
-    array = np.asarray(image.resize((width, height)), np.float32)
+    if image.mode != mode or image.size != (width, height):
+      print(f'note: {path} is {image.size[0]}x{image.size[1]} {image.mode}; converted to the '
+            f'{width}x{height} {mode} that training saw', file=sys.stderr, flush=True)
+    array = np.asarray(image.convert(mode).resize((width, height)), np.float32)
     images.append(array.reshape(height, width, channels))
   return np.stack(images)
+
+
+def check_range(raw: np.ndarray, trained, scale: float) -> None:
+  """Refuses inputs that cannot be what training saw: values already scaled to [0, 1] where
+  training's raw inputs went far above 1 (predict scales them itself, by data.scale), and
+  says so where they leave training's range by more than its width."""
+  if trained is None or not raw.size or not np.issubdtype(raw.dtype, np.number):
+    return
+  low, high = trained
+  lo, hi = float(np.min(raw)), float(np.max(raw))
+  if high > 2.0 and 0.0 < hi <= 1.0:
+    raise UserError(f'the inputs lie in [{lo:g}, {hi:g}], but training saw raw values in '
+                    f'[{low:g}, {high:g}]: give them as training did; predict applies its own '
+                    f'preprocessing (data.scale={scale:g}), so scaled inputs would be scaled '
+                    'twice')
+  width = max(high - low, 1e-12)
+  if lo < low - width or hi > high + width:
+    print(f'note: the inputs lie in [{lo:g}, {hi:g}], far outside the [{low:g}, {high:g}] '
+          'training saw; the outputs may mean little', file=sys.stderr, flush=True)
 
 
 def predict_workdir(workdir: str, paths: list[str], which: str = 'latest') -> np.ndarray:
@@ -131,6 +160,7 @@ def predict_workdir(workdir: str, paths: list[str], which: str = 'latest') -> np
   with open(os.path.join(workdir, 'data_spec.json')) as f:
     spec = json.load(f)
   raw = load_inputs(paths, tuple(spec['input_shape']))
+  check_range(raw, spec.get('input_range'), config.data.scale)
   stats = None
   if config.data.standardize:
     with np.load(os.path.join(workdir, 'preprocessing.npz'), allow_pickle=False) as f:

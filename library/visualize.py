@@ -199,30 +199,35 @@ def run(config, output_dir: str) -> dict:
   channels = trained_shape[2] if trained_shape else 3
   variables = weights.model_variables(model, config.init, (*size, channels))
   image = load_image(config.image, size, channels) * config.scale
-  os.makedirs(output_dir, exist_ok=True)
+  # Everything is computed before anything is written: a bad layer name, found by the last
+  # picture, leaves no half-filled output folder.
+  names = _class_names(config.gradcam.class_names) if 'gradcam' in config.show else None
   summary = {'image': config.image, 'input_shape': [*size, channels]}
+  pictures = []    # (plot function, its arguments, the PNG's name)
   if 'activations' in config.show:
     maps = activations(model, variables, image, config.activations.layers, config.relu)
-    path = os.path.join(output_dir, 'activations.png')
-    plots.plot_activations(maps, config.activations.per_row, path)
+    pictures.append((plots.plot_activations, (maps, config.activations.per_row),
+                     'activations.png'))
     summary['activations'] = {k: list(v.shape) for k, v in maps.items()}
   if 'filters' in config.show:
     f = config.filters
     for layer in f.layers:
       patterns = filter_patterns(model, variables, layer, f.count, (*size, channels), f.steps,
                                  f.step_size, config.scale)
-      plots.plot_image_grid(patterns, f'filter patterns of {layer}',
-                            os.path.join(output_dir, f'filters_{layer.replace("/", "_")}.png'))
+      pictures.append((plots.plot_image_grid, (patterns, f'filter patterns of {layer}'),
+                       f'filters_{layer.replace("/", "_")}.png'))
     summary['filters'] = list(f.layers)
   if 'gradcam' in config.show:
     cam, logits = grad_cam(model, variables, image, config.gradcam.layer)
-    names = _class_names(config.gradcam.class_names)
     top = _top_classes(logits, config.gradcam.top, names)
-    plots.plot_gradcam(image / max(float(image.max()), 1e-12), cam, top,
-                       os.path.join(output_dir, 'gradcam.png'))
+    pictures.append((plots.plot_gradcam, (image / max(float(image.max()), 1e-12), cam, top),
+                     'gradcam.png'))
     summary['gradcam'] = {'layer': config.gradcam.layer, 'top': top}
     for row in top:
       print(f'{row["name"]}: {row["probability"]:.3f}')
+  os.makedirs(output_dir, exist_ok=True)
+  for plot, args, name in pictures:
+    plot(*args, os.path.join(output_dir, name))
   with open(os.path.join(output_dir, 'summary.json'), 'w') as f:
     json.dump(summary, f, indent=2)
   return summary

@@ -85,12 +85,16 @@ class Lock:
   def __init__(self, workdir: str, enabled: bool = True):
     self.workdir, self.enabled = workdir, enabled
     self.path = os.path.join(workdir, LOCK)
-    self.fd, self.created = None, False
+    self.fd, self.created = None, None
 
   def __enter__(self) -> 'Lock':
     if not self.enabled:
       return self
-    self.created = not os.path.isdir(self.workdir)
+    # The highest folder this run makes (the workdir, or a parent that was missing too).
+    missing = os.path.abspath(self.workdir)
+    while not os.path.exists(os.path.dirname(missing)):
+      missing = os.path.dirname(missing)
+    self.created = None if os.path.exists(missing) else missing
     os.makedirs(self.workdir, exist_ok=True)
     fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -134,4 +138,9 @@ class Lock:
     self.fd = None
     if ours and exc_type is not None and self.created and os.listdir(self.workdir) == [LOCK]:
       os.remove(self.path)           # refused before writing anything: leave no workdir
-      os.rmdir(self.workdir)
+      folder = os.path.abspath(self.workdir)
+      while True:
+        os.rmdir(folder)
+        if folder == self.created or os.listdir(os.path.dirname(folder)):
+          break
+        folder = os.path.dirname(folder)

@@ -6,4 +6,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$1"
+# On the Python the lock was made with, install exactly the versions the tests passed with.
+constraints=()
+if [ -f requirements-lock.txt ] && .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  constraints=(-c requirements-lock.txt)
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$1" "${constraints[@]}"

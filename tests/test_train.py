@@ -44,6 +44,36 @@ def test_smoke_run_writes_every_artifact(load_config, tmp_path):
   for key in ('loss', 'accuracy', 'grad_norm', 'param_norm', 'learning_rate'):
     assert np.isfinite(train_lines[-1][key]), key
   assert [l['step'] for l in lines if l['split'] == 'validation'] == [3, 6]
+  # Rerunning the finished run trains nothing and rewrites nothing.
+  written = {n: (tmp_path / n).read_bytes() for n in ('results.json', 'metrics.jsonl')}
+  again = train.train_and_evaluate(config, str(tmp_path))
+  assert again == saved
+  assert {n: (tmp_path / n).read_bytes() for n in written} == written
+
+
+def test_one_run_per_workdir_and_a_removed_workdir_gets_nothing_more(tmp_path, capsys):
+  from library import workdirs  # pylint: disable=import-outside-toplevel
+  workdir = str(tmp_path / 'w')
+  with workdirs.Lock(workdir) as held:
+    with pytest.raises(UserError, match=f'in use by process {os.getpid()} on '):
+      with workdirs.Lock(workdir):
+        pass
+    held.check()
+    shutil.rmtree(workdir)              # removed under the run, and another run starts there
+    with workdirs.Lock(workdir):
+      with pytest.raises(UserError, match='was removed or replaced while this run held it'):
+        held.check()
+  # A holder that ended without releasing (its name left in the file) is taken over.
+  (tmp_path / 'w' / '.lock').write_text('process 1 on elsewhere since then\n')
+  with workdirs.Lock(workdir):
+    pass
+  assert 'process 1 on elsewhere since then, which ended' in capsys.readouterr().out
+  assert (tmp_path / 'w' / '.lock').read_text() == ''
+  # Refused before writing anything: a workdir the run made is not left behind.
+  with pytest.raises(UserError):
+    with workdirs.Lock(str(tmp_path / 'fresh' / 'run')):
+      raise UserError('bad input')
+  assert not (tmp_path / 'fresh').exists()
 
 
 def test_one_and_eight_devices_reach_the_same_parameters(load_config, tmp_path):

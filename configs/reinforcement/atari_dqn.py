@@ -15,8 +15,9 @@ update per 4 environment steps), Adam 1e-4, Huber loss, gamma 0.99, the target c
 from step 20,000 (80,000 environment steps), 2.5M steps = 10M environment steps. The replay
 holds 100,000 transitions, not CleanRL's 1M: each keeps both 84x84x4 stacks (56 KB), 5.6 GB
 on the device. Each evaluation plays 10 whole games at epsilon 0.05.
-For a GPU: on the 2-core x86 CPU here this config is not trainable in useful time, and the
-issue's GPU run could not be made (this task was lent no GPU). Not measured yet.
+Not in the book (its introduction names Deep Q on Atari). Ours: not measured yet. It is for a
+GPU: on the 2-core x86 CPU here the 10M environment steps are days of work, and this task was
+lent no GPU. The tests run `smoke`.
 Variants: `double` Double DQN targets; `smoke` a few steps of a narrow network, two seeds.
 """
 from configs import variants

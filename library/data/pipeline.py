@@ -30,6 +30,9 @@ class Datasets:
   reference: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
   # Initial values for parameters, by path (a GloVe embedding for the tokenizer's words).
   param_init: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+  # (min, max) of the training inputs as the source gives them, before any scaling: what
+  # predict checks new inputs against.
+  raw_input_range: tuple[float, float] | None = None
 
   def size(self, split: str) -> int:
     return split_size(self.splits[split])
@@ -133,7 +136,11 @@ def prepare(config, arrays=None) -> Datasets:
          for name, s in raw.items()}
   if features.enabled(d.features):
     features.extract(out, d.features)
-  return Datasets(out, stats, tuple(raw['train']['inputs'].shape[1:]), param_init=param_init)
+  train_inputs = np.asarray(raw['train']['inputs'])
+  value_range = ((float(train_inputs.min()), float(train_inputs.max()))
+                 if train_inputs.size and np.issubdtype(train_inputs.dtype, np.number) else None)
+  return Datasets(out, stats, tuple(train_inputs.shape[1:]), param_init=param_init,
+                  raw_input_range=value_range)
 
 
 def _keep_labels(split: dict[str, np.ndarray], keep: tuple) -> dict[str, np.ndarray]:

@@ -146,7 +146,12 @@ def load_tfds(name: str, splits, data_dir: str | None, input_key: str,
   parallel map, once, before training.
   """
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  try:
+    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    raise UserError(f'data.source=tfds ({name!r}) needs TensorFlow Datasets, which the default '
+                    'install leaves out: pip install -r requirements-tfds.txt, or use an '
+                    'offline variant such as :embedded') from None
   data_dir = data_dir or default_tfds_dir()
   try:
     builder = tfds.builder(name, data_dir=data_dir)

@@ -1,0 +1,60 @@
+"""The install: the default requirements leave TensorFlow out, the lock agrees with the ranges,
+and a TFDS config without TensorFlow Datasets is one line saying what to install."""
+import os
+import re
+import sys
+
+import pytest
+from packaging.requirements import Requirement
+
+from library.errors import UserError
+from tests.conftest import ROOT
+
+
+def _requirements(name: str) -> list[Requirement]:
+  out = []
+  with open(os.path.join(ROOT, name)) as f:
+    for line in f:
+      line = line.split('#', 1)[0].strip()
+      if line and not line.startswith('-'):
+        out.append(Requirement(line))
+  return out
+
+
+def _lock() -> dict[str, str]:
+  pins = {}
+  with open(os.path.join(ROOT, 'requirements-lock.txt')) as f:
+    for line in f:
+      if '==' in line and not line.startswith('#'):
+        name, version = line.strip().split('==')
+        pins[re.sub(r'[-_.]+', '-', name).lower()] = version
+  return pins
+
+
+def test_the_default_install_leaves_tensorflow_out_and_the_tfds_extra_adds_it():
+  default = {r.name for r in _requirements('requirements.txt')}
+  assert not {n for n in default if n.startswith('tensorflow')}, default
+  assert {'tensorflow-datasets', 'tensorflow-cpu'} <= {r.name for r in
+                                                      _requirements('requirements-tfds.txt')}
+
+
+def test_every_pin_of_the_lock_is_inside_the_ranges_the_requirements_allow():
+  pins = _lock()
+  for name in ('requirements.txt', 'requirements-tfds.txt', 'requirements-test.txt'):
+    for requirement in _requirements(name):
+      if requirement.marker is not None and not requirement.marker.evaluate():
+        continue
+      key = re.sub(r'[-_.]+', '-', requirement.name).lower()
+      assert key in pins, f'{requirement.name} of {name} is not in requirements-lock.txt'
+      assert requirement.specifier.contains(pins[key], prereleases=True), (requirement, pins[key])
+  # The ranges admit the JAX that Python 3.13 (Colab) gets now.
+  jax = next(r for r in _requirements('requirements.txt') if r.name == 'jax')
+  assert jax.specifier.contains('0.12.0') and jax.specifier.contains('0.10.2')
+
+
+def test_a_tfds_source_without_tensorflow_datasets_is_one_line(monkeypatch):
+  from library.data import sources  # pylint: disable=import-outside-toplevel
+  monkeypatch.setitem(sys.modules, 'tensorflow_datasets', None)    # as if not installed
+  with pytest.raises(UserError, match=r"data.source=tfds \('mnist'\) needs TensorFlow "
+                                      r'Datasets.*pip install -r requirements-tfds.txt'):
+    sources.load_tfds('mnist', ['train'], None, 'image', 'label')
