@@ -37,3 +37,17 @@ def run_script(module: str, *args: str, timeout: float = 240, env_extra=None):
   env = dict(os.environ, **(env_extra or {}))
   return subprocess.run([sys.executable, '-m', module, *args], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=timeout, check=False)
+
+
+# The book's 5.1 convnet on the offline digits, a few steps: the finished run that the script
+# tests point evaluate, predict and their bad inputs at (read only), trained once per worker.
+TRAINED_CONVNET = ['--config=configs/convnets/mnist_convnet.py:embedded,smoke',
+                   '--config.compilation_cache_dir=']
+
+
+@pytest.fixture(scope='session')
+def trained_convnet(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('trained_convnet')
+  proc = run_script('scripts.train', *TRAINED_CONVNET, f'--workdir={workdir}')
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  return workdir

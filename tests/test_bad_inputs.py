@@ -10,10 +10,10 @@ import shutil
 
 import pytest
 
-from tests.conftest import run_script
+from tests.conftest import TRAINED_CONVNET, run_script
 
 CONVNET = 'configs/convnets/mnist_convnet.py'
-SMOKE = [f'--config={CONVNET}:embedded,smoke', '--config.compilation_cache_dir=']
+SMOKE = TRAINED_CONVNET      # the config of the {trained} workdir
 KFOLD = ['--config=configs/mlp/boston_kfold.py:embedded,smoke', '--config.compilation_cache_dir=']
 
 # (id, script, arguments, what the line must say). {trained}: a finished convnet run;
@@ -136,14 +136,12 @@ def _tree(path) -> dict:
 
 
 @pytest.fixture(scope='module')
-def places(tmp_path_factory):
+def places(tmp_path_factory, trained_convnet):
   import numpy as np  # pylint: disable=import-outside-toplevel
   root = tmp_path_factory.mktemp('places')
-  trained, members = root / 'trained', root / 'members'
-  for module, args, workdir in (('scripts.train', SMOKE, trained),
-                                ('scripts.crossval', KFOLD, members)):
-    proc = run_script(module, *args, f'--workdir={workdir}')
-    assert proc.returncode == 0, proc.stderr[-2000:]
+  trained, members = trained_convnet, root / 'members'
+  proc = run_script('scripts.crossval', *KFOLD, f'--workdir={members}')
+  assert proc.returncode == 0, proc.stderr[-2000:]
   broken = root / 'broken'
   shutil.copytree(trained, broken)
   for directory, _, names in os.walk(broken / 'checkpoints'):
@@ -196,3 +194,24 @@ def test_an_unexpected_exception_says_it_is_a_bug_then_shows_its_traceback(tmp_p
   assert proc.returncode == 1, proc.stderr[-2000:]
   assert lines[0].startswith('error: an unexpected exception, which is a bug'), lines[:3]
   assert lines[1].startswith('Traceback') and "KeyError: 'a bug'" in lines[-1], lines
+
+
+def test_every_scripts_help_lists_its_own_flags_with_their_descriptions():
+  import concurrent.futures  # pylint: disable=import-outside-toplevel
+  import re  # pylint: disable=import-outside-toplevel
+  from tests.conftest import ROOT  # pylint: disable=import-outside-toplevel
+  scripts = sorted(n[:-3] for n in os.listdir(os.path.join(ROOT, 'scripts'))
+                   if n.endswith('.py') and not n.startswith('_'))
+  with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    helps = dict(zip(scripts, pool.map(lambda s: run_script(f'scripts.{s}', '--help'), scripts)))
+  for script, proc in helps.items():
+    source = open(os.path.join(ROOT, 'scripts', f'{script}.py')).read()
+    own = set(re.findall(r"DEFINE_\w+\(\s*'(\w+)'", source))
+    if 'RunFlags(' in source:
+      own |= {'config', 'workdir', 'start_over', 'multihost'}
+    assert proc.returncode == 0 and own, (script, proc.stderr[-1000:])
+    first = source.split('"""')[1].strip().splitlines()[0]
+    assert proc.stdout.startswith(first), (script, proc.stdout[:200])
+    for name in own:
+      line = next((l for l in proc.stdout.splitlines() if l.startswith(f'  --{name}: ')), None)
+      assert line is not None and len(line) > len(f'  --{name}: ') + 3, (script, name)

@@ -14,6 +14,7 @@ from library import inference
 from tests.conftest import ROOT, run_script
 
 CONVNET = 'configs/convnets/mnist_convnet.py'
+DENSE = 'configs/mlp/mnist_dense.py'
 SMOKE = [f'--config={CONVNET}:embedded,smoke', '--config.compilation_cache_dir=']
 
 
@@ -26,8 +27,8 @@ def _assert_one_line_error(proc, *fragments):
     assert fragment in errors[0], errors[0]
 
 
-def _train_command(workdir, *extra):
-  return [sys.executable, '-m', 'scripts.train', f'--config={CONVNET}:embedded',
+def _train_command(workdir, *extra, config=CONVNET):
+  return [sys.executable, '-m', 'scripts.train', f'--config={config}:embedded',
           f'--workdir={workdir}', '--config.num_train_steps=40',
           '--config.eval_every_steps=5', '--config.progress_bar=False',
           '--config.compilation_cache_dir=', *extra]
@@ -84,16 +85,18 @@ def test_a_second_run_on_a_held_workdir_is_refused_and_the_first_ends_as_if_alon
   """Two real processes on one workdir: the second gets one line naming the first and
   changes nothing; the first (paused meanwhile) ends with the parameters of a run alone."""
   from tests.test_bad_inputs import _tree  # pylint: disable=import-outside-toplevel
+  # The small dense net, 120 steps with a checkpoint every 20: seconds, and alive long enough.
   cache = f'--config.compilation_cache_dir={tmp_path / "cache"}'
+  extra = (cache, '--config.num_train_steps=120', '--config.eval_every_steps=20')
   held = tmp_path / 'held'
-  first = subprocess.Popen(_train_command(held, cache), cwd=ROOT, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True)
+  first = subprocess.Popen(_train_command(held, *extra, config=DENSE), cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
   try:
-    _wait_for_checkpoint(first, held, at_least=5)
+    _wait_for_checkpoint(first, held, at_least=20)
     first.send_signal(signal.SIGSTOP)
     try:
       before = _tree(held)
-      second = run_script(*_train_command(held, cache)[2:])
+      second = run_script(*_train_command(held, *extra, config=DENSE)[2:])
       assert _tree(held) == before
     finally:
       first.send_signal(signal.SIGCONT)
@@ -103,9 +106,11 @@ def test_a_second_run_on_a_held_workdir_is_refused_and_the_first_ends_as_if_alon
   _assert_one_line_error(second, f'{held} is in use by process {first.pid}',
                          'one run per workdir')
   alone = tmp_path / 'alone'
-  assert run_script(*_train_command(alone, cache)[2:]).returncode == 0
-  for a, b in zip(jax.tree.leaves(_final_params(held)), jax.tree.leaves(_final_params(alone))):
-    np.testing.assert_array_equal(a, b)
+  assert run_script(*_train_command(alone, *extra, config=DENSE)[2:]).returncode == 0
+  (a, meta_a), (b, meta_b) = (inference.load_state(str(w)) for w in (held, alone))
+  assert meta_a['step'] == meta_b['step'] == 120
+  for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 def test_sigkill_midway_then_rerun_gives_bitwise_the_uninterrupted_parameters(tmp_path):
@@ -154,12 +159,9 @@ print('ok')
   assert proc.returncode == 0 and 'ok' in proc.stdout, proc.stderr[-3000:]
 
 
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-  workdir = tmp_path_factory.mktemp('trained')
-  proc = run_script('scripts.train', *SMOKE, f'--workdir={workdir}')
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  return workdir
+@pytest.fixture
+def trained(trained_convnet):
+  return trained_convnet
 
 
 def test_evaluate_script(trained):

@@ -140,6 +140,16 @@ def test_conversion_refuses_pickles_other_architectures_and_overwrites(tmp_path)
     convert.convert('vgg19', str(tmp_path / 'bad.h5'), str(tmp_path / 'o3'))
 
 
+def test_predict_with_a_top_returns_keras_probabilities_and_logits_on_request():
+  from scipy.special import softmax  # pylint: disable=import-outside-toplevel
+  logits = np.random.default_rng(0).normal(0, 30, (4, 1000)).astype(np.float32)
+  probs = convert.as_keras_outputs(logits, include_top=True, logits=False)
+  np.testing.assert_allclose(probs, softmax(logits, axis=-1), rtol=1e-5, atol=1e-7)
+  np.testing.assert_array_equal(probs.argmax(-1), logits.argmax(-1))
+  assert convert.as_keras_outputs(logits, include_top=True, logits=True) is logits
+  assert convert.as_keras_outputs(logits, include_top=False, logits=False) is logits
+
+
 def test_convert_and_predict_scripts(tmp_path):
   model = keras_model('vgg19', include_top=False, input_shape=(48, 48, 3))
   model.save(str(tmp_path / 'vgg19.keras'))

@@ -122,8 +122,19 @@ def predict(model, variables, images_NxHxWxC: np.ndarray, batch_size: int = 32) 
   return np.concatenate(outputs)
 
 
-def predict_files(arch: str, weights_dir: str, input_npy: str, output_npy: str) -> np.ndarray:
-  """scripts.predict --arch: raw outputs of a converted network on an .npy batch of images."""
+def as_keras_outputs(outputs: np.ndarray, include_top: bool, logits: bool) -> np.ndarray:
+  """What Keras' predict() returns: a top's softmax probabilities (keras.applications'
+  classifier_activation), or with `logits` the values before it; features without a top."""
+  if not include_top or logits:
+    return outputs
+  shifted = np.exp(outputs - outputs.max(axis=-1, keepdims=True))
+  return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def predict_files(arch: str, weights_dir: str, input_npy: str, output_npy: str,
+                  logits: bool = False) -> np.ndarray:
+  """scripts.predict --arch: a converted network's outputs on an .npy batch of images, as
+  Keras' predict() gives them (probabilities for a top; `logits` for the values before)."""
   if not os.path.exists(input_npy):
     raise UserError(f'--input={input_npy} does not exist')
   try:
@@ -137,6 +148,6 @@ def predict_files(arch: str, weights_dir: str, input_npy: str, output_npy: str) 
   if model.include_top and images.shape[1:3] != (INPUT_SIZE[arch],) * 2:
     raise UserError(f'{arch} with its top takes {INPUT_SIZE[arch]}x{INPUT_SIZE[arch]} images, '
                     f'not {images.shape[1]}x{images.shape[2]}')
-  outputs = predict(model, variables, images)
+  outputs = as_keras_outputs(predict(model, variables, images), model.include_top, logits)
   np.save(output_npy, outputs)
   return outputs
