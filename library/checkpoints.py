@@ -8,6 +8,7 @@ leaves the previous checkpoints as they were.
 """
 import logging
 import os
+import sys
 import time
 
 import jax
@@ -15,6 +16,34 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
 from library.errors import UserError
+
+
+def closed_loop_filter(previous):
+  """An unraisable-exception hook that drops what a failed checkpoint read leaves behind and
+  passes everything else to `previous`.
+
+  When orbax fails to read a checkpoint, asyncio.run closes its event loop while TensorStore's
+  reads of that checkpoint are still finishing; their completion callbacks then schedule onto
+  the closed loop, and Python prints each `RuntimeError: Event loop is closed` as an
+  unraisable exception: a screenful of tracebacks after the one useful warning. Only those,
+  raised by asyncio's own closed-loop check, are dropped."""
+
+  def hook(unraisable):
+    tb = unraisable.exc_traceback
+    while tb is not None and tb.tb_next is not None:
+      tb = tb.tb_next
+    if (isinstance(unraisable.exc_value, RuntimeError)
+        and str(unraisable.exc_value) == 'Event loop is closed' and tb is not None
+        and tb.tb_frame.f_code.co_name == '_check_closed'
+        and tb.tb_frame.f_code.co_filename.endswith(os.path.join('asyncio', 'base_events.py'))):
+      return
+    previous(unraisable)
+
+  return hook
+
+
+# Installed on import: the callbacks can come before the failed read reaches our code.
+sys.unraisablehook = closed_loop_filter(sys.unraisablehook)
 
 
 def abstract(state):

@@ -201,6 +201,29 @@ def test_a_corrupted_latest_checkpoint_falls_back_to_the_previous_one(load_confi
   assert any('falling back' in r.getMessage() for r in caplog.records)
 
 
+def test_late_callbacks_onto_a_closed_event_loop_are_not_printed_and_nothing_else_is_hidden():
+  import asyncio  # pylint: disable=import-outside-toplevel
+  import types  # pylint: disable=import-outside-toplevel
+  from library import checkpoints  # pylint: disable=import-outside-toplevel
+  loop = asyncio.new_event_loop()
+  loop.close()
+  try:
+    loop.call_soon_threadsafe(print)      # what TensorStore's callbacks do after a failed read
+  except RuntimeError as e:
+    closed = e
+  try:
+    raise RuntimeError('Event loop is closed')    # the same words from elsewhere: shown
+  except RuntimeError as e:
+    elsewhere = e
+  seen = []
+  hook = checkpoints.closed_loop_filter(seen.append)
+  for error in (closed, elsewhere, ValueError('x')):
+    hook(types.SimpleNamespace(exc_value=error, exc_traceback=error.__traceback__,
+                               exc_type=type(error), err_msg=None, object=None))
+  assert len(seen) == 2 and seen[0].exc_value is elsewhere
+  assert isinstance(seen[1].exc_value, ValueError)
+
+
 def test_a_half_written_checkpoint_is_ignored(load_config, tmp_path):
   config = load_config(DENSE, 'embedded,smoke')
   train.train_and_evaluate(config, str(tmp_path))
