@@ -430,9 +430,9 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
     if bad is not None:
       what, at = bad
       when = f' (epoch {epoch_of(at):.2f})' if d['steps_per_epoch'] else ''
-      raise TrainingDiverged(
-          f'{what} at step {at}{when}; stopped. The last good '
-          f'checkpoint ({last_good["step"]}) is kept in {ckpt.directory}')
+      kept = (f'The last good checkpoint ({last_good["step"]}) is kept in {ckpt.directory}'
+              if last_good['step'] is not None else 'No checkpoint was saved before it')
+      raise TrainingDiverged(f'{what} at step {at}{when}; stopped. {kept}')
     running.add(metrics)
     num = len(next(iter(metrics.values())))
     last_train.update({n: float(np.mean(v[-1])) for n, v in metrics.items()})

@@ -160,6 +160,10 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(load_
   assert kept and max(kept) <= bad_step
   state, _ = inference.load_state(str(tmp_path))
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state.params))
+  assert f'The last good checkpoint ({max(kept)}) is kept' in str(info.value)
+  config.optimizer.learning_rate = 1e30        # diverges before any checkpoint
+  with pytest.raises(TrainingDiverged, match='at step 0 .*No checkpoint was saved before it'):
+    train.train_and_evaluate(config, str(tmp_path / 'at_once'))
 
 
 def test_a_workdir_of_another_config_is_refused_unless_starting_over(load_config, tmp_path):
