@@ -59,14 +59,13 @@ def check_config_path(value: str) -> None:
   if os.path.isfile(path):
     raise UserError(f'--config={value} is not a Python config file (.py with get_config)')
   folder = os.path.dirname(path) or '.'
-  near = []
   if os.path.isdir(folder):
-    near = difflib.get_close_matches(os.path.basename(path), [
-        n for n in os.listdir(folder) if n.endswith('.py')], n=1)
+    near = [os.path.join(folder, n) for n in difflib.get_close_matches(
+        os.path.basename(path), [n for n in os.listdir(folder) if n.endswith('.py')], n=1)]
   else:
     near = difflib.get_close_matches(path, glob.glob('configs/*/*.py'), n=1)
-  hint = f'; did you mean {os.path.join(folder, near[0]) if os.path.isdir(folder) else near[0]}?'
-  raise UserError(f'--config={value}: no such file{hint if near else ""}')
+  raise UserError(f'--config={value}: no such file'
+                  f'{"; did you mean " + near[0] + "?" if near else ""}')
 
 
 def _help(argv) -> bool:

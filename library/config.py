@@ -429,8 +429,12 @@ def from_json(text: str) -> ml_collections.ConfigDict:
 
 
 def resume_mismatches(saved_json: str, config: ml_collections.ConfigDict) -> list[str]:
-  """Keys whose values make a workdir's checkpoints belong to another experiment."""
+  """Keys whose values make a workdir's checkpoints belong to another experiment. A key the
+  saved config lacks (added to the codebase since) is no mismatch while it keeps its default:
+  the old run computed what that default computes."""
   saved = flat_keys(json.loads(saved_json))
   now = flat_keys(json.loads(to_json(config)))
+  defaults = flat_keys(json.loads(to_json(default_config(config.task))))
   return sorted(k for k in set(saved) | set(now)
-                if k not in RESUME_SAFE_KEYS and saved.get(k) != now.get(k))
+                if k not in RESUME_SAFE_KEYS and saved.get(k) != now.get(k)
+                and not (k not in saved and k in defaults and now.get(k) == defaults[k]))

@@ -137,7 +137,8 @@ def check_range(raw: np.ndarray, trained, scale: float) -> None:
     return
   low, high = trained
   lo, hi = float(np.min(raw)), float(np.max(raw))
-  if high > 2.0 and 0.0 < hi <= 1.0:
+  # Floats in [0, 1] (not integer codes such as a 0/1 mask) where training saw far larger.
+  if high > 2.0 and 0.0 < hi <= 1.0 and np.issubdtype(raw.dtype, np.floating):
     raise UserError(f'the inputs lie in [{lo:g}, {hi:g}], but training saw raw values in '
                     f'[{low:g}, {high:g}]: give them as training did; predict applies its own '
                     f'preprocessing (data.scale={scale:g}), so scaled inputs would be scaled '

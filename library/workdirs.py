@@ -9,8 +9,9 @@ One run per workdir at a time. The main process holds an exclusive lock (`flock`
 - If the workdir is removed or replaced while a run holds it (rm -rf and a new run started in
   the same place), the lock file at the path is no longer the one held: the old run writes
   nothing more there (`Lock.check` before every checkpoint and the results).
-- A run refused for bad input after the lock was taken leaves the workdir as it found it: a
-  workdir it created holding only the lock is removed again, and the lock file is emptied.
+- A run refused for bad input after the lock was taken leaves the workdir as it found it: the
+  lock file is emptied, or removed if this run made it, and so is a workdir (and parents) it
+  made, while the lock is still held.
 
 flock is per host: on a filesystem shared by several hosts (NFS, GCS FUSE) it does not
 exclude a run on another host.
@@ -37,12 +38,14 @@ def check_path(workdir: str) -> None:
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise UserError(f'--workdir={workdir} is a file, not a folder; give a folder (it is made '
                     'if missing)')
-  parent = os.path.dirname(os.path.abspath(workdir))
-  while not os.path.exists(parent):
-    parent = os.path.dirname(parent)
+  if os.path.isdir(workdir):
+    if not os.access(workdir, os.W_OK | os.X_OK):
+      raise UserError(f'--workdir={workdir} is not writable by this user')
+    return
+  parent = os.path.dirname(_first_missing(workdir))
   if not os.path.isdir(parent):
     raise UserError(f'--workdir={workdir} is inside {parent}, which is a file')
-  if not os.access(parent, os.W_OK) and not os.path.isdir(workdir):
+  if not os.access(parent, os.W_OK | os.X_OK):
     raise UserError(f'--workdir={workdir} cannot be made: {parent} is not writable')
 
 
@@ -85,25 +88,30 @@ class Lock:
   def __init__(self, workdir: str, enabled: bool = True):
     self.workdir, self.enabled = workdir, enabled
     self.path = os.path.join(workdir, LOCK)
-    self.fd, self.created = None, None
+    self.fd, self.created, self.made_file = None, None, False
 
   def __enter__(self) -> 'Lock':
     if not self.enabled:
       return self
-    # The highest folder this run makes (the workdir, or a parent that was missing too).
-    missing = os.path.abspath(self.workdir)
-    while not os.path.exists(os.path.dirname(missing)):
-      missing = os.path.dirname(missing)
-    self.created = None if os.path.exists(missing) else missing
+    self.created = _first_missing(self.workdir)   # the highest folder this run makes
     os.makedirs(self.workdir, exist_ok=True)
-    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      holder = _read(fd) or 'another process'
+    while True:
+      self.made_file = not os.path.exists(self.path)
+      fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+      try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      except BlockingIOError:
+        holder = _read(fd) or 'another process'
+        os.close(fd)
+        raise UserError(f'{self.workdir} is in use by {holder}: one run per workdir at a '
+                        'time; wait for it to end or give another --workdir') from None
+      self.fd, self.inode = fd, os.fstat(fd).st_ino
+      if self.ours():
+        break
+      # A refused run removed this file between our open and our lock: open the one there.
+      fcntl.flock(fd, fcntl.LOCK_UN)
       os.close(fd)
-      raise UserError(f'{self.workdir} is in use by {holder}: one run per workdir at a time; '
-                      'wait for it to end or give another --workdir') from None
+      os.makedirs(self.workdir, exist_ok=True)
     previous = _read(fd)
     if previous:
       print(f'note: {self.workdir} was held by {previous}, which ended without releasing '
@@ -112,7 +120,6 @@ class Lock:
     os.lseek(fd, 0, os.SEEK_SET)
     since = datetime.datetime.now().strftime('%Y-%m-%d %H:%M:%S')
     os.write(fd, f'process {os.getpid()} on {socket.gethostname()} since {since}\n'.encode())
-    self.fd, self.inode = fd, os.fstat(fd).st_ino
     return self
 
   def ours(self) -> bool:
@@ -130,17 +137,37 @@ class Lock:
   def __exit__(self, exc_type, exc, tb) -> None:
     if self.fd is None:
       return
-    ours = self.ours()
-    if ours:
-      os.ftruncate(self.fd, 0)       # released: an empty lock names no holder
-    fcntl.flock(self.fd, fcntl.LOCK_UN)
-    os.close(self.fd)
-    self.fd = None
-    if ours and exc_type is not None and self.created and os.listdir(self.workdir) == [LOCK]:
-      os.remove(self.path)           # refused before writing anything: leave no workdir
-      folder = os.path.abspath(self.workdir)
-      while True:
-        os.rmdir(folder)
-        if folder == self.created or os.listdir(os.path.dirname(folder)):
-          break
-        folder = os.path.dirname(folder)
+    try:
+      if self.ours():
+        os.ftruncate(self.fd, 0)       # released: an empty lock names no holder
+        if exc_type is not None and self.made_file:
+          # Refused: leave no lock file it made, and no workdir (or parent) it made if
+          # nothing else is in it. Removed while still held, so no run can come between.
+          os.remove(self.path)
+          if self.created and not os.listdir(self.workdir):
+            _remove_empty(os.path.abspath(self.workdir), self.created)
+    except OSError:
+      pass                             # a folder someone else filled meanwhile stays
+    finally:
+      fcntl.flock(self.fd, fcntl.LOCK_UN)
+      os.close(self.fd)
+      self.fd = None
+
+
+def _first_missing(path: str) -> str | None:
+  """The highest folder of `path` that does not exist yet, or None if `path` exists."""
+  missing = os.path.abspath(path)
+  if os.path.exists(missing):
+    return None
+  while not os.path.exists(os.path.dirname(missing)):
+    missing = os.path.dirname(missing)
+  return missing
+
+
+def _remove_empty(folder: str, top: str) -> None:
+  """Removes `folder` and its parents up to `top`, each only while empty."""
+  while True:
+    os.rmdir(folder)
+    if folder == top or os.listdir(os.path.dirname(folder)):
+      return
+    folder = os.path.dirname(folder)

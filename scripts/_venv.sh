@@ -11,4 +11,6 @@ constraints=()
 if [ -f requirements-lock.txt ] && .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   constraints=(-c requirements-lock.txt)
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$1" "${constraints[@]}"
+# (${a[@]+...}: an empty array under set -u, also in macOS' bash 3.2)
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$1" \
+  ${constraints[@]+"${constraints[@]}"}

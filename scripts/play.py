@@ -47,9 +47,9 @@ def main(_):
   if members.enabled(config):
     train_env_state = jax.tree.map(lambda x: x[_MEMBER.value], train_env_state)
   first = None
-  for i, (total, frames) in enumerate(dqn.greedy_episodes(
+  for i, (total, length, frames) in enumerate(dqn.greedy_episodes(
       config, params, train_env_state, _EPISODES.value, _SEED.value)):
-    print(f'episode {i}: return {total:.1f}, {len(frames)} steps', flush=True)
+    print(f'episode {i}: return {total:.1f}, {length} steps', flush=True)
     first = frames if first is None else first
   path = _OUTPUT.value or os.path.join(_WORKDIR.value, 'artifacts', 'play.gif')
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

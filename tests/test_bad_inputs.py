@@ -23,6 +23,8 @@ CASES = [
     # train: paths
     ('config-typo', 'scripts.train', ['--config=configs/convnets/mnist_convnett.py',
                                       '--workdir={new}'], ['no such file', 'mnist_convnet.py']),
+    ('config-nothing-near', 'scripts.train', ['--config=configs/mlp/zzz.py', '--workdir={new}'],
+     ['--config=configs/mlp/zzz.py: no such file']),
     ('config-folder', 'scripts.train', ['--config=configs/convnets', '--workdir={new}'],
      ['is a folder', 'configs/convnets/']),
     ('config-not-python', 'scripts.train', ['--config=README.md', '--workdir={new}'],

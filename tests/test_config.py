@@ -96,3 +96,13 @@ def test_config_json_round_trip_and_resume_safe_keys(load_config):
   config.optimizer.learning_rate = 0.1
   assert config_lib.resume_mismatches(saved, config) == ['model.kwargs',
                                                          'optimizer.learning_rate']
+
+
+def test_a_key_added_since_a_run_was_saved_is_no_mismatch_at_its_default(load_config):
+  import json  # pylint: disable=import-outside-toplevel
+  config = load_config('configs/reinforcement/cartpole_dqn.py', 'smoke')
+  saved = json.loads(config_lib.to_json(config))
+  del saved['task_config']['clip_rewards'], saved['task_config']['atari']   # an older run
+  assert config_lib.resume_mismatches(json.dumps(saved), config) == []
+  config.task_config.clip_rewards = True
+  assert config_lib.resume_mismatches(json.dumps(saved), config) == ['task_config.clip_rewards']

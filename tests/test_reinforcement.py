@@ -204,46 +204,46 @@ def test_a_model_with_the_wrong_number_of_outputs_is_a_one_line_error(tmp_path):
     train.train_and_evaluate(config, str(tmp_path / 'w'))
 
 
-def test_atari_through_ale_py_in_the_one_loop_and_played_back(tmp_path):
-  """A few real steps of Breakout (ale-py's emulators on the host, called back from the
-  compiled step) for two seeds, one evaluation, a replay whose pairs follow on, the restart
-  of the emulators on resume, and scripts.play's episodes and frames."""
+def test_atari_through_ale_py_in_the_one_loop_resumed_and_played_back(tmp_path):
+  """Real Breakout (ale-py's emulators on the host, called back from the compiled step) for
+  two seeds: 6 steps, then resumed to 12 with new emulators (as a new process has), one
+  evaluation each time; the replay's pairs follow on within each stretch, the restarted step
+  stores nothing; then scripts.play's episodes and frames."""
   from configs.reinforcement import atari_dqn  # pylint: disable=import-outside-toplevel
   from library import inference  # pylint: disable=import-outside-toplevel
   from projects.reinforcement import render  # pylint: disable=import-outside-toplevel
   config = atari_dqn.get_config('smoke')
   config.compilation_cache_dir = ''
   workdir = tmp_path / 'breakout'
+  config.num_train_steps = 6
+  train.train_and_evaluate(config, str(workdir))
+  config.num_train_steps = 12        # resumed: make_task makes new emulators, as on a rerun
   results = train.train_and_evaluate(config, str(workdir))
-  assert results['steps'] == 12 and len(results['members']) == 2
+  assert results['steps'] == 12 and results['resumed_from_step'] == 6
+  assert len(results['members']) == 2
   assert all(r['val_episode_return'] >= 0 for r in results['members'])
   state, _ = inference.load_state(str(workdir))
   buffer = jax.tree.map(np.asarray, state.buffer)
   assert buffer.obs.shape[1:] == (32, 84, 84, 4) and buffer.obs.dtype == np.uint8
-  np.testing.assert_array_equal(buffer.size[:2], [24, 24])       # 12 steps x 2 emulators
+  # 12 steps x 2 emulators, less the 2 transitions of step 7, the emulators' restart.
+  np.testing.assert_array_equal(buffer.size[:2], [22, 22])
+  np.testing.assert_array_equal(np.asarray(state.env_state['count'])[:2], [12, 12])
   assert not np.array_equal(buffer.obs[0], buffer.obs[1])        # each seed its own games
-  # Each emulator's transition t ends where its transition t + 1 starts (no game ended in
-  # these 12 steps), and a frame stack moves on by one frame.
-  np.testing.assert_array_equal(buffer.next_obs[:2, :22], buffer.obs[:2, 2:24])
-  np.testing.assert_array_equal(buffer.obs[:2, 2:24, ..., :3], buffer.obs[:2, :22, ..., 1:])
-  assert buffer.obs[:2, :24].max() > 0
-
-  # A new process has no emulators: the state's first step restarts them and stores nothing.
-  env = environments.make(config.task_config)
-  one = jax.tree.map(lambda x: x[0], state)
-  out = jax.jit(env.step)(jax.random.PRNGKey(0), one.env_state, jnp.ones((2,), jnp.int32))
-  assert bool(out.fresh) and not np.any(out.reward) and int(out.env_state['count']) == 13
-  kept = replay.add(one.buffer, one.obs, jnp.ones((2,), jnp.int32), out.reward, out.final_obs,
-                    out.terminated, valid=jnp.logical_not(out.fresh))
-  for x, y in zip(jax.tree.leaves(kept), jax.tree.leaves(one.buffer)):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-  again = jax.jit(env.step)(jax.random.PRNGKey(0), out.env_state, jnp.ones((2,), jnp.int32))
-  assert not bool(again.fresh)
+  # Within each stretch (slots 0-11: steps 1-6; 12-21: steps 8-12) each emulator's
+  # transition t ends where its t + 1 starts (no game ended), and a stack moves on one frame.
+  for lo, hi in ((0, 12), (12, 22)):
+    np.testing.assert_array_equal(buffer.next_obs[:2, lo:hi - 2], buffer.obs[:2, lo + 2:hi])
+    np.testing.assert_array_equal(buffer.obs[:2, lo + 2:hi, ..., :3],
+                                  buffer.obs[:2, lo:hi - 2, ..., 1:])
+  # Across the restart they do not: step 8 starts in a new game, not where step 6 ended.
+  assert not np.array_equal(buffer.next_obs[:2, 10:12], buffer.obs[:2, 12:14])
+  assert buffer.obs[:2, :22].max() > 0
 
   # What scripts.play plays (its command line is tested on CartPole): whole games.
-  (total, frames), = dqn.greedy_episodes(config, jax.tree.map(lambda x: x[1], state.params),
-                                         jax.tree.map(lambda x: x[1], state.env_state), 1, 0)
-  assert total >= 0 and len(frames) == 30               # 120 frames of 4: the time limit
+  (total, length, frames), = dqn.greedy_episodes(
+      config, jax.tree.map(lambda x: x[1], state.params),
+      jax.tree.map(lambda x: x[1], state.env_state), 1, 0)
+  assert total >= 0 and length == len(frames) == 30     # 120 frames of 4: the time limit
   assert render.frame(config.task_config.env, frames[-1]).size == (300, 300)
 
 
@@ -264,6 +264,22 @@ def test_atari_life_loss_terminates_training_and_the_time_limit_truncates():
       break
   assert np.any(out.terminated) and not np.any(out.done), i
   np.testing.assert_array_equal(out.final_obs, out.obs)   # the game went on: no reset
+  for i, action in enumerate(actions[:1500]):        # on to the end of a whole game
+    out = step(jax.random.PRNGKey(i), env_state, jnp.asarray(action))
+    env_state = out.env_state
+    if np.any(out.done):
+      break
+  assert np.all(out.terminated[out.done]) and not np.any(out.truncated), i
+  # Evaluation's emulators end an episode at the game's end only, not at a lost life.
+  obs, eval_state = env.eval_reset(jax.random.PRNGKey(5), 2, env_state)
+  eval_step, lost = jax.jit(env.eval_step), 0
+  for i, action in enumerate(actions[:1500]):
+    out = eval_step(jax.random.PRNGKey(i), eval_state, jnp.asarray(action))
+    eval_state = out.env_state
+    lost += int(np.sum(out.terminated))
+    if np.any(out.done):
+      break
+  assert np.any(out.done) and lost == int(np.sum(out.done)), (i, lost)
 
   t.atari.max_episode_frames = 40                    # 10 steps of 4 frames
   env = environments.make(t)

@@ -74,6 +74,17 @@ def test_one_run_per_workdir_and_a_removed_workdir_gets_nothing_more(tmp_path, c
     with workdirs.Lock(str(tmp_path / 'fresh' / 'run')):
       raise UserError('bad input')
   assert not (tmp_path / 'fresh').exists()
+  (tmp_path / 'mine').mkdir()                    # a folder of the user's, with no lock yet
+  (tmp_path / 'mine' / 'notes.txt').write_text('kept')
+  with pytest.raises(UserError):
+    with workdirs.Lock(str(tmp_path / 'mine')):
+      raise UserError('bad input')
+  assert sorted(os.listdir(tmp_path / 'mine')) == ['notes.txt']
+  (tmp_path / 'mine' / 'notes.txt').unlink()
+  with pytest.raises(UserError):
+    with workdirs.Lock(str(tmp_path / 'mine')):
+      raise UserError('bad input')
+  assert (tmp_path / 'mine').is_dir() and not os.listdir(tmp_path / 'mine')   # not made here
 
 
 def test_one_and_eight_devices_reach_the_same_parameters(load_config, tmp_path):

@@ -260,9 +260,10 @@ def make_task(config, data, total_steps: int) -> Task:
 
 
 def greedy_episodes(config, params, train_env_state, episodes: int, seed: int):
-  """Yields (return, observations) of `episodes` greedy episodes of one member's `params`,
-  one dispatch a step, in the environments evaluation plays in (whole games, the real
-  score): what scripts.play prints and draws."""
+  """Yields (return, length, observations) of `episodes` greedy episodes of one member's
+  `params`, one dispatch a step, in the environments evaluation plays in (whole games, the
+  real score): what scripts.play prints and draws. Observations are kept for the first
+  episode only (an Atari game can be 27,000 frames)."""
   import numpy as np  # pylint: disable=import-outside-toplevel
   env = environments.make(config.task_config)
   model = make_model(config.model)
@@ -277,15 +278,16 @@ def greedy_episodes(config, params, train_env_state, episodes: int, seed: int):
     out = env.eval_step(rng, env_state, action.astype(jnp.int32))
     return out.obs, out.env_state, out.reward[0], out.done[0]
 
-  for key in jax.random.split(jax.random.PRNGKey(seed), episodes):
+  for i, key in enumerate(jax.random.split(jax.random.PRNGKey(seed), episodes)):
     reset_key, key = jax.random.split(key)
     obs, env_state = start(reset_key)
-    frames, total = [], 0.0
-    for _ in range(env.max_steps):
-      frames.append(np.asarray(obs[0]))
+    frames, total, length = [], 0.0, 0
+    for length in range(1, env.max_steps + 1):
+      if i == 0:
+        frames.append(np.asarray(obs[0]))
       key, step_key = jax.random.split(key)
       obs, env_state, reward, done = one(obs, env_state, step_key)
       total += float(reward)
       if bool(done):
         break
-    yield total, frames
+    yield total, length, frames

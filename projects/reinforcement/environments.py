@@ -24,9 +24,13 @@ follow on from the emulators' own), the emulators are reset and that step's tran
 marked `fresh` so that the task stores none of them. A resumed Atari run is therefore exact in
 its networks, optimizer and replay buffer up to the kill, and its episodes restart; gymnax
 runs resume bitwise. The emulators live on one host: Atari runs are single-process.
+
+Evaluation steps every member's emulators until all of its games ended (a while_loop, its
+callback effect-free); members already done are carried along by the batched loop, and
+their emulators are not stepped again.
 """
-import atexit
 import re
+import weakref
 from typing import Any
 
 import flax
@@ -159,22 +163,27 @@ class _Emulators:
         noop_max=a.noop_max, episodic_life=False,
         life_loss_info=a.life_loss_terminates and not evaluation,
         reward_clipping=False, use_fire_reset=True)
+    self.life_loss = a.life_loss_terminates and not evaluation
     self.count = 0
     self.lives = np.zeros(n, np.int64)
+    self.last = None       # the last step's outputs, for evaluation's finished members
 
   def reset(self, seed: int):
     obs, info = self.env.reset(seed=seed)
-    self.count = 0
+    self.count, self.last = 0, None
     self.lives = np.asarray(info['lives'])
     return obs
 
   def step(self, action):
     obs, reward, terminated, truncated, info = self.env.step(action)
     lives = np.asarray(info['lives'])
-    # With life_loss_info a lost life terminates while the game goes on (fewer lives); at
-    # the game's end the auto-reset has already started the next one (lives back up), or
-    # the time limit cut it.
-    new_game = np.logical_or(np.logical_and(terminated, lives >= self.lives), truncated)
+    if self.life_loss:
+      # A lost life terminates while the game goes on (fewer lives left); at the game's end
+      # ALE's same-step auto-reset has already started the next game, whose lives are back
+      # up (tested on a whole game of Breakout); or the time limit cut it.
+      new_game = np.logical_or(np.logical_and(terminated, lives >= self.lives), truncated)
+    else:
+      new_game = np.logical_or(terminated, truncated)
     self.lives = lives
     self.count += 1
     final = obs
@@ -197,17 +206,19 @@ class Atari:
     self.num_actions = len(ale.getMinimalActionSet())
     self.obs_shape = (atari.size, atari.size, atari.frame_stack)
     self.max_steps = atari.max_episode_frames // atari.frame_skip
+    if jax.process_count() > 1:
+      raise UserError(f'task_config.env={name!r}: Atari emulators run in one process; this '
+                      f'run has {jax.process_count()} (train it on one host)')
     self._emulators = {}    # (role, identity, k-th member with that identity) -> _Emulators
-    atexit.register(self.close)
+    # Closed when this object goes (or at exit), not kept alive by an atexit hook.
+    self._closer = weakref.finalize(self, _close_all, self._emulators)
     self._reset = {role: self._batched(self._host_reset, role, self._reset_shapes)
                    for role in ('train', 'eval')}
     self._step = {role: self._batched(self._host_step, role, self._step_shapes)
                   for role in ('train', 'eval')}
 
   def close(self):
-    for emulators in self._emulators.values():
-      emulators.env.close()
-    self._emulators.clear()
+    _close_all(self._emulators)
 
   # The device side. ---------------------------------------------------------------------
 
@@ -307,6 +318,11 @@ class Atari:
     for key, count, action in zip(self._members(role, identities), np.asarray(counts),
                                   np.asarray(actions)):
       emulators = self._emulators_for(key, n)
+      if role == 'eval' and emulators.last is not None and count < emulators.count:
+        # A member whose games all ended, carried along while others play (the batched
+        # while_loop runs every member's step): its result is discarded; nothing is stepped.
+        results.append(emulators.last)
+        continue
       if emulators.count != count:
         # Not the emulators this state was stepping (a resumed run): start them again.
         obs = emulators.reset(self._seed(*key[1], key[2], count))
@@ -315,11 +331,18 @@ class Atari:
         results.append((obs, np.zeros(n, np.float32), no, no, no, obs, True))
       else:
         obs, reward, terminated, truncated, new_game, final = emulators.step(action)
-        results.append((obs, reward.astype(np.float32), terminated, truncated, new_game,
-                        final, False))
+        emulators.last = (obs, reward.astype(np.float32), terminated, truncated, new_game,
+                          final, False)
+        results.append(emulators.last)
     obs, reward, terminated, truncated, done, final, fresh = map(np.stack, zip(*results))
     return (_channels_last(obs), reward, terminated.astype(bool), truncated.astype(bool),
             done.astype(bool), _channels_last(final), fresh.astype(bool))
+
+
+def _close_all(emulators: dict) -> None:
+  for one in emulators.values():
+    one.env.close()
+  emulators.clear()
 
 
 def _channels_last(frames):
