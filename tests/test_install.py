@@ -58,3 +58,11 @@ def test_a_tfds_source_without_tensorflow_datasets_is_one_line(monkeypatch):
   with pytest.raises(UserError, match=r"data.source=tfds \('mnist'\) needs TensorFlow "
                                       r'Datasets.*pip install -r requirements-tfds.txt'):
     sources.load_tfds('mnist', ['train'], None, 'image', 'label')
+
+
+def test_the_readme_links_nothing_outside_the_repository():
+  text = open(os.path.join(ROOT, 'README.md')).read()
+  assert not re.findall(r'\]\((?:https?:|\.\./)|`\.\./|https?://', text)
+  for path in re.findall(r'`((?:configs|library|projects|scripts|tests)/[\w./-]+\.(?:py|md))`',
+                         text):
+    assert os.path.exists(os.path.join(ROOT, path)), path
