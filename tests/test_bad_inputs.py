@@ -121,6 +121,10 @@ CASES = [
                                               '--config.gradcam.layer=conv9'], ['conv9']),
     ('play-not-dqn', 'scripts.play', ['--workdir={trained}'], ['not a DQN']),
     ('generate-no-samples', 'scripts.generate', ['--workdir={trained}'], ['no samples']),
+    ('competition-name', 'scripts.competition', ['--make=titanic', '--folder={new}'],
+     ["--make='titanic' is not one of boston, breast_cancer"]),
+    ('competition-folder', 'scripts.competition', ['--baselines', '--folder={trained}'],
+     ['no competition.json']),
     ('show-config-typo', 'scripts.show_config', ['--config=configs/mlp/mnist_dens.py'],
      ['mnist_dense.py']),
 ]

@@ -1,0 +1,217 @@
+"""Kaggle-style competitions offline: the folder a team downloads, the scorer, the baselines.
+
+  python -m scripts.competition --make=boston --folder=/tmp/boston       # the download
+  python -m scripts.competition --baselines --folder=/tmp/boston         # scikit-learn's
+  python -m scripts.competition --score=/tmp/boston/submission.csv --folder=/tmp/boston
+
+A competition folder is laid out as Kaggle's downloads are:
+- `train.csv`: an id column, the features, the target;
+- `test.csv`: the id column and the features, no target;
+- `sample_submission.csv`: the id column and the target column, in the order a submission must
+  keep, with a placeholder prediction;
+- `competition.json`: the id and target columns, the metric, the task.
+Made offline here from real tables that packages ship (`COMPETITIONS`), with the test rows'
+answers held out in `solution.csv`, which only the scorer reads, as Kaggle keeps its own.
+
+Metrics (`METRICS`): accuracy (of predicted labels), log loss and ROC AUC (of predicted
+probabilities of the positive class), RMSE, RMSLE and MAE (of predicted values), by
+scikit-learn. The baselines are scikit-learn's gradient boosting (HistGradientBoosting) and a
+linear model (ridge or logistic regression on standardized features), each trained on the
+same k folds: their out-of-fold score, and a submission of their test predictions averaged
+over the folds.
+"""
+import json
+import os
+
+import numpy as np
+
+from library.errors import UserError
+
+# name -> (loader, target column, metric, task)
+COMPETITIONS = {
+    'boston': ('Boston housing (mlxtend): the median home value, k$', 'MEDV', 'rmse',
+               'regression'),
+    'breast_cancer': ("Wisconsin breast cancer (scikit-learn): is the tumour malignant",
+                      'malignant', 'roc_auc', 'binary'),
+}
+ID = 'id'
+FILES = ('train.csv', 'test.csv', 'sample_submission.csv', 'competition.json', 'solution.csv')
+
+
+def _metric(name: str):
+  """(fn(y_true, y_pred), higher is better, what a submission holds)."""
+  from sklearn import metrics  # pylint: disable=import-outside-toplevel
+  table = {
+      'accuracy': (metrics.accuracy_score, True, 'label'),
+      'log_loss': (lambda y, p: metrics.log_loss(y, np.clip(p, 1e-15, 1 - 1e-15),
+                                                 labels=[0, 1]), False, 'probability'),
+      'roc_auc': (metrics.roc_auc_score, True, 'probability'),
+      'rmse': (lambda y, p: float(np.sqrt(metrics.mean_squared_error(y, p))), False, 'value'),
+      'rmsle': (lambda y, p: float(np.sqrt(metrics.mean_squared_log_error(y, p))), False,
+                'value'),
+      'mae': (metrics.mean_absolute_error, False, 'value'),
+  }
+  if name not in table:
+    raise UserError(f'metric={name!r} is not one of {", ".join(table)}')
+  return table[name]
+
+
+METRICS = ('accuracy', 'log_loss', 'roc_auc', 'rmse', 'rmsle', 'mae')
+
+
+def _table(name: str):
+  """(features DataFrame, target Series) of a competition's real rows."""
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  if name == 'boston':
+    from mlxtend.data import boston_housing_data  # pylint: disable=import-outside-toplevel
+    x, y = boston_housing_data()
+    columns = ['CRIM', 'ZN', 'INDUS', 'CHAS', 'NOX', 'RM', 'AGE', 'DIS', 'RAD', 'TAX',
+               'PTRATIO', 'B', 'LSTAT']
+    frame = pd.DataFrame(x, columns=columns)
+    frame['CHAS'] = frame['CHAS'].astype(int)
+    frame['RAD'] = frame['RAD'].astype(int)
+    return frame, pd.Series(y, name='MEDV')
+  from sklearn.datasets import load_breast_cancer  # pylint: disable=import-outside-toplevel
+  data = load_breast_cancer()
+  frame = pd.DataFrame(data.data, columns=[c.replace(' ', '_') for c in data.feature_names])
+  # scikit-learn's classes are 0 malignant, 1 benign; the competition asks for malignant.
+  return frame, pd.Series((data.target == 0).astype(int), name='malignant')
+
+
+def make(name: str, folder: str, seed: int = 0, test_fraction: float = 0.2) -> dict:
+  """Writes competition `name`'s folder (FILES); its description. Refuses a folder that is
+  not empty, and writes every file or none."""
+  if name not in COMPETITIONS:
+    raise UserError(f'--make={name!r} is not one of {", ".join(COMPETITIONS)}')
+  if not 0 < test_fraction < 1:
+    raise UserError(f'test_fraction={test_fraction} must be in (0, 1)')
+  if os.path.exists(folder) and (not os.path.isdir(folder) or os.listdir(folder)):
+    raise UserError(f'--folder={folder} exists and is not an empty folder; give a new one')
+  title, target, metric, task = COMPETITIONS[name]
+  features, y = _table(name)
+  rng = np.random.default_rng(seed)
+  order = rng.permutation(len(features))
+  n_test = int(round(test_fraction * len(features)))
+  test_rows, train_rows = np.sort(order[:n_test]), np.sort(order[n_test:])
+  ids = rng.permutation(len(features)) + 1            # ids that say nothing of the order
+  train = features.iloc[train_rows].copy()
+  train.insert(0, ID, ids[train_rows])
+  train[target] = y.iloc[train_rows].to_numpy()
+  test = features.iloc[test_rows].copy()
+  test.insert(0, ID, ids[test_rows])
+  solution = test[[ID]].copy()
+  solution[target] = y.iloc[test_rows].to_numpy()
+  sample = test[[ID]].copy()
+  sample[target] = 0.5 if task == 'binary' else float(np.mean(train[target]))
+  info = {'name': name, 'title': title, 'id': ID, 'target': target, 'metric': metric,
+          'task': task, 'train_rows': len(train), 'test_rows': len(test), 'seed': seed}
+  tmp = f'{os.path.abspath(folder)}.making-{os.getpid()}'
+  os.makedirs(tmp)
+  train.to_csv(os.path.join(tmp, 'train.csv'), index=False)
+  test.to_csv(os.path.join(tmp, 'test.csv'), index=False)
+  sample.to_csv(os.path.join(tmp, 'sample_submission.csv'), index=False)
+  solution.to_csv(os.path.join(tmp, 'solution.csv'), index=False)
+  with open(os.path.join(tmp, 'competition.json'), 'w') as f:
+    json.dump(info, f, indent=2)
+  if os.path.isdir(folder):
+    os.rmdir(folder)                  # empty, checked above
+  os.replace(tmp, folder)
+  return info
+
+
+def describe(folder: str) -> dict:
+  path = os.path.join(folder, 'competition.json')
+  if not os.path.isfile(path):
+    raise UserError(f'--folder={folder} has no competition.json: not a competition folder '
+                    '(make one with --make)')
+  with open(path) as f:
+    return json.load(f)
+
+
+def score(submission: str, folder: str) -> float:
+  """The competition's metric of `submission` against the held-out solution. A submission
+  must have exactly sample_submission.csv's columns, in its order, and its ids in its order;
+  anything else is a one-line UserError, as Kaggle refuses it."""
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  info = describe(folder)
+  if not os.path.isfile(submission):
+    raise UserError(f'--score={submission}: no such file')
+  try:
+    sub = pd.read_csv(submission)
+  except (ValueError, pd.errors.ParserError) as e:
+    raise UserError(f'--score={submission} is not a CSV file ({e})') from None
+  sample = pd.read_csv(os.path.join(folder, 'sample_submission.csv'))
+  solution = pd.read_csv(os.path.join(folder, 'solution.csv'))
+  if list(sub.columns) != list(sample.columns):
+    raise UserError(f'{submission} has columns {list(sub.columns)}; a submission has exactly '
+                    f'{list(sample.columns)}')
+  if len(sub) != len(sample) or not np.array_equal(sub[info['id']].to_numpy(),
+                                                   sample[info['id']].to_numpy()):
+    raise UserError(f'{submission} has {len(sub)} rows whose ids are not those of '
+                    f'sample_submission.csv ({len(sample)} rows), in its order')
+  prediction = pd.to_numeric(sub[info['target']], errors='coerce').to_numpy(np.float64)
+  bad = np.flatnonzero(~np.isfinite(prediction))
+  if bad.size:
+    raise UserError(f'{submission}: {info["target"]} of id {sub[info["id"]].iloc[bad[0]]} is '
+                    f'{sub[info["target"]].iloc[bad[0]]!r}, not a finite number')
+  fn, _, kind = _metric(info['metric'])
+  if kind == 'probability' and (prediction.min() < 0 or prediction.max() > 1):
+    raise UserError(f'{submission}: {info["metric"]} scores probabilities; these lie in '
+                    f'[{prediction.min():g}, {prediction.max():g}]')
+  if info['metric'] == 'rmsle' and prediction.min() <= -1:
+    raise UserError(f'{submission}: rmsle needs predictions > -1 (min {prediction.min():g})')
+  truth = solution.set_index(info['id']).loc[sub[info['id']], info['target']].to_numpy()
+  return float(fn(truth, prediction))
+
+
+def folds(y, k: int, seed: int, task: str):
+  """The k folds every model of a competition is compared on: stratified for classes."""
+  from sklearn import model_selection  # pylint: disable=import-outside-toplevel
+  splitter = (model_selection.StratifiedKFold if task != 'regression' else
+              model_selection.KFold)(n_splits=k, shuffle=True, random_state=seed)
+  return list(splitter.split(np.zeros(len(y)), y))
+
+
+def baselines(folder: str, k: int = 5, seed: int = 0) -> list[dict]:
+  """scikit-learn's gradient boosting and linear model on the competition's k folds: each
+  one's out-of-fold score and the score of its fold-averaged test submission (written to
+  folder/submissions/<model>.csv)."""
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  from sklearn import ensemble, linear_model, pipeline, preprocessing  # pylint: disable=import-outside-toplevel
+  info = describe(folder)
+  train = pd.read_csv(os.path.join(folder, 'train.csv'))
+  test = pd.read_csv(os.path.join(folder, 'test.csv'))
+  x = train.drop(columns=[info['id'], info['target']]).to_numpy(np.float64)
+  y = train[info['target']].to_numpy()
+  x_test = test.drop(columns=[info['id']]).to_numpy(np.float64)
+  fn, _, kind = _metric(info['metric'])
+  regression = info['task'] == 'regression'
+  models = {
+      'hist_gradient_boosting': lambda: (ensemble.HistGradientBoostingRegressor(
+          random_state=seed) if regression else ensemble.HistGradientBoostingClassifier(
+              random_state=seed)),
+      'linear': lambda: pipeline.make_pipeline(
+          preprocessing.StandardScaler(),
+          linear_model.Ridge(alpha=1.0) if regression else linear_model.LogisticRegression(
+              max_iter=5000)),
+  }
+  os.makedirs(os.path.join(folder, 'submissions'), exist_ok=True)
+  rows = []
+  for name, build in models.items():
+    oof = np.zeros(len(y))
+    test_prediction = np.zeros(len(x_test))
+    for train_idx, val_idx in folds(y, k, seed, info['task']):
+      model = build().fit(x[train_idx], y[train_idx])
+      if regression:
+        oof[val_idx] = model.predict(x[val_idx])
+        test_prediction += model.predict(x_test) / k
+      else:
+        oof[val_idx] = model.predict_proba(x[val_idx])[:, 1]
+        test_prediction += model.predict_proba(x_test)[:, 1] / k
+    as_submitted = (lambda p: (p > 0.5).astype(int)) if kind == 'label' else (lambda p: p)
+    path = os.path.join(folder, 'submissions', f'{name}.csv')
+    pd.DataFrame({info['id']: test[info['id']],
+                  info['target']: as_submitted(test_prediction)}).to_csv(path, index=False)
+    rows.append({'model': name, 'oof': float(fn(y, as_submitted(oof))),
+                 'test': score(path, folder), 'submission': path})
+  return rows
