@@ -99,3 +99,60 @@ def test_the_baselines_learn_on_the_same_folds_and_their_submissions_score(made)
   for name, (folder, _) in made.items():
     for row in rows[name].values():
       assert competitions.score(row['submission'], folder) == row['test']
+
+
+def _mixed_table():
+  return pd.DataFrame({
+      'id': [10, 11, 12, 13, 14, 15],
+      'size': [1.0, 2.0, np.nan, 4.0, 100.0, np.nan],
+      'colour': ['red', 'blue', 'red', None, 'green', 'purple'],
+      'floors': [1, 2, 1, 2, 1, 3],                       # few integers: a category
+      'sold': ['2020-01-31', '2021-06-15', '2019-12-01', '2020-02-29', '2022-07-04', None],
+      'price': [5.0, 6.0, 7.0, 8.0, 9.0, 10.0]})
+
+
+def test_preprocessing_is_fitted_on_the_training_rows_only_and_saved_exactly(tmp_path):
+  from projects.tabular import preprocessing  # pylint: disable=import-outside-toplevel
+  table = _mixed_table()
+  train = table.iloc[:4]
+  spec = preprocessing.fit(train, target='price', id_column='id')
+  assert [c['name'] for c in spec['categorical']] == ['colour', 'floors']
+  assert spec['dates'] == ['sold'] and spec['columns'] == ['size', 'colour', 'floors', 'sold']
+  size = next(c for c in spec['numeric'] if c['name'] == 'size')
+  # Training rows only: 1, 2, 4 (the 100 of row 4 is not seen); a missing value there.
+  assert size['mean'] == pytest.approx(7 / 3) and size['median'] == 2.0 and size['indicator']
+  assert spec == preprocessing.fit(table.iloc[:4].assign(price=0), target='price',
+                                   id_column='id')              # the target is no feature
+  out = preprocessing.transform(spec, table)
+  names = [c['name'] for c in spec['numeric']]
+  numeric = dict(zip(names + ['size_missing'], out['numeric'].T))
+  np.testing.assert_allclose(numeric['size'][[0, 2, 4]],
+                             (np.array([1.0, 2.0, 100.0]) - 7 / 3) / size['std'], rtol=1e-6)
+  np.testing.assert_array_equal(numeric['size_missing'], [0, 0, 1, 0, 0, 1])
+  # Dates become parts: 2020-01-31 is a Friday (4), day 31 of the year.
+  sold = {p: next(c for c in spec['numeric'] if c['name'] == f'sold_{p}') for p in
+          ('year', 'month', 'day_of_week', 'day_of_year')}
+  for part, value in (('year', 2020), ('month', 1), ('day_of_week', 4), ('day_of_year', 31)):
+    got = numeric[f'sold_{part}'][0] * sold[part]['std'] + sold[part]['mean']
+    assert got == pytest.approx(value), part
+  # Codes by training frequency from 1; missing and never-seen levels are 0.
+  colour = spec['categorical'][0]['levels']
+  assert colour == ['red', 'blue']
+  np.testing.assert_array_equal(out['categorical'][:, 0], [1, 2, 1, 0, 0, 0])
+  np.testing.assert_array_equal(out['categorical'][:, 1], [1, 2, 1, 2, 1, 0])   # 3 unseen
+  assert preprocessing.embedding_sizes(spec) == [(3, 3), (3, 3)]
+  preprocessing.save(spec, str(tmp_path / 'p.json'))
+  again = preprocessing.transform(preprocessing.load(str(tmp_path / 'p.json')), table)
+  for key in out:
+    np.testing.assert_array_equal(again[key], out[key])
+  hot = preprocessing.transform(dict(spec, one_hot=True), table)
+  assert set(hot) == {'numeric'} and hot['numeric'].shape == (6, out['numeric'].shape[1] + 6)
+  with pytest.raises(UserError, match="column 'colour' that training had is not in this"):
+    preprocessing.transform(spec, table.drop(columns=['colour']))
+  with pytest.raises(UserError, match="column 'cost' is not in the table"):
+    preprocessing.fit(train, target='cost')
+
+
+def test_fastai_embedding_size_rule():
+  from projects.tabular import preprocessing  # pylint: disable=import-outside-toplevel
+  assert [preprocessing.embedding_size(n) for n in (2, 10, 100, 10**7)] == [2, 6, 21, 600]
