@@ -22,6 +22,7 @@ over the folds.
 """
 import json
 import os
+import shutil
 
 import numpy as np
 
@@ -107,15 +108,19 @@ def make(name: str, folder: str, seed: int = 0, test_fraction: float = 0.2) -> d
           'task': task, 'train_rows': len(train), 'test_rows': len(test), 'seed': seed}
   tmp = f'{os.path.abspath(folder)}.making-{os.getpid()}'
   os.makedirs(tmp)
-  train.to_csv(os.path.join(tmp, 'train.csv'), index=False)
-  test.to_csv(os.path.join(tmp, 'test.csv'), index=False)
-  sample.to_csv(os.path.join(tmp, 'sample_submission.csv'), index=False)
-  solution.to_csv(os.path.join(tmp, 'solution.csv'), index=False)
-  with open(os.path.join(tmp, 'competition.json'), 'w') as f:
-    json.dump(info, f, indent=2)
-  if os.path.isdir(folder):
-    os.rmdir(folder)                  # empty, checked above
-  os.replace(tmp, folder)
+  try:                                # written beside, then renamed: every file or none
+    train.to_csv(os.path.join(tmp, 'train.csv'), index=False)
+    test.to_csv(os.path.join(tmp, 'test.csv'), index=False)
+    sample.to_csv(os.path.join(tmp, 'sample_submission.csv'), index=False)
+    solution.to_csv(os.path.join(tmp, 'solution.csv'), index=False)
+    with open(os.path.join(tmp, 'competition.json'), 'w') as f:
+      json.dump(info, f, indent=2)
+    if os.path.isdir(folder):
+      os.rmdir(folder)                # empty, checked above
+    os.replace(tmp, folder)
+  finally:
+    if os.path.isdir(tmp):
+      shutil.rmtree(tmp)
   return info
 
 
