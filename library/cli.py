@@ -68,6 +68,17 @@ def check_config_path(value: str) -> None:
                   f'{"; did you mean " + near[0] + "?" if near else ""}')
 
 
+def config_module(path: str, name: str = 'config_file'):
+  """The Python module of config file `path` (checked as --config is), executed: what the
+  scripts that read a config themselves (sweep, benchmark, show_config) call get_config on."""
+  import importlib.util  # pylint: disable=import-outside-toplevel
+  check_config_path(path)
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
 def _help(argv) -> bool:
   """--help (-h, --helpshort): the script's docstring and its own flags, one line each."""
   if not any(a in ('--help', '-h', '--helpshort', '-?') for a in argv[1:]):

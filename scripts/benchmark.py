@@ -234,11 +234,8 @@ def _compile_phases(run, step_name: str):
 
 def _load_config(path, arrays=None):
   """config file[:variant] ('embedded' when none is given); `arrays`: train on them instead."""
-  import importlib.util  # pylint: disable=import-outside-toplevel
   path, _, variant = path.partition(':')
-  spec = importlib.util.spec_from_file_location('benchmark_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  module = cli.config_module(path, 'benchmark_config')
   config = module.get_config(variant or ('embedded' if 'embedded' in module.VARIANTS else None))
   config.num_train_steps = None       # epochs, as on the Keras side
   if isinstance(arrays, str):         # a CSV file to read

@@ -16,14 +16,11 @@ flags.mark_flags_as_required(['config'])
 
 
 def main(_):
-  import importlib.util  # pylint: disable=import-outside-toplevel
   from library import config as config_lib  # pylint: disable=import-outside-toplevel
   for key, value in config_lib.flat_keys(_CONFIG.value, '', ()).items():
     print(f'{key} = {value!r}')
   path = flags.FLAGS['config'].config_filename.split(':', 1)[0]
-  spec = importlib.util.spec_from_file_location('shown_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  module = cli.config_module(path, 'shown_config')
   variants = getattr(module, 'VARIANTS', ())
   print(f'\nvariants of {path}: {", ".join(variants) if variants else "none"}')
   doc = (module.__doc__ or '').strip().split('\n\n')[0]

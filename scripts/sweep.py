@@ -89,14 +89,7 @@ def _values() -> dict[str, list[str]]:
 
 
 def _load(path: str, arg: str):
-  import importlib.util  # pylint: disable=import-outside-toplevel
-  from library.errors import UserError  # pylint: disable=import-outside-toplevel
-  if not os.path.isfile(path):
-    raise UserError(f'--config={path!r}: no such file')
-  spec = importlib.util.spec_from_file_location('sweep_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+  return cli.config_module(path, 'sweep_config').get_config(arg)
 
 
 def _curves(workdir: str, results: dict, metric: str):
