@@ -12,7 +12,10 @@ and metrics come from the loop as for any run.
 What each member sees, so that member f equals training it alone (tested): its own training
 rows, batched by `TrainBatches` with seed `config.seed + f` (the seed also of its
 initialization and of its dropout keys), standardization fitted on its own training rows
-(applied on the fly, on device), and its own validation rows. Members of unequal size
+(applied on the fly, on device), and its own validation rows. A dataset whose preprocessing
+is more than a z-score (a table's medians, category codes; Datasets.refit) gives each member
+its own copy of every row's inputs, fitted on that member's training rows, on a leading member
+axis beside the state; the labels stay one shared copy. Members of unequal size
 (stratified, bootstrap) are padded: every epoch has the steps of the largest member, and a
 member past its own last batch of the epoch is masked (its state is left untouched, step
 counter included). A hyperparameter value is an array of the member's state, not a constant of
@@ -103,6 +106,12 @@ class Layout:
   values: dict                     # state leaf name (VALUES) -> (M,) float32
   stats: dict | None               # per-member standardization, leading axis M
   raw_input_shape: tuple = ()
+  # Members that fitted their own preprocessing (Datasets.refit): every member's inputs of
+  # every row of `data` (pytree of (M, rows, ...)), which then holds only the labels; what
+  # each one fitted (saved with the run) and the model settings they share.
+  member_inputs: dict | None = None
+  preprocessing: list | None = None
+  model_kwargs: dict = dataclasses.field(default_factory=dict)
 
   @property
   def size(self) -> int:
@@ -160,8 +169,8 @@ def layout(config, module, arrays) -> Layout:
   if datasets.param_init:
     raise UserError('members do not take initial parameter values from the data yet')
   pool = datasets.splits['train']
-  if isinstance(pool['inputs'], dict) or isinstance(pool['labels'], dict):
-    raise UserError('members of named-array datasets are not supported yet')
+  if isinstance(pool['labels'], dict):
+    raise UserError('members of models with several outputs are not supported yet')
   m = config.members
   scheme = m.scheme or 'seeds'
   k = m.k if m.scheme else 1
@@ -178,7 +187,8 @@ def layout(config, module, arrays) -> Layout:
       offset[name] = start
       parts.append(datasets.splits[name])
       start += datasets.size(name)
-  data = {key: np.concatenate([p[key] for p in parts]) for key in ('inputs', 'labels')}
+  data = {key: jax.tree.map(lambda *a: np.concatenate(a), *[p[key] for p in parts])
+          for key in ('inputs', 'labels')}
   names_varied, grid = _grid(config)
   names, train_rows, val_rows, seeds = [], [], [], []
   for (f, (tr, va)), combo in itertools.product(enumerate(folds), grid):
@@ -196,13 +206,19 @@ def layout(config, module, arrays) -> Layout:
     eval_rows['validation'] = val_rows
   if 'test' in datasets.splits:
     eval_rows['test'] = [offset['test'] + np.arange(datasets.size('test'))] * len(names)
-  stats = None
+  stats = refit = None
   if config.data.standardize:
     fitted = [preprocessing.fit_standardizer(pool['inputs'][rows]) for rows in train_rows]
     stats = {k: np.stack([s[k] for s in fitted]) for k in ('mean', 'std')}
+  if datasets.refit is not None:   # each member's own preprocessing of every row
+    refit = datasets.refit(train_rows)
+    data = {'labels': data['labels']}
   return Layout(data, train_rows, eval_rows, names, np.array(seeds, np.int32),
                 _values(config, names, names_varied),
-                stats, datasets.raw_input_shape)
+                stats, datasets.raw_input_shape,
+                member_inputs=None if refit is None else refit.inputs,
+                preprocessing=None if refit is None else refit.preprocessing,
+                model_kwargs=datasets.model_kwargs if refit is None else refit.model_kwargs)
 
 
 def mesh_for(num_members: int, devices) -> Mesh:
@@ -274,12 +290,21 @@ def _eval_rows(rows_per_member: list, padded: int, batch: int):
   return idx.reshape(shape).transpose(1, 0, 2), weights.reshape(shape).transpose(1, 0, 2)
 
 
-def _member_batch(data, stats_m, idx_B, weights_B):
+def _member_batch(data, stats_m, inputs_m, idx_B, weights_B):
+  if inputs_m is not None:    # the member's own preprocessing of every row
+    data = {'inputs': inputs_m, **data}
   batch = timeseries.gather(data, idx_B)
   if stats_m is not None:
     batch['inputs'] = (batch['inputs'] - stats_m['mean'][None]) / stats_m['std'][None]
   batch['weights'] = weights_B
   return batch
+
+
+def _pad_members(tree, padded: int):
+  """A per-member pytree (leading axis M) padded to `padded` members with copies of the
+  first."""
+  return jax.tree.map(lambda v: np.concatenate([v, np.repeat(v[:1], padded - len(v), 0)]),
+                      tree)
 
 
 def _masked(active_M, new, old):
@@ -307,7 +332,7 @@ class MemberFeed:
     self._on_axis = on_axis
     self.dataless = lay.data is None
     if self.dataless:   # each member makes its own inputs; evaluation is eval_step(state, None)
-      self.batches = self.data = self.stats = None
+      self.batches = self.data = self.stats = self.member_inputs = None
       self.splits = {'validation'} if task.eval_step is not None else set()
       masked = False
       self._lengths = {}
@@ -323,21 +348,22 @@ class MemberFeed:
     else:
       self.batches = MemberBatches(lay, config.batch_size, self.padded)
       self.data = parallel.put_tree(lay.data, self.replicated)
-      stats = (None if lay.stats is None else
-               {k: np.concatenate([v, np.repeat(v[:1], self.padded - self.num, 0)])
-                for k, v in lay.stats.items()})
-      self.stats = None if stats is None else parallel.put_tree(stats, self.on_members)
+      self.stats, self.member_inputs = (
+          None if tree is None else parallel.put_tree(_pad_members(tree, self.padded),
+                                                      self.on_members)
+          for tree in (lay.stats, lay.member_inputs))
       self.splits = set(lay.eval_rows)
       masked = self.batches.uneven
 
-      def chunk(state, data, stats, idx_KxMxB, weights_KxMxB, active_KxM):
+      def chunk(state, data, stats, inputs, idx_KxMxB, weights_KxMxB, active_KxM):
         def step(state, xs):
           idx_MxB, weights_MxB, active_M = xs
 
-          def one(state_m, stats_m, idx_B, weights_B):
-            return task.train_step(state_m, _member_batch(data, stats_m, idx_B, weights_B))
+          def one(state_m, stats_m, inputs_m, idx_B, weights_B):
+            return task.train_step(state_m, _member_batch(data, stats_m, inputs_m, idx_B,
+                                                          weights_B))
 
-          new, metrics = jax.vmap(one)(state, stats, idx_MxB, weights_MxB)
+          new, metrics = jax.vmap(one)(state, stats, inputs, idx_MxB, weights_MxB)
           # The gradient and parameter norms cost as much as a small model's step: dropped
           # here, so XLA does not compute them (measured on book 3.6's k-fold: 2.0 -> 1.4 s a
           # rerun).
@@ -346,10 +372,11 @@ class MemberFeed:
 
         return jax.lax.scan(step, state, (idx_KxMxB, weights_KxMxB, active_KxM))
 
-      def evaluate(state, data, stats, idx_MxB, weights_MxB):
-        def one(state_m, stats_m, idx_B, weights_B):
-          return task.eval_step(state_m, _member_batch(data, stats_m, idx_B, weights_B))
-        return jax.vmap(one)(state, stats, idx_MxB, weights_MxB)
+      def evaluate(state, data, stats, inputs, idx_MxB, weights_MxB):
+        def one(state_m, stats_m, inputs_m, idx_B, weights_B):
+          return task.eval_step(state_m, _member_batch(data, stats_m, inputs_m, idx_B,
+                                                       weights_B))
+        return jax.vmap(one)(state, stats, inputs, idx_MxB, weights_MxB)
 
     self._chunk_fn, self._evaluate_fn = chunk, evaluate
     # Traced programs are saved for reruns (library/trace_cache.py): a rerun of the same config
@@ -371,7 +398,10 @@ class MemberFeed:
                          self.on_members)
     example = None
     if not self.dataless:
-      example = {k: v[:self.batches.batch_size] for k, v in self.layout.data.items()}
+      first = lambda tree: jax.tree.map(lambda v: v[:self.batches.batch_size], tree)  # noqa: E731
+      example = {k: first(v) for k, v in self.layout.data.items()}
+      if self.layout.member_inputs is not None:
+        example['inputs'] = first(jax.tree.map(lambda v: v[0], self.layout.member_inputs))
       if self.layout.stats is not None:
         example['inputs'] = ((example['inputs'] - self.layout.stats['mean'][0]) /
                              self.layout.stats['std'][0])
@@ -424,7 +454,7 @@ class MemberFeed:
 
   def chunk(self, state, *args):
     # The chunk's length: steps_K, or idx_KxMxB (a last chunk may be shorter).
-    steps = args[0].shape[0] if self.dataless else args[2].shape[0]
+    steps = args[0].shape[0] if self.dataless else args[3].shape[0]
     state, metrics = self._call(f'members.chunk[{steps}]', self._chunk_fn, (state, *args),
                                 donate_argnums=(0,))
     # The same sharding objects whether the chunk was traced or loaded: they are part of the
@@ -444,7 +474,7 @@ class MemberFeed:
         self._lengths[n] = parallel.put(np.zeros(n, np.int32), self.replicated)
       return (self._lengths[n],)
     idx, weights, active = self.batches.indices(step, end - step)
-    return (self.data, self.stats, parallel.put(idx, self._on_axis(1)),
+    return (self.data, self.stats, self.member_inputs, parallel.put(idx, self._on_axis(1)),
             parallel.put(weights, self._on_axis(1)), parallel.put(active, self._on_axis(1)))
 
   def evaluate_sums(self, state, split: str):
@@ -455,7 +485,8 @@ class MemberFeed:
     total = None
     for b in range(idx.shape[0]):
       sums = self._call(f'members.evaluate.{split}', self._evaluate_fn,
-                        (state, self.data, self.stats, idx[b], weights[b]))
+                        (state, self.data, self.stats, self.member_inputs, idx[b],
+                         weights[b]))
       total = sums if total is None else jax.tree.map(jnp.add, total, sums)
     return total
 

@@ -59,10 +59,11 @@ def default_task_config() -> ml_collections.ConfigDict:
   return c
 
 
-def validate_task_config(config) -> None:
-  """The supervised settings: names Keras knows, one loss per output, labels that fit."""
+def validate_task_config(config, defaults=None) -> None:
+  """The supervised settings: names Keras knows, one loss per output, labels that fit.
+  `defaults`: the keys a task built on this one knows (its own default_task_config)."""
   t = config.task_config
-  config_lib.check_known_keys(t, default_task_config(), 'task_config.')
+  config_lib.check_known_keys(t, defaults or default_task_config(), 'task_config.')
   config_lib.one_of('task_config.loss', t.loss, LOSSES)
   for m in t.metrics:
     config_lib.one_of('task_config.metrics', m, METRICS)
@@ -185,7 +186,7 @@ def _first_rows(tree, n: int = 1):
 
 def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
   t = config.task_config
-  model = make_model(config.model)
+  model = make_model(config.model, **data.model_kwargs)
   example_inputs = data.example(1)['inputs']
   varied = members.varied(config)
   tx, schedule = optimizers.make_optimizer(config.optimizer, total_steps,

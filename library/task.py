@@ -62,9 +62,13 @@ The families, walked through it:
   the image (DeepDream: one array per octave, so that every shape is static, and lax.switch
   on the step picks the octave; style transfer: one L-BFGS iteration per step, with the fixed
   targets in the state); `artifacts` writes the image at each evaluation.
-- tabular (final project): load_data returns the numeric block, categorical codes and targets
-  as one pytree per example; preprocessing fitted per member is part of the data the task
-  returns and is saved with the run.
+- tabular (final project; projects/tabular/task.py): the supervised task on a competition
+  folder's table; inputs are a pytree ({'numeric', 'categorical'} codes), the embedding sizes
+  the fitted columns decide reach the model through Datasets.model_kwargs, and the fitted
+  preprocessing is saved with the run (Datasets.preprocessing -> preprocessing.json). As
+  members, each fold fits its own preprocessing on its own training rows (Datasets.refit):
+  every member then gathers its batches from its own copy of the inputs, a leading member
+  axis sharded like the state, while the labels stay shared.
 """
 import dataclasses
 import importlib
@@ -110,8 +114,9 @@ class Task:
   artifacts: Callable[[State, int], dict] | None = None
 
 
-def make_model(model_config):
-  """The linen Module named by config.model (a plain import, no registry)."""
+def make_model(model_config, **from_data):
+  """The linen Module named by config.model (a plain import, no registry), with the settings
+  the data decides (Datasets.model_kwargs) beside config.model.kwargs."""
   try:
     module = importlib.import_module(model_config.module)
   except ModuleNotFoundError as e:
@@ -122,7 +127,7 @@ def make_model(model_config):
         getattr(module, n), type))
     raise UserError(f'model.name={model_config.name!r} is not in {model_config.module}; '
                     f'it has {", ".join(names)}')
-  kwargs = model_config.kwargs.to_dict()
+  kwargs = {**model_config.kwargs.to_dict(), **from_data}
   try:
     return cls(**kwargs)
   except TypeError as e:

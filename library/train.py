@@ -215,8 +215,13 @@ def setup(config, arrays=None, devices=None):
     lay = members_lib.layout(config, module, arrays)
     mesh = members_lib.mesh_for(lay.size, devices)
     spe = lay.steps_per_epoch(config.batch_size)
-    if lay.data is not None:
-      datasets = pipeline.Datasets({'train': lay.data}, None, lay.raw_input_shape)
+    if lay.data is not None:    # what make_task sees: member 0's inputs
+      train = dict(lay.data)
+      if lay.member_inputs is not None:
+        train['inputs'] = jax.tree.map(lambda v: v[0], lay.member_inputs)
+      datasets = pipeline.Datasets({'train': train}, None, lay.raw_input_shape,
+                                   model_kwargs=lay.model_kwargs,
+                                   preprocessing=lay.preprocessing)
   else:
     mesh = parallel.make_mesh(devices)
     if hasattr(module, 'load_data'):
@@ -375,6 +380,9 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
           'splits': {k: datasets.size(k) for k in datasets.splits}})
       if datasets.stats is not None:
         np.savez(os.path.join(workdir, 'preprocessing.npz'), **datasets.stats)
+    if datasets is not None and datasets.preprocessing is not None:   # members: one each
+      writers.write_json_atomic(os.path.join(workdir, 'preprocessing.json'),
+                                datasets.preprocessing)
     summary = task.summary(s['example']) if task.summary is not None else ''
     with open(os.path.join(workdir, 'summary.txt'), 'w') as f:
       f.write(summary)

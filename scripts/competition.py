@@ -1,47 +1,84 @@
-"""Offline Kaggle-style competitions: make the download, score a submission, run baselines.
+"""Kaggle-style competitions: make the download, train and submit in one command, score.
 
   python -m scripts.competition --make=boston --folder=/tmp/boston
+  python -m scripts.competition --config=configs/tabular/competition.py:boston \
+      --folder=/tmp/boston --workdir=/tmp/boston_run
   python -m scripts.competition --baselines --folder=/tmp/boston
-  python -m scripts.competition --score=/tmp/boston/submissions/linear.csv --folder=/tmp/boston
+  python -m scripts.competition --score=/tmp/boston_run/submission.csv --folder=/tmp/boston
 
 --make writes train.csv, test.csv, sample_submission.csv and competition.json, with the test
 answers in solution.csv (projects/tabular/competitions.py: boston, RMSE; breast_cancer, ROC
-AUC). --baselines trains scikit-learn's gradient boosting and a linear model on the same
---folds folds and prints each one's out-of-fold and test score. --score prints the metric of
-one submission against the held-out answers.
+AUC). --config with --workdir trains the config's folds as members of one run on --folder
+(its data.path), rerunning resumes, then writes workdir/submission.csv and prints the
+out-of-fold and test scores beside scikit-learn's baselines on the same folds and the blend
+(projects/tabular/submission.py); --workdir alone makes the submission of a trained run.
+--baselines alone trains scikit-learn's gradient boosting and a linear model on --folds folds.
+--score prints the metric of one submission against the held-out answers.
 """
 import json
 
 from absl import flags
+from ml_collections import config_flags
 
 from library import cli
 
 _MAKE = flags.DEFINE_string('make', None, 'make this competition: boston or breast_cancer')
 _FOLDER = flags.DEFINE_string('folder', None, 'the competition folder')
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'a tabular config file[:variant] '
+                                          'to train on --folder', lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'the run: trained here (with --config), then '
+                               'its submission.csv and scores.json')
+_START_OVER = flags.DEFINE_bool('start_over', False, 'move a previous run in --workdir aside')
+_METRIC = flags.DEFINE_string('metric', None, "the competition's metric, for a folder "
+                              'without competition.json')
 _SCORE = flags.DEFINE_string('score', None, 'a submission CSV to score')
 _BASELINES = flags.DEFINE_bool('baselines', False, "score scikit-learn's baselines")
-_FOLDS = flags.DEFINE_integer('folds', 5, 'folds of the baselines')
+_FOLDS = flags.DEFINE_integer('folds', 5, 'folds of --baselines')
 _SEED = flags.DEFINE_integer('seed', 0, 'seed of the test rows (--make) and of the folds')
 flags.mark_flags_as_required(['folder'])
+
+
+def _print_report(report: dict) -> None:
+  print(f'{report["metric"]} ({"higher" if report["higher_is_better"] else "lower"} is '
+        f'better), {report["members"]} member(s), {report["oof_rows"]} out-of-fold rows:')
+  fmt = lambda v: '-' if v is None else f'{v:.4f}'  # noqa: E731
+  print(f'  {"model":<28} {"out-of-fold":>12} {"test":>8}  submission')
+  for row in report['models']:
+    print(f'  {row["model"]:<28} {fmt(row["oof"]):>12} {fmt(row["test"]):>8}  '
+          f'{row["submission"]}')
 
 
 def main(_):
   from library.errors import UserError  # pylint: disable=import-outside-toplevel
   from projects.tabular import competitions  # pylint: disable=import-outside-toplevel
-  if sum(map(bool, (_MAKE.value, _SCORE.value, _BASELINES.value))) != 1:
-    raise UserError('give one of --make=NAME, --score=FILE or --baselines')
+  modes = (_MAKE.value, _SCORE.value, _BASELINES.value, _WORKDIR.value)
+  if sum(map(bool, modes)) != 1:
+    raise UserError('give one of --make=NAME, --score=FILE, --baselines or --workdir=DIR '
+                    '(with --config to train)')
+  if _CONFIG.value is not None and not _WORKDIR.value:
+    raise UserError('--config trains into --workdir: give --workdir')
   if _FOLDS.value < 2:
     raise UserError(f'--folds={_FOLDS.value} must be >= 2')
   if _MAKE.value:
-    info = competitions.make(_MAKE.value, _FOLDER.value, seed=_SEED.value)
-    print(json.dumps(info))
+    print(json.dumps(competitions.make(_MAKE.value, _FOLDER.value, seed=_SEED.value)))
   elif _SCORE.value:
     info = competitions.describe(_FOLDER.value)
     print(json.dumps({'metric': info['metric'],
                       'score': competitions.score(_SCORE.value, _FOLDER.value)}))
-  else:
+  elif _BASELINES.value:
     for row in competitions.baselines(_FOLDER.value, _FOLDS.value, _SEED.value):
       print(json.dumps(row))
+  else:
+    from projects.tabular import submission  # pylint: disable=import-outside-toplevel
+    if _CONFIG.value is not None:
+      from library import train  # pylint: disable=import-outside-toplevel
+      config = _CONFIG.value
+      if config.task != 'projects.tabular.task':
+        raise UserError(f'--config is a config of task={config.task!r}; a competition trains '
+                        'task=projects.tabular.task (configs/tabular/competition.py)')
+      config.data.path = _FOLDER.value
+      train.train_and_evaluate(config, _WORKDIR.value, start_over=_START_OVER.value)
+    _print_report(submission.submit(_WORKDIR.value, _FOLDER.value, _METRIC.value))
 
 
 if __name__ == '__main__':

@@ -125,6 +125,12 @@ CASES = [
      ["--make='titanic' is not one of boston, breast_cancer"]),
     ('competition-folder', 'scripts.competition', ['--baselines', '--folder={trained}'],
      ['no competition.json']),
+    ('competition-duplicate-id', 'scripts.competition',
+     ['--config=configs/tabular/competition.py:boston,smoke', '--folder={tmp}/dupes',
+      '--workdir={new}'], ["appears more than once in column 'id'"]),
+    ('competition-not-tabular', 'scripts.competition', ['--workdir={trained}',
+                                                        '--folder={tmp}/dupes'],
+     ['not of the tabular task']),
     ('show-config-typo', 'scripts.show_config', ['--config=configs/mlp/mnist_dens.py'],
      ['mnist_dense.py']),
 ]
@@ -155,6 +161,10 @@ def places(tmp_path_factory, trained_convnet):
       with open(os.path.join(directory, name), 'w') as f:
         f.write('garbage')
   (root / 'file').write_text('not a folder')
+  from projects.tabular import competitions  # pylint: disable=import-outside-toplevel
+  competitions.make('boston', str(root / 'dupes'))
+  train = (root / 'dupes' / 'train.csv').read_text().splitlines()
+  (root / 'dupes' / 'train.csv').write_text('\n'.join(train + train[-1:]) + '\n')
   np.save(root / 'bad.npy', np.zeros((2, 5), np.float32))
   np.save(root / 'unit.npy', np.random.default_rng(0).uniform(0, 1, (2, 28, 28, 1)))
   return {'trained': trained, 'members': members, 'broken': broken, 'file': root / 'file',

@@ -3,6 +3,7 @@ layout, the scorer's rules, and scikit-learn's baselines on the same folds."""
 import json
 import os
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -52,8 +53,10 @@ def test_the_scorer_scores_by_the_metric_and_refuses_what_kaggle_refuses(made, t
   sample = pd.read_csv(os.path.join(folder, 'sample_submission.csv'))
   cases = {
       'columns': (sample[['MEDV', 'id']], 'has columns'),
-      'rows': (sample.iloc[1:], 'whose ids are not those'),
-      'order': (sample.iloc[::-1], 'whose ids are not those'),
+      'rows': (sample.iloc[1:], f'line 2 has id {sample["id"][1]} where sample_submission.csv '
+                                f'has id {sample["id"][0]}'),
+      'order': (sample.iloc[::-1], f'line 2 has id {sample["id"].iloc[-1]} where'),
+      'short': (sample.iloc[:-1], f'line {len(sample) + 1} has no row where'),
       'nan': (sample.assign(MEDV=[np.nan] + [1.0] * (len(sample) - 1)), 'not a finite number'),
   }
   for name, (frame, fragment) in cases.items():
@@ -156,3 +159,137 @@ def test_preprocessing_is_fitted_on_the_training_rows_only_and_saved_exactly(tmp
 def test_fastai_embedding_size_rule():
   from projects.tabular import preprocessing  # pylint: disable=import-outside-toplevel
   assert [preprocessing.embedding_size(n) for n in (2, 10, 100, 10**7)] == [2, 6, 21, 600]
+
+
+def _competition_config(name: str, folder: str, epochs: float):
+  from configs.tabular import competition  # pylint: disable=import-outside-toplevel
+  config = competition.get_config(name)
+  config.data.path = folder
+  config.compilation_cache_dir = ''
+  config.num_epochs = epochs
+  config.eval_every_epochs = epochs
+  config.checkpoint.every_epochs = epochs
+  return config
+
+
+def test_boston_from_folder_to_scored_submission_learns_beside_the_baselines(made, tmp_path):
+  """Our 5 folds as members of one run: the out-of-fold RMSE far below the training mean's,
+  a submission Kaggle would take, the baselines and blend on the very same folds."""
+  from library import train  # pylint: disable=import-outside-toplevel
+  from projects.tabular import submission  # pylint: disable=import-outside-toplevel
+  folder, _ = made['boston']
+  config = _competition_config('boston', folder, 60.0)
+  train.train_and_evaluate(config, str(tmp_path / 'run'))
+  report = submission.submit(str(tmp_path / 'run'), folder)
+  rows = {r['model'].split(' ')[0]: r for r in report['models']}
+  y = pd.read_csv(os.path.join(folder, 'train.csv'))['MEDV']
+  assert report['oof_rows'] == len(y) and report['members'] == 5
+  # Predicting the mean scores the target's spread, about 9.2 RMSE out of fold.
+  assert rows['ours']['oof'] < 0.6 * y.std() and rows['ours']['test'] < 5.0, rows
+  assert rows['hist_gradient_boosting']['oof'] < 4.5 and rows['linear']['oof'] < 6.0
+  sub = pd.read_csv(tmp_path / 'run' / 'submission.csv')
+  sample = pd.read_csv(os.path.join(folder, 'sample_submission.csv'))
+  assert list(sub.columns) == list(sample.columns)
+  np.testing.assert_array_equal(sub['id'], sample['id'])
+  assert competitions.score(str(tmp_path / 'run' / 'submission.csv'),
+                            folder) == rows['ours']['test']
+  assert 0.0 <= report['blend_weight_ours'] <= 1.0
+  if 'blend' in rows:       # written only when it beats both out of fold
+    assert rows['blend']['oof'] < min(rows['ours']['oof'], rows['hist_gradient_boosting']['oof'])
+  # The folds our members trained on are the folds the baselines were scored on.
+  spec = json.load(open(tmp_path / 'run' / 'preprocessing.json'))
+  assert len(spec) == 5
+  kfolds = competitions.folds(y.to_numpy(), 5, 0, 'regression')
+  train_rows = pd.read_csv(os.path.join(folder, 'train.csv'))
+  from projects.tabular import preprocessing  # pylint: disable=import-outside-toplevel
+  kinds = preprocessing.column_kinds(train_rows, 'MEDV', 'id')
+  for member, (rows_m, _) in zip(spec, kfolds):
+    alone = preprocessing.fit(train_rows.iloc[rows_m], 'MEDV', 'id', kinds=kinds)
+    assert member['numeric'] == alone['numeric']     # fitted on that fold's rows alone
+
+
+def _mixed_folder(made, tmp_path) -> str:
+  """Boston's real rows with what real competitions hold: a text category (one of its levels
+  only in test.csv), a date column, and missing numbers."""
+  source, _ = made['boston']
+  folder = tmp_path / 'mixed'
+  shutil.copytree(source, folder)
+  rng = np.random.default_rng(1)
+  for name in ('train.csv', 'test.csv'):
+    frame = pd.read_csv(folder / name)
+    frame.insert(1, 'town', np.array(['north', 'south', 'east', 'west'])[frame['RAD'] % 4])
+    frame.insert(2, 'listed', pd.Timestamp('2001-01-01') + pd.to_timedelta(
+        rng.integers(0, 3000, len(frame)), unit='D'))
+    frame.loc[rng.random(len(frame)) < 0.1, 'CRIM'] = np.nan
+    if name == 'test.csv':
+      frame.loc[0, 'town'] = 'atlantis'
+    frame.to_csv(folder / name, index=False)
+  return str(folder)
+
+
+def test_mixed_columns_train_as_members_each_with_its_own_preprocessing(made, tmp_path):
+  from library import train  # pylint: disable=import-outside-toplevel
+  from projects.tabular import submission  # pylint: disable=import-outside-toplevel
+  folder = _mixed_folder(made, tmp_path)
+  config = _competition_config('boston', folder, 2.0)
+  config.task_config.table.max_levels = 0         # RAD and CHAS as numbers; town as text
+  workdir = str(tmp_path / 'run')
+  results = train.train_and_evaluate(config, workdir)
+  assert results['num_members'] == 5
+  specs = json.load(open(os.path.join(workdir, 'preprocessing.json')))
+  assert [[c['name'] for c in s['categorical']] for s in specs] == [['town']] * 5
+  assert all(s['dates'] == ['listed'] for s in specs)
+  # Each fold's own median and category order; shapes aligned: one indicator for all.
+  assert len({next(c['median'] for c in s['numeric'] if c['name'] == 'CRIM')
+              for s in specs}) > 1
+  assert all(next(c for c in s['numeric'] if c['name'] == 'CRIM')['indicator'] for s in specs)
+  report = submission.submit(workdir, folder, baselines=False)
+  sub = pd.read_csv(os.path.join(workdir, 'submission.csv'))
+  assert np.isfinite(sub['MEDV']).all() and len(sub) == len(pd.read_csv(
+      os.path.join(folder, 'test.csv')))                  # 'atlantis' is code 0, no crash
+  assert [r['model'] for r in report['models']] == ['ours']
+  test = pd.read_csv(os.path.join(folder, 'test.csv'))
+  again = submission.predict_table(workdir, test.drop(columns=['id']))
+  np.testing.assert_allclose(again[:, 0], sub['MEDV'], rtol=1e-5)
+
+
+def test_a_competition_folders_mistakes_are_one_line_errors(made, tmp_path):
+  from projects.tabular import task  # pylint: disable=import-outside-toplevel
+  source, _ = made['boston']
+
+  def broken(name, edit, file='train.csv'):
+    folder = tmp_path / name
+    shutil.copytree(source, folder)
+    frame = pd.read_csv(folder / file)
+    edit(frame).to_csv(folder / file, index=False)
+    return str(folder)
+
+  def first_id(file):
+    return pd.read_csv(os.path.join(source, file))['id'][0]
+
+  cases = {
+      'test-columns': (broken('a', lambda f: f.drop(columns=['TAX']), 'test.csv'),
+                       "test.csv: its columns are not train.csv's without the target: it lacks "
+                       "'TAX'"),
+      'duplicate-id': (broken('b', lambda f: f.assign(id=[f['id'][1]] + list(f['id'][1:]))),
+                       f"id {pd.read_csv(os.path.join(source, 'train.csv'))['id'][1]!r} appears "
+                       "more than once in column 'id'"),
+      'missing-target': (broken('c', lambda f: f.assign(MEDV=[np.nan] + list(f['MEDV'][1:]))),
+                         f"the target 'MEDV' is missing at id {first_id('train.csv')} (1 rows)"),
+      'sample-ids': (broken('d', lambda f: f.iloc[::-1], 'sample_submission.csv'),
+                     "sample_submission.csv: its ids are not test.csv's in its order"),
+      'text-in-numbers': (broken('e', lambda f: f.assign(TAX=f['TAX'].astype(object)).assign(
+          TAX=lambda g: ['12,5'] + list(g['TAX'][1:]))),
+                          f"column 'TAX' holds numbers, but id {first_id('train.csv')} has "
+                          "'12,5'"),
+  }
+  for name, (folder, fragment) in cases.items():
+    with pytest.raises(UserError, match=re.escape(fragment)):
+      train, _, _ = task.read_folder(folder, 'MEDV', 'id')
+      from projects.tabular import preprocessing  # pylint: disable=import-outside-toplevel
+      preprocessing.column_kinds(train, 'MEDV', 'id')
+    assert name
+  with pytest.raises(UserError, match="task_config.table.target='price' is not a column"):
+    task.read_folder(source, 'price', 'id')
+  with pytest.raises(UserError, match='no such folder'):
+    task.read_folder(str(tmp_path / 'nowhere'), 'MEDV', 'id')

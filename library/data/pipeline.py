@@ -33,6 +33,17 @@ class Datasets:
   # (min, max) of the training inputs as the source gives them, before any scaling: what
   # predict checks new inputs against.
   raw_input_range: tuple[float, float] | None = None
+  # Model settings that the data decides, passed to the model's constructor beside
+  # config.model.kwargs (the sizes of a table's category embeddings).
+  model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+  # What the run saves as preprocessing.json, so that predicting later applies exactly what
+  # training fitted (a table's fitted columns); None: nothing to save.
+  preprocessing: Any = None
+  # Members (library/members.py) fit their preprocessing on their own training rows with this:
+  # refit(train rows of each member) -> MemberInputs. Rows index the splits' examples in the
+  # order train, validation, test. None: the members share the inputs above (and fit only
+  # data.standardize, on the fly).
+  refit: Any = None
 
   def size(self, split: str) -> int:
     return split_size(self.splits[split])
@@ -42,6 +53,16 @@ class Datasets:
     batch = timeseries.gather(self.splits['train'], np.arange(min(n, self.size('train'))))
     batch['weights'] = np.ones(min(n, self.size('train')), np.float32)
     return batch
+
+
+@dataclasses.dataclass
+class MemberInputs:
+  """What Datasets.refit returns: every member's inputs of every row, as its own fitted
+  preprocessing makes them, stacked on a leading member axis (shapes shared by all members),
+  what each member fitted (saved with the run), and the model settings shared by all."""
+  inputs: Any                                  # pytree of (M, rows, ...) arrays
+  preprocessing: list                          # per member, JSON
+  model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def split_size(split: dict[str, Any]) -> int:

@@ -150,10 +150,14 @@ def score(submission: str, folder: str) -> float:
   if list(sub.columns) != list(sample.columns):
     raise UserError(f'{submission} has columns {list(sub.columns)}; a submission has exactly '
                     f'{list(sample.columns)}')
-  if len(sub) != len(sample) or not np.array_equal(sub[info['id']].to_numpy(),
-                                                   sample[info['id']].to_numpy()):
-    raise UserError(f'{submission} has {len(sub)} rows whose ids are not those of '
-                    f'sample_submission.csv ({len(sample)} rows), in its order')
+  ours, theirs = list(sub[info['id']]), list(sample[info['id']])
+  if ours != theirs:
+    row = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b),
+               min(len(ours), len(theirs)))
+    found = f'id {ours[row]!r}' if row < len(ours) else 'no row'
+    wanted = f'id {theirs[row]!r}' if row < len(theirs) else 'no row'
+    raise UserError(f'{submission}: line {row + 2} has {found} where sample_submission.csv has '
+                    f'{wanted} (a submission keeps its {len(theirs)} ids, in its order)')
   prediction = pd.to_numeric(sub[info['target']], errors='coerce').to_numpy(np.float64)
   bad = np.flatnonzero(~np.isfinite(prediction))
   if bad.size:
@@ -169,54 +173,93 @@ def score(submission: str, folder: str) -> float:
   return float(fn(truth, prediction))
 
 
-def folds(y, k: int, seed: int, task: str):
-  """The k folds every model of a competition is compared on: stratified for classes."""
-  from sklearn import model_selection  # pylint: disable=import-outside-toplevel
-  splitter = (model_selection.StratifiedKFold if task != 'regression' else
-              model_selection.KFold)(n_splits=k, shuffle=True, random_state=seed)
-  return list(splitter.split(np.zeros(len(y)), y))
+def folds(y, k: int, seed: int, task: str) -> list[tuple[np.ndarray, np.ndarray]]:
+  """The k folds every model of a competition is compared on: members.scheme kfold (or
+  stratified_kfold for classes) with members.shuffle, the folds our runs train on."""
+  from library.data import splits  # pylint: disable=import-outside-toplevel
+  classes = None
+  if task != 'regression':
+    classes = np.unique(np.asarray(y).astype(str), return_inverse=True)[1]
+  return splits.fold_indices('kfold' if task == 'regression' else 'stratified_kfold', len(y),
+                             k, seed, shuffle=True, labels=classes)
 
 
-def baselines(folder: str, k: int = 5, seed: int = 0) -> list[dict]:
-  """scikit-learn's gradient boosting and linear model on the competition's k folds: each
-  one's out-of-fold score and the score of its fold-averaged test submission (written to
-  folder/submissions/<model>.csv)."""
+def _features(train, test, rows, info: dict):
+  """The baselines' inputs: projects/tabular/preprocessing.py fitted on the fold's training
+  rows, with categories one-hot (gradient boosting is indifferent to the scaling)."""
+  from projects.tabular import preprocessing  # pylint: disable=import-outside-toplevel
+  kinds = preprocessing.column_kinds(train, info['target'], info['id'])
+  spec = preprocessing.fit(train.iloc[rows], info['target'], info['id'], one_hot=True,
+                           kinds=kinds)
+  return (preprocessing.transform(spec, train)['numeric'],
+          preprocessing.transform(spec, test)['numeric'])
+
+
+def baselines(folder: str, k: int = 5, seed: int = 0, fold_rows=None, out: str | None = None,
+              oof: dict | None = None, info: dict | None = None) -> list[dict]:
+  """scikit-learn's gradient boosting and linear model on the competition's k folds (or the
+  given (train rows, validation rows) pairs): each one's out-of-fold score and the score of its
+  fold-averaged test submission, written to out (default folder/submissions) as <model>.csv.
+  `oof`, if given, receives each model's out-of-fold and test predictions; `info` is
+  competition.json's id, target, metric and task (read from the folder if not given)."""
   import pandas as pd  # pylint: disable=import-outside-toplevel
-  from sklearn import ensemble, linear_model, pipeline, preprocessing  # pylint: disable=import-outside-toplevel
-  info = describe(folder)
+  from sklearn import ensemble, linear_model  # pylint: disable=import-outside-toplevel
+  info = info or describe(folder)
   train = pd.read_csv(os.path.join(folder, 'train.csv'))
   test = pd.read_csv(os.path.join(folder, 'test.csv'))
-  x = train.drop(columns=[info['id'], info['target']]).to_numpy(np.float64)
   y = train[info['target']].to_numpy()
-  x_test = test.drop(columns=[info['id']]).to_numpy(np.float64)
   fn, _, kind = _metric(info['metric'])
   regression = info['task'] == 'regression'
   models = {
       'hist_gradient_boosting': lambda: (ensemble.HistGradientBoostingRegressor(
           random_state=seed) if regression else ensemble.HistGradientBoostingClassifier(
               random_state=seed)),
-      'linear': lambda: pipeline.make_pipeline(
-          preprocessing.StandardScaler(),
-          linear_model.Ridge(alpha=1.0) if regression else linear_model.LogisticRegression(
-              max_iter=5000)),
+      'linear': lambda: (linear_model.Ridge(alpha=1.0) if regression else
+                         linear_model.LogisticRegression(max_iter=5000)),
   }
-  os.makedirs(os.path.join(folder, 'submissions'), exist_ok=True)
+  fold_rows = fold_rows or folds(y, k, seed, info['task'])
+  out = out or os.path.join(folder, 'submissions')
+  os.makedirs(out, exist_ok=True)
   rows = []
   for name, build in models.items():
-    oof = np.zeros(len(y))
-    test_prediction = np.zeros(len(x_test))
-    for train_idx, val_idx in folds(y, k, seed, info['task']):
+    predicted = np.zeros(len(y))
+    test_prediction = np.zeros(len(test))
+    for train_idx, val_idx in fold_rows:
+      x, x_test = _features(train, test, train_idx, info)
       model = build().fit(x[train_idx], y[train_idx])
       if regression:
-        oof[val_idx] = model.predict(x[val_idx])
-        test_prediction += model.predict(x_test) / k
+        predicted[val_idx] = model.predict(x[val_idx])
+        test_prediction += model.predict(x_test) / len(fold_rows)
       else:
-        oof[val_idx] = model.predict_proba(x[val_idx])[:, 1]
-        test_prediction += model.predict_proba(x_test)[:, 1] / k
-    as_submitted = (lambda p: (p > 0.5).astype(int)) if kind == 'label' else (lambda p: p)
-    path = os.path.join(folder, 'submissions', f'{name}.csv')
-    pd.DataFrame({info['id']: test[info['id']],
-                  info['target']: as_submitted(test_prediction)}).to_csv(path, index=False)
-    rows.append({'model': name, 'oof': float(fn(y, as_submitted(oof))),
-                 'test': score(path, folder), 'submission': path})
+        predicted[val_idx] = model.predict_proba(x[val_idx])[:, 1]
+        test_prediction += model.predict_proba(x_test)[:, 1] / len(fold_rows)
+    path = os.path.join(out, f'{name}.csv')
+    write_submission(path, test[info['id']], info['target'], test_prediction, kind)
+    if oof is not None:
+      oof[name] = (predicted, test_prediction)
+    rows.append({'model': name, 'oof': float(fn(y, as_submitted(predicted, kind))),
+                 'test': score_if_solved(path, folder), 'submission': path})
   return rows
+
+
+def as_submitted(prediction, kind: str):
+  """Predictions (values, or probabilities of the positive class) as a submission holds them."""
+  prediction = np.asarray(prediction, np.float64)
+  if kind == 'label':
+    return (prediction > 0.5).astype(int)
+  # An average of probabilities may round past 1 by an ulp.
+  return np.clip(prediction, 0.0, 1.0) if kind == 'probability' else prediction
+
+
+def write_submission(path: str, ids, target: str, prediction, kind: str) -> None:
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  pd.DataFrame({ids.name: ids.to_numpy(), target: as_submitted(prediction, kind)}).to_csv(
+      path, index=False)
+
+
+def score_if_solved(submission: str, folder: str) -> float | None:
+  """The submission's score when the folder holds the answers (ours do; a real Kaggle download
+  does not: upload the file), else None."""
+  if not os.path.isfile(os.path.join(folder, 'solution.csv')):
+    return None
+  return score(submission, folder)

@@ -1,6 +1,6 @@
 """Mixed tabular columns into model inputs, fitted on training rows only, saved with the run.
 
-  spec = fit(frame.iloc[train_rows], target='MEDV', id_column='id')
+  spec = fit(frame.iloc[train_rows], target='MEDV', id_column='id', kinds=column_kinds(frame))
   arrays = transform(spec, frame)              # {'numeric': (N, F) float32, 'categorical': ...}
   save(spec, path); spec == load(path)         # predicting later applies exactly this
 
@@ -16,6 +16,12 @@ What `fit` decides for each column, from the training rows alone:
 - dates (datetime columns, or strings that all parse as dates): split into year, month, day,
   day of week and day of year, which then are numeric columns as above.
 The id column and the target are never features. The spec is plain JSON.
+
+Which kind each column is comes from `column_kinds` over the whole training table (its types,
+not its statistics), so that every fold fits the same columns; `align` then gives the folds'
+specs the same shapes (members of one run, library/members.py). A column of numbers with text
+in a few rows is a one-line error naming the column and the row, in training and in
+prediction.
 """
 import json
 import math
@@ -51,41 +57,94 @@ def _date_parts(series) -> dict:
   return {part: getattr(when.dt, part).astype('float64') for part in DATE_PARTS}
 
 
-def fit(frame, target: str | None = None, id_column: str | None = None, max_levels: int = 10,
-        one_hot: bool = False) -> dict:
-  """The preprocessing spec of `frame`'s training rows (see the module docstring)."""
+def _numbers_with_text(name: str, column, ids=None) -> None:
+  """A column of numbers holding text in a few rows (a CSV's 'n/a', '12,5', '?') reads as
+  strings: a one-line error naming the column and the first such row, rather than a column of
+  hundreds of categories."""
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  values = column.dropna()
+  if values.empty or not all(isinstance(v, str) for v in values):
+    return
+  numbers = pd.to_numeric(values, errors='coerce')
+  if numbers.notna().mean() >= 0.9 and numbers.isna().any():
+    row = numbers.index[numbers.isna()][0]
+    where = f'id {ids.loc[row]}' if ids is not None else f'row {row}'
+    raise UserError(f'column {name!r} holds numbers, but {where} has {values.loc[row]!r}: '
+                    'fix the file, or make it empty for a missing value')
+
+
+def column_kinds(frame, target: str | None = None, id_column: str | None = None,
+                 max_levels: int = 10) -> dict[str, list[str]]:
+  """{'numeric', 'categorical', 'dates': column names}: what each feature column is, decided
+  by its type (and, for integers, its number of distinct values) over the whole table, so
+  that every fold fits the same columns."""
   import pandas as pd  # pylint: disable=import-outside-toplevel
   missing = [c for c in (target, id_column) if c is not None and c not in frame]
   if missing:
     raise UserError(f'column {missing[0]!r} is not in the table; it has '
                     f'{", ".join(map(str, frame.columns))}')
-  if len(frame) == 0:
-    raise UserError('no training rows to fit the preprocessing on')
-  numeric, categorical, dates = [], [], []
+  ids = frame[id_column] if id_column is not None else None
+  kinds = {'numeric': [], 'categorical': [], 'dates': []}
   for name in frame.columns:
     if name in (target, id_column):
       continue
     column = frame[name]
+    _numbers_with_text(str(name), column, ids)
     if _is_date(column):
-      parts = _date_parts(column)
-      dates.append(str(name))
-      for part, values in parts.items():
-        numeric.append(_numeric_spec(f'{name}_{part}', values))
+      kinds['dates'].append(str(name))
     elif (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)
           or pd.api.types.is_bool_dtype(column)
           or isinstance(column.dtype, pd.CategoricalDtype)
           or (pd.api.types.is_integer_dtype(column) and column.nunique() <= max_levels)):
-      counts = column.dropna().astype(str).value_counts(sort=True)
-      levels = sorted(counts.index, key=lambda v: (-counts[v], v))
-      categorical.append({'name': str(name), 'levels': list(levels)})
+      kinds['categorical'].append(str(name))
     elif pd.api.types.is_numeric_dtype(column):
-      numeric.append(_numeric_spec(str(name), column.astype('float64')))
+      kinds['numeric'].append(str(name))
     else:
       raise UserError(f'column {name!r} has values of type {column.dtype}, neither numbers, '
                       'categories nor dates')
+  return kinds
+
+
+def fit(frame, target: str | None = None, id_column: str | None = None, max_levels: int = 10,
+        one_hot: bool = False, kinds: dict | None = None) -> dict:
+  """The preprocessing spec of `frame`'s training rows (see the module docstring); `kinds`
+  (column_kinds of the whole table) fixes which columns are which."""
+  kinds = kinds or column_kinds(frame, target, id_column, max_levels)
+  if len(frame) == 0:
+    raise UserError('no training rows to fit the preprocessing on')
+  numeric, categorical = [], []
+  for name in frame.columns:
+    name = str(name)
+    column = frame[name]
+    if name in kinds['dates']:
+      for part, values in _date_parts(column).items():
+        numeric.append(_numeric_spec(f'{name}_{part}', values))
+    elif name in kinds['categorical']:
+      counts = column.dropna().astype(str).value_counts(sort=True)
+      levels = sorted(counts.index, key=lambda v: (-counts[v], v))
+      categorical.append({'name': name, 'levels': list(levels), 'codes': len(levels) + 1})
+    elif name in kinds['numeric']:
+      numeric.append(_numeric_spec(name, column.astype('float64')))
   return {'target': target, 'id': id_column, 'numeric': numeric,
-          'categorical': categorical, 'dates': dates, 'one_hot': bool(one_hot),
+          'categorical': categorical, 'dates': list(kinds['dates']), 'one_hot': bool(one_hot),
           'columns': [str(c) for c in frame.columns if c not in (target, id_column)]}
+
+
+def align(specs: list[dict]) -> list[dict]:
+  """Specs fitted on different rows (one per fold) made to give arrays of the same shapes:
+  a missing-value indicator wherever any of them has one, and code tables as large as the
+  largest (a fold's codes past its own levels are never used by it). Their values (means,
+  medians, level order) stay each one's own."""
+  specs = [json.loads(json.dumps(s)) for s in specs]
+  for i, column in enumerate(specs[0]['numeric']):
+    indicator = any(s['numeric'][i]['indicator'] for s in specs)
+    for s in specs:
+      s['numeric'][i]['indicator'] = indicator
+  for i, column in enumerate(specs[0]['categorical']):
+    codes = max(s['categorical'][i]['codes'] for s in specs)
+    for s in specs:
+      s['categorical'][i]['codes'] = codes
+  return specs
 
 
 def _numeric_spec(name: str, values) -> dict:
@@ -112,7 +171,14 @@ def transform(spec: dict, frame) -> dict[str, np.ndarray]:
   columns, indicators = [], []
   for column in spec['numeric']:
     values = source[column['name']] if column['name'] in source else frame[column['name']]
-    values = pd.to_numeric(values, errors='coerce').astype('float64')
+    parsed = pd.to_numeric(values, errors='coerce').astype('float64')
+    bad = parsed.isna() & values.notna()
+    if bad.any():
+      row = bad.index[bad.to_numpy()][0]
+      where = f'id {frame[spec["id"]].loc[row]}' if spec['id'] in frame else f'row {row}'
+      raise UserError(f'column {column["name"]!r} holds numbers, but {where} has '
+                      f'{values.loc[row]!r}')
+    values = parsed
     if column['indicator']:
       indicators.append(values.isna().to_numpy(np.float32))
     filled = values.fillna(column['median']).to_numpy(np.float64)
@@ -127,16 +193,16 @@ def transform(spec: dict, frame) -> dict[str, np.ndarray]:
       (len(frame), 0), np.float32)
   categorical = np.stack(codes, axis=1) if codes else np.zeros((len(frame), 0), np.int32)
   if spec['one_hot']:
-    hot = [np.eye(len(c['levels']) + 1, dtype=np.float32)[categorical[:, i]]
+    hot = [np.eye(c['codes'], dtype=np.float32)[categorical[:, i]]
            for i, c in enumerate(spec['categorical'])]
     return {'numeric': np.concatenate([numeric] + hot, axis=1)}
   return {'numeric': numeric, 'categorical': categorical}
 
 
 def embedding_sizes(spec: dict) -> list[tuple[int, int]]:
-  """(codes, width) of each categorical column's embedding: its levels plus the unknown code."""
-  return [(len(c['levels']) + 1, embedding_size(len(c['levels']) + 1))
-          for c in spec['categorical']]
+  """(codes, width) of each categorical column's embedding: its levels plus the unknown code
+  (as many as the largest of aligned specs)."""
+  return [(c['codes'], embedding_size(c['codes'])) for c in spec['categorical']]
 
 
 def save(spec: dict, path: str) -> None:

@@ -1,0 +1,181 @@
+"""A trained tabular workdir to what a team hands in: out-of-fold scores and submission.csv.
+
+  report = submit('/tmp/boston_run', folder='/tmp/boston')   # scripts/competition.py
+
+For a run of k folds as members (projects/tabular/task.py), each fold predicts its own
+validation rows (the out-of-fold predictions, scored with the competition's metric), and the
+test rows through its own fitted preprocessing (preprocessing.json); the test predictions
+averaged over the folds are submission.csv, with exactly sample_submission.csv's columns, in
+its order, with its ids in its order. scikit-learn's baselines are trained on the same folds,
+and a blend of ours with gradient boosting, its weight fitted on the out-of-fold predictions,
+is written when it beats both there. A single model (no members) predicts the test rows
+alone, and its validation split, if it has one, takes the out-of-fold column.
+
+`predict_table(workdir, frame)` is the same path for any new table: each member's saved
+preprocessing, then the fold average.
+"""
+import json
+import os
+
+import jax
+import numpy as np
+
+from library import inference, writers
+from library.errors import UserError
+from projects.tabular import competitions, preprocessing, task as task_lib
+
+
+def _trained(workdir: str, which: str):
+  """(config, setup, the state of each member on the host (leading axis M), each member's
+  fitted preprocessing)."""
+  from library import train  # pylint: disable=import-outside-toplevel
+  config = inference.load_config(workdir)
+  if config.task != 'projects.tabular.task':
+    raise UserError(f'{workdir} is a run of task={config.task!r}, not of the tabular task '
+                    '(projects.tabular.task)')
+  s = train.setup(config)
+  state, _ = inference.restore(workdir, config, s['state'], which)
+  state = jax.device_get(state)
+  if s['members'] is not None:
+    lay = s['members']
+    state = jax.tree.map(lambda x: x[:lay.size], state)
+    specs = lay.preprocessing
+  else:
+    state = jax.tree.map(lambda x: np.asarray(x)[None], state)
+    specs = [s['datasets'].preprocessing]
+  return config, s, state, specs
+
+
+def _predict_each(task, state_M, inputs_M):
+  """Each member's outputs on its own inputs: (M, N, outputs)."""
+  return np.asarray(jax.jit(jax.vmap(task.predict))(state_M, inputs_M))
+
+
+def _transform_each(specs: list, frame) -> dict:
+  arrays = [preprocessing.transform(spec, frame) for spec in specs]
+  return {key: np.stack([a[key] for a in arrays]) for key in arrays[0]}
+
+
+def predict_table(workdir: str, frame, which: str = 'latest') -> np.ndarray:
+  """The run's predictions for every row of `frame` (a DataFrame of train.csv's feature
+  columns): what the model outputs (values, or class probabilities), averaged over members."""
+  _, s, state, specs = _trained(workdir, which)
+  return _predict_each(s['task'], state, _transform_each(specs, frame)).mean(axis=0)
+
+
+def _kind(config) -> str:
+  loss = config.task_config.loss
+  if loss in task_lib.REGRESSION:
+    return 'regression'
+  return 'binary' if loss == 'binary_crossentropy' else 'multiclass'
+
+
+def _values(outputs, classes, kind: str):
+  """Model outputs (N, outputs) as one submission column: values, the probability of the
+  second class, or class labels."""
+  if classes is None:
+    return outputs[:, 0]
+  if outputs.shape[-1] == 1:           # a sigmoid: the probability of classes[1]
+    p = outputs[:, 0]
+    return np.asarray(classes)[(p > 0.5).astype(int)] if kind == 'label' else p
+  if kind != 'label':
+    raise UserError('a metric of probabilities for more than two classes (one column per '
+                    'class) is not supported yet; use accuracy')
+  return np.asarray(classes)[outputs.argmax(-1)]
+
+
+def _truth(y, classes, kind: str):
+  """The answers as the metric takes them: values, labels, or 1 for the second class."""
+  if classes is not None and kind == 'probability':
+    return (y.astype(str) == str(classes[1])).astype(int).to_numpy()
+  return y.to_numpy()
+
+
+def submit(workdir: str, folder: str | None = None, metric: str | None = None,
+           which: str = 'latest', baselines: bool = True) -> dict:
+  """Out-of-fold and test scores of a trained workdir, its submission.csv, the baselines on
+  the same folds and the blend; also written to workdir/scores.json."""
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  config, s, state, specs = _trained(workdir, which)
+  t = config.task_config.table
+  folder = folder or config.data.path
+  train, test, sample = task_lib.read_folder(folder, t.target, t.id)
+  if test is None or sample is None:
+    raise UserError(f'{folder} needs test.csv and sample_submission.csv to make a submission')
+  if not t.id:
+    raise UserError('task_config.table.id must name the id column that a submission keeps')
+  if list(sample.columns) != [t.id, t.target]:
+    raise UserError(f'{folder}/sample_submission.csv has columns {list(sample.columns)}; '
+                    f'this writes [{t.id!r}, {t.target!r}]')
+  info = {'id': t.id, 'target': t.target, 'task': _kind(config), 'metric': metric}
+  described = os.path.join(folder, 'competition.json')
+  if os.path.isfile(described):
+    with open(described) as f:
+      info['metric'] = metric or json.load(f)['metric']
+  if not info['metric']:
+    raise UserError(f'{folder} has no competition.json: give the metric (--metric, one of '
+                    f'{", ".join(competitions.METRICS)})')
+  fn, higher, kind = competitions._metric(info['metric'])  # pylint: disable=protected-access
+  classes = specs[0].get('classes')
+  task = s['task']
+  lay = s['members']
+  rows = task_lib.split_rows(config, len(train))
+  laid_out = np.concatenate(list(rows.values()))    # the splits' row r is train.csv's row
+  # Out-of-fold outputs in train.csv's row order (each row predicted by the member that did
+  # not train on it), and the folds in train.csv's rows.
+  oof_rows, fold_rows, oof = None, None, None
+  if lay is not None and 'validation' in lay.eval_rows:
+    every = _predict_each(task, state, lay.member_inputs)
+    oof = np.full((len(train), every.shape[-1]), np.nan)
+    for m, val in enumerate(lay.eval_rows['validation']):
+      oof[laid_out[val]] = every[m, val]
+    fold_rows = [(laid_out[tr], laid_out[va])
+                 for tr, va in zip(lay.train_rows, lay.eval_rows['validation'])]
+    oof_rows = np.sort(np.concatenate([va for _, va in fold_rows]))
+  elif lay is None and 'validation' in rows:
+    oof_rows = rows['validation']
+    predicted = _predict_each(task, state, _transform_each(specs, train.iloc[oof_rows]))[0]
+    oof = np.full((len(train), predicted.shape[-1]), np.nan)
+    oof[oof_rows] = predicted
+  test_outputs = _predict_each(task, state, _transform_each(specs, test)).mean(axis=0)
+  truth = None if oof_rows is None else _truth(train[t.target].iloc[oof_rows], classes, kind)
+  report = {'metric': info['metric'], 'higher_is_better': higher, 'members': len(specs),
+            'oof_rows': 0 if oof_rows is None else int(len(oof_rows)), 'models': []}
+
+  def add(name, path, column):
+    row = {'model': name, 'oof': None if truth is None else float(fn(truth, column)),
+           'test': competitions.score_if_solved(path, folder), 'submission': path}
+    report['models'].append(row)
+    return row
+
+  path = os.path.join(workdir, 'submission.csv')
+  pd.DataFrame({t.id: sample[t.id].to_numpy(),
+                t.target: _values(test_outputs, classes, kind)}).to_csv(path, index=False)
+  ours = add('ours', path, None if truth is None else _values(oof[oof_rows], classes, kind))
+  if baselines and fold_rows is not None and info['task'] != 'multiclass':
+    predictions = {}
+    out = os.path.join(workdir, 'submissions')
+    report['models'] += competitions.baselines(folder, fold_rows=fold_rows, out=out,
+                                               oof=predictions, info=info)
+    boost = next(r for r in report['models'] if r['model'] == 'hist_gradient_boosting')
+    boost_oof, boost_test = predictions['hist_gradient_boosting']
+    w, value = _blend(fn, higher, kind, truth, oof[oof_rows, 0], boost_oof[oof_rows])
+    report['blend_weight_ours'] = w
+    better = (lambda a, b: a > b) if higher else (lambda a, b: a < b)  # noqa: E731
+    if better(value, ours['oof']) and better(value, boost['oof']):
+      path = os.path.join(out, 'blend.csv')
+      competitions.write_submission(path, sample[t.id], t.target,
+                                    w * test_outputs[:, 0] + (1 - w) * boost_test, kind)
+      add(f'blend ({w:.2f} ours)', path, competitions.as_submitted(
+          w * oof[oof_rows, 0] + (1 - w) * boost_oof[oof_rows], kind))
+  writers.write_json_atomic(os.path.join(workdir, 'scores.json'), report)
+  return report
+
+
+def _blend(fn, higher: bool, kind: str, truth, ours, boost) -> tuple[float, float]:
+  """(w, its score): the weight of ours in w * ours + (1 - w) * boosting that scores best
+  out of fold, w in steps of 0.05."""
+  scores = [(float(fn(truth, competitions.as_submitted(w * ours + (1 - w) * boost, kind))),
+             float(w)) for w in np.linspace(0.0, 1.0, 21)]
+  value, w = (max if higher else min)(scores)
+  return w, value

@@ -1,0 +1,213 @@
+"""A Kaggle-style table as a task of the one loop: supervised learning on fitted columns.
+
+  config.task = 'projects.tabular.task'
+  config.data.path = '/tmp/boston'                 # train.csv, test.csv, sample_submission.csv
+  config.task_config.table.target = 'MEDV'; config.task_config.table.id = 'id'
+
+`load_data` reads the folder's train.csv (and checks test.csv and sample_submission.csv
+against it), holds out data.validation / data.test rows if asked, and fits the column
+preprocessing (projects/tabular/preprocessing.py) on the training rows only. Batches are
+pytrees: inputs {'numeric': (B, F), 'categorical': (B, C) codes}, labels (B,). The fitted
+spec is saved with the run (preprocessing.json), and the embedding tables' sizes go to the
+model (Datasets.model_kwargs).
+
+As members (k folds of one run, library/members.py), each fold fits its own preprocessing on
+its own training rows (Datasets.refit): its own means, medians and category codes, the shapes
+aligned over the folds; preprocessing.json then holds one spec per member.
+
+The task itself is library/supervised.py's: the loss and metrics are Keras' names
+(task_config.loss: mse or mae for regression, binary_crossentropy for two classes,
+sparse_categorical_crossentropy for more). Classes are the target's distinct values in sorted
+order, coded 0, 1, ...; they are saved in the spec. projects/tabular/submission.py turns a
+trained workdir into out-of-fold scores and a submission.
+"""
+import os
+
+import ml_collections
+import numpy as np
+
+from library import config as config_lib, supervised
+from library.data import pipeline, splits as splits_lib
+from library.errors import UserError
+from projects.tabular import preprocessing
+
+REGRESSION = ('mse', 'mae')
+
+
+def default_task_config() -> ml_collections.ConfigDict:
+  c = supervised.default_task_config()
+  c.loss = 'mse'
+  c.metrics = ('mae',)
+  # The table: the target and id columns of train.csv (the id is never a feature), the
+  # integer columns with at most max_levels values taken as categories, and categories as
+  # one-hot columns instead of learned embeddings.
+  c.table = ml_collections.ConfigDict({'target': '', 'id': '', 'max_levels': 10,
+                                       'one_hot': False})
+  return c
+
+
+def validate_task_config(config) -> None:
+  supervised.validate_task_config(config, default_task_config())
+  t = config.task_config
+  if not t.table.target:
+    raise UserError('task_config.table.target must name the target column of train.csv')
+  if t.table.max_levels < 0:
+    raise UserError(f'task_config.table.max_levels={t.table.max_levels} must be >= 0')
+  if t.outputs:
+    raise UserError('task_config.outputs: a table has one target (task_config.table.target)')
+  if not config.data.path:
+    raise UserError('data.path must be the competition folder (train.csv, test.csv)')
+
+
+def _read_csv(path: str):
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  try:
+    return pd.read_csv(path)
+  except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
+    raise UserError(f'{path} is not a CSV file ({str(e).splitlines()[0]})') from None
+
+
+def read_folder(folder: str, target: str, id_column: str = ''):
+  """(train, test or None, sample submission or None) of a competition folder, checked
+  against each other: every mistake a one-line UserError naming the file, column and row."""
+  folder = os.path.expanduser(folder)
+  if not os.path.isdir(folder):
+    raise UserError(f'data.path={folder}: no such folder (a competition folder holds '
+                    'train.csv, test.csv and sample_submission.csv)')
+  path = os.path.join(folder, 'train.csv')
+  if not os.path.isfile(path):
+    raise UserError(f'data.path={folder} has no train.csv')
+  train = _read_csv(path)
+  if target not in train:
+    raise UserError(f'task_config.table.target={target!r} is not a column of {path}; it has '
+                    f'{", ".join(map(str, train.columns))}')
+  if id_column and id_column not in train:
+    raise UserError(f'task_config.table.id={id_column!r} is not a column of {path}; it has '
+                    f'{", ".join(map(str, train.columns))}')
+  if len(train) < 2:
+    raise UserError(f'{path} has {len(train)} rows: nothing to learn from')
+
+  def where(frame, row):
+    return f'id {frame[id_column].iloc[row]}' if id_column else f'line {row + 2} of the file'
+
+  absent = np.flatnonzero(train[target].isna().to_numpy())
+  if absent.size:
+    raise UserError(f'{path}: the target {target!r} is missing at {where(train, absent[0])} '
+                    f'({absent.size} rows); drop those rows or fill them')
+  if id_column:
+    repeated = train[id_column].duplicated().to_numpy()
+    if repeated.any():
+      raise UserError(f'{path}: id {train[id_column].iloc[np.argmax(repeated)]!r} appears more '
+                      f'than once in column {id_column!r}')
+  test = sample = None
+  path = os.path.join(folder, 'test.csv')
+  if os.path.isfile(path):
+    test = _read_csv(path)
+    features = [c for c in train.columns if c != target]
+    if list(test.columns) != features:
+      missing = [c for c in features if c not in test]
+      extra = [c for c in test.columns if c not in features]
+      what = (f'lacks {missing[0]!r}' if missing else f'has {extra[0]!r}, which train.csv has '
+              'not' if extra else 'has them in another order')
+      raise UserError(f'{path}: its columns are not train.csv\'s without the target: it '
+                      f'{what}')
+    if id_column and test[id_column].duplicated().any():
+      raise UserError(f'{path}: id {test[id_column][test[id_column].duplicated()].iloc[0]!r} '
+                      f'appears more than once in column {id_column!r}')
+  path = os.path.join(folder, 'sample_submission.csv')
+  if os.path.isfile(path):
+    sample = _read_csv(path)
+    if id_column and test is not None:
+      if id_column not in sample:
+        raise UserError(f'{path} has no id column {id_column!r}; it has '
+                        f'{", ".join(map(str, sample.columns))}')
+      ours, theirs = list(test[id_column]), list(sample[id_column])
+      if ours != theirs:
+        first = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b),
+                     min(len(ours), len(theirs)))
+        raise UserError(f'{path}: its ids are not test.csv\'s in its order ({len(theirs)} '
+                        f'and {len(ours)} rows; they first differ at line {first + 2})')
+  return train, test, sample
+
+
+def classes_of(config, labels) -> list | None:
+  """The target's classes (sorted distinct values) for classification, None for regression."""
+  if config.task_config.loss in REGRESSION:
+    return None
+  values = sorted(labels.dropna().unique().tolist(), key=str)
+  if config.task_config.loss == 'binary_crossentropy' and len(values) != 2:
+    raise UserError(f'task_config.loss=binary_crossentropy needs 2 classes; the target has '
+                    f'{len(values)}: {values[:6]}')
+  if len(values) < 2:
+    raise UserError(f'the target has one class only ({values})')
+  return values
+
+
+def encode_labels(config, classes, target) -> np.ndarray:
+  """The target column as the loss takes it: values (float32) or class codes (int32, which
+  binary_crossentropy takes as 0/1 and stratified folds stratify)."""
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  if classes is None:
+    values = pd.to_numeric(target, errors='coerce')
+    if values.isna().any():
+      row = int(np.flatnonzero(values.isna().to_numpy())[0])
+      raise UserError(f'the target {target.name!r} of a regression holds {target.iloc[row]!r} '
+                      f'at line {row + 2} of train.csv: not a number')
+    return values.to_numpy(np.float32)
+  index = {str(c): i for i, c in enumerate(classes)}
+  return np.array([index[str(v)] for v in target], np.int32)
+
+
+def split_rows(config, num_rows: int) -> dict[str, np.ndarray]:
+  """{'train', and 'validation' / 'test' if held out: rows of train.csv, in file order}, in
+  the order the splits are laid out (members index them so: train, validation, test)."""
+  d = config.data
+  seed = config.seed if d.holdout_seed is None else d.holdout_seed
+  rows = splits_lib.holdout_indices(num_rows, {'validation': d.validation, 'test': d.test},
+                                    seed, d.shuffle_holdout)
+  return {name: np.sort(rows[name]) for name in ('train', 'validation', 'test') if name in rows}
+
+
+def _model_kwargs(config, spec: dict) -> dict:
+  if spec['one_hot'] or not spec['categorical']:
+    return {}
+  return {'embeddings': tuple(preprocessing.embedding_sizes(spec))}
+
+
+def load_data(config, arrays=None) -> pipeline.Datasets:
+  if arrays is not None:
+    raise UserError('the tabular task reads its table from data.path, not from arrays')
+  t, d = config.task_config.table, config.data
+  train, _, _ = read_folder(d.path, t.target, t.id)
+  kinds = preprocessing.column_kinds(train, t.target, t.id or None, t.max_levels)
+  classes = classes_of(config, train[t.target])
+  labels = encode_labels(config, classes, train[t.target])
+  rows = split_rows(config, len(train))
+  order = list(rows)
+  frames = {name: train.iloc[rows[name]] for name in order}
+  fit_options = dict(target=t.target, id_column=t.id or None, max_levels=t.max_levels,
+                     one_hot=t.one_hot, kinds=kinds)
+  spec = preprocessing.fit(frames['train'], **fit_options)
+  spec['classes'] = classes
+  splits = {name: {'inputs': preprocessing.transform(spec, frames[name]),
+                   'labels': labels[rows[name]]} for name in order}
+  every_row = np.concatenate([rows[name] for name in order])
+
+  def refit(train_rows: list) -> pipeline.MemberInputs:
+    """Each member's preprocessing fitted on its own training rows (indices into the splits'
+    rows in the order train, validation, test), applied to every row."""
+    table = train.iloc[every_row]
+    specs = preprocessing.align([preprocessing.fit(table.iloc[r], **fit_options)
+                                 for r in train_rows])
+    for s in specs:
+      s['classes'] = classes
+    inputs = [preprocessing.transform(s, table) for s in specs]
+    stacked = {key: np.stack([x[key] for x in inputs]) for key in inputs[0]}
+    return pipeline.MemberInputs(stacked, specs, _model_kwargs(config, specs[0]))
+
+  return pipeline.Datasets(splits, None, (), model_kwargs=_model_kwargs(config, spec),
+                           preprocessing=spec, refit=refit)
+
+
+def make_task(config, data, total_steps):
+  return supervised.make_task(config, data, total_steps)
