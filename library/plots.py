@@ -1,11 +1,20 @@
-"""history.png: loss and metrics per epoch, training vs validation, as Keras' plot(history)."""
-import matplotlib
+"""history.png: loss and metrics per epoch, training vs validation, as Keras' plot(history).
+
+Figures are drawn without pyplot (`figure` below, on matplotlib's Agg canvas), so that writing
+a run's pictures never changes the backend of a notebook that shows them inline.
+"""
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
+from library.writers import read_metrics
 
-from library.writers import read_metrics  # pylint: disable=wrong-import-position
+
+def figure(rows: int = 1, cols: int = 1, *, figsize=None, dpi=None, **subplots):
+  """(figure, axes) as plt.subplots gives them, on an Agg canvas of its own (no pyplot)."""
+  fig = Figure(figsize=figsize, dpi=dpi)
+  FigureCanvasAgg(fig)
+  return fig, fig.subplots(rows, cols, **subplots)
 
 _NOT_CURVES = {'step', 'split', 'epoch', 'count', 'grad_norm', 'param_norm', 'learning_rate'}
 
@@ -16,7 +25,7 @@ def plot_history(metrics_path: str, out_path: str) -> None:
                  key=lambda n: (n != 'loss', n))
   if not names:
     return
-  fig, axes = plt.subplots(len(names), 1, figsize=(7, 3 * len(names)), sharex=True,
+  fig, axes = figure(len(names), 1, figsize=(7, 3 * len(names)), sharex=True,
                            squeeze=False)
   for ax, name in zip(axes[:, 0], names):
     for split, style in (('train', 'o-'), ('validation', 's-')):
@@ -31,7 +40,6 @@ def plot_history(metrics_path: str, out_path: str) -> None:
   axes[-1, 0].set_xlabel('epoch' if all('epoch' in r for r in records) else 'step')
   fig.tight_layout()
   fig.savefig(out_path, dpi=100)
-  plt.close(fig)
 
 
 def _smooth(values, factor: float = 0.9):
@@ -46,7 +54,7 @@ def plot_folds(history: dict, out_path: str) -> None:
   """curves.png: per metric, the fold-averaged training and validation curves, folds thin."""
   names = [n for n in history['train'] if n not in _NOT_CURVES]
   names.sort(key=lambda n: (n != 'loss', n))
-  fig, axes = plt.subplots(len(names), 1, figsize=(7, 3 * len(names)), sharex=True,
+  fig, axes = figure(len(names), 1, figsize=(7, 3 * len(names)), sharex=True,
                            squeeze=False)
   for ax, name in zip(axes[:, 0], names):
     for split, color in (('train', 'tab:blue'), ('validation', 'tab:orange')):
@@ -63,7 +71,6 @@ def plot_folds(history: dict, out_path: str) -> None:
   axes[-1, 0].set_xlabel('epoch')
   fig.tight_layout()
   fig.savefig(out_path, dpi=100)
-  plt.close(fig)
 
 
 def plot_mean_validation(history: dict, name: str, out_path: str) -> None:
@@ -71,7 +78,7 @@ def plot_mean_validation(history: dict, name: str, out_path: str) -> None:
   mean = np.asarray(history['validation'][name]).mean(1)
   epochs = np.arange(1, len(mean) + 1)
   skip = 10 if len(mean) > 20 else 0
-  fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+  fig, axes = figure(1, 2, figsize=(11, 3.5))
   axes[0].plot(epochs, mean)
   axes[0].set_title(f'mean validation {name} over folds')
   axes[1].plot(epochs[skip:], _smooth(mean[skip:]))
@@ -82,12 +89,11 @@ def plot_mean_validation(history: dict, name: str, out_path: str) -> None:
     ax.grid(alpha=0.3)
   fig.tight_layout()
   fig.savefig(out_path, dpi=100)
-  plt.close(fig)
 
 
 def plot_runs(curves: dict, metric: str, out_path: str) -> None:
   """Validation curves of several runs on one figure (book 4.4), training curves dotted."""
-  fig, ax = plt.subplots(figsize=(8, 4.5))
+  fig, ax = figure(figsize=(8, 4.5))
   for i, (run, (epochs, train, val)) in enumerate(curves.items()):
     color = f'C{i % 10}'
     ax.plot(epochs, val, 'o-', color=color, markersize=3, label=f'{run} validation')
@@ -99,13 +105,12 @@ def plot_runs(curves: dict, metric: str, out_path: str) -> None:
   ax.legend(fontsize=8)
   fig.tight_layout()
   fig.savefig(out_path, dpi=100)
-  plt.close(fig)
 
 
 def plot_values(rows: list, key: str, metric: str, out_path: str) -> None:
   """Best and final validation `metric` against a swept value (log scale when all are > 0),
   one line per run and combination of the other values."""
-  fig, ax = plt.subplots(figsize=(7, 4.5))
+  fig, ax = figure(figsize=(7, 4.5))
   groups = {}
   for r in rows:
     rest = ' '.join(t for t in r['run'].split(' ') if not t.startswith(f'{key}='))
@@ -126,14 +131,13 @@ def plot_values(rows: list, key: str, metric: str, out_path: str) -> None:
   ax.legend(fontsize=8)
   fig.tight_layout()
   fig.savefig(out_path, dpi=100)
-  plt.close(fig)
 
 
 def plot_capacity(rows: list, metric: str, out_path: str) -> None:
   """Bias-variance: final training and validation error against the parameter count."""
   rows = sorted(rows, key=lambda r: r['params'])
   params = [r['params'] for r in rows]
-  fig, ax = plt.subplots(figsize=(7, 4.5))
+  fig, ax = figure(figsize=(7, 4.5))
   ax.plot(params, [r[f'final_train_{metric}'] for r in rows], 'o-', label='training')
   ax.plot(params, [r[f'final_val_{metric}'] for r in rows], 's-', label='validation')
   best = min(rows, key=lambda r: r[f'final_val_{metric}'])
@@ -150,12 +154,11 @@ def plot_capacity(rows: list, metric: str, out_path: str) -> None:
   ax.legend()
   fig.tight_layout()
   fig.savefig(out_path, dpi=100)
-  plt.close(fig)
 
 
 def plot_bars(values: dict[str, list[float]], ylabel: str, out_path: str) -> None:
   """One bar per group (mean, std as error bar), every value as a dot on it."""
-  fig, ax = plt.subplots(figsize=(6, 4))
+  fig, ax = figure(figsize=(6, 4))
   for i, (name, vals) in enumerate(values.items()):
     ax.bar(i, np.mean(vals), yerr=np.std(vals), color=f'C{i % 10}', alpha=0.6, capsize=4)
     ax.plot([i] * len(vals), vals, 'k.', markersize=5)
@@ -164,14 +167,13 @@ def plot_bars(values: dict[str, list[float]], ylabel: str, out_path: str) -> Non
   ax.grid(axis='y', alpha=0.3)
   fig.tight_layout()
   fig.savefig(out_path, dpi=100)
-  plt.close(fig)
 
 
 def plot_activations(maps: dict, per_row: int, out_path: str) -> None:
   """Every channel of each layer's activation, a grid per layer (book 5.4.1)."""
   rows = [(name, m) for name, m in maps.items()]
   grid_rows = sum(int(np.ceil(m.shape[-1] / per_row)) for _, m in rows)
-  fig, axes = plt.subplots(grid_rows, per_row, figsize=(per_row * 0.9, grid_rows * 0.95 + 0.3),
+  fig, axes = figure(grid_rows, per_row, figsize=(per_row * 0.9, grid_rows * 0.95 + 0.3),
                            squeeze=False)
   r = 0
   for name, m in rows:
@@ -186,7 +188,6 @@ def plot_activations(maps: dict, per_row: int, out_path: str) -> None:
     r += int(np.ceil(channels / per_row))
   fig.tight_layout(pad=0.2)
   fig.savefig(out_path, dpi=80)
-  plt.close(fig)
 
 
 def plot_image_grid(images, title: str, out_path: str) -> None:
@@ -194,7 +195,7 @@ def plot_image_grid(images, title: str, out_path: str) -> None:
   n = len(images)
   cols = int(np.ceil(np.sqrt(n)))
   rows = int(np.ceil(n / cols))
-  fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.2 + 0.4), squeeze=False)
+  fig, axes = figure(rows, cols, figsize=(cols * 1.2, rows * 1.2 + 0.4), squeeze=False)
   for i, ax in enumerate(axes.flat):
     ax.axis('off')
     if i < n:
@@ -204,7 +205,6 @@ def plot_image_grid(images, title: str, out_path: str) -> None:
   fig.suptitle(title, fontsize=9)
   fig.tight_layout(pad=0.2)
   fig.savefig(out_path, dpi=80)
-  plt.close(fig)
 
 
 def plot_gradcam(image, cam, top: list[dict], out_path: str) -> None:
@@ -213,7 +213,7 @@ def plot_gradcam(image, cam, top: list[dict], out_path: str) -> None:
   h, w = image.shape[:2]
   heat = np.asarray(Image.fromarray(np.uint8(cam * 255)).resize((w, h), Image.BILINEAR)) / 255
   shown = image[..., 0] if image.shape[-1] == 1 else image
-  fig, axes = plt.subplots(1, 2, figsize=(8, 4.4))
+  fig, axes = figure(1, 2, figsize=(8, 4.4))
   for ax in axes:
     ax.axis('off')
     ax.imshow(np.clip(shown, 0, 1), cmap='gray' if image.shape[-1] == 1 else None)
@@ -222,4 +222,3 @@ def plot_gradcam(image, cam, top: list[dict], out_path: str) -> None:
   axes[0].set_title(', '.join(f'{t["name"]} {t["probability"]:.1%}' for t in top), fontsize=8)
   fig.tight_layout()
   fig.savefig(out_path, dpi=90)
-  plt.close(fig)

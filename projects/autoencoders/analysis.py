@@ -90,10 +90,8 @@ def anomaly(config, workdir: str) -> dict:
 
 
 def _histogram(scores, anomalous, threshold, path):
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-  fig, ax = plt.subplots(figsize=(7, 4))
+  from library.plots import figure  # pylint: disable=import-outside-toplevel
+  fig, ax = figure(figsize=(7, 4))
   bins = np.geomspace(max(scores.min(), 1e-6), scores.max(), 40)
   ax.hist(scores[~anomalous], bins=bins, alpha=0.6, label=f'normal ({(~anomalous).sum()})')
   ax.hist(scores[anomalous], bins=bins, alpha=0.6, label=f'anomalies ({anomalous.sum()})')
@@ -104,7 +102,6 @@ def _histogram(scores, anomalous, threshold, path):
   ax.legend()
   fig.tight_layout()
   fig.savefig(path, dpi=100)
-  plt.close(fig)
 
 
 def clusters(config, workdir: str, seed: int = 0) -> dict:
@@ -126,10 +123,8 @@ def clusters(config, workdir: str, seed: int = 0) -> dict:
     out[f'{name}_ari'] = float(metrics.adjusted_rand_score(labels, assigned[name]))
     out[f'{name}_nmi'] = float(metrics.normalized_mutual_info_score(labels, assigned[name]))
   plane = PCA(2, random_state=seed).fit_transform(codes)
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-  fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+  from library.plots import figure  # pylint: disable=import-outside-toplevel
+  fig, axes = figure(1, 2, figsize=(11, 5))
   for ax, colour, title in ((axes[0], assigned['codes'], 'k-means cluster (codes)'),
                             (axes[1], labels, 'label')):
     points = ax.scatter(plane[:, 0], plane[:, 1], c=colour, cmap='tab10', s=6)
@@ -137,5 +132,4 @@ def clusters(config, workdir: str, seed: int = 0) -> dict:
     fig.colorbar(points, ax=ax)
   fig.tight_layout()
   fig.savefig(os.path.join(workdir, 'clusters.png'), dpi=100)
-  plt.close(fig)
   return out

@@ -78,10 +78,8 @@ def latent_grid_codes(latent: int, grid: int, quantiles) -> np.ndarray:
 
 def scatter_picture(codes_Nx2, labels_N) -> np.ndarray:
   """The codes' first two dimensions, coloured by label, as a uint8 RGB picture."""
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-  fig, ax = plt.subplots(figsize=(6, 5), dpi=80)
+  from library.plots import figure  # pylint: disable=import-outside-toplevel
+  fig, ax = figure(figsize=(6, 5), dpi=80)
   points = ax.scatter(codes_Nx2[:, 0], codes_Nx2[:, 1], c=labels_N, cmap='tab10', s=6,
                       vmin=-0.5, vmax=9.5)
   fig.colorbar(points, ax=ax, ticks=range(10), label='digit')
@@ -91,7 +89,6 @@ def scatter_picture(codes_Nx2, labels_N) -> np.ndarray:
   fig.tight_layout()
   fig.canvas.draw()
   picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-  plt.close(fig)
   return picture
 
 
