@@ -308,18 +308,22 @@ _copy_state = jax.jit(lambda state: jax.tree.map(lambda x: x.copy(), state))
 
 
 def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
-                       start_over: bool = False) -> dict:
+                       start_over: bool = False, return_state: bool = False):
   """Trains `config` in `workdir` (resuming what is there) and returns results.json's dict.
 
   arrays: the in-memory source ({split: {'inputs', 'labels'}}, with data.source='arrays').
   devices: the devices of the mesh (default: all devices of all hosts).
+  return_state: return (results, the trained state, setup(config)'s dict) instead: the state
+    whose numbers results.json reports (the best one where the run restores its best), as
+    library/notebook.py hands it back.
   """
   run_start = time.perf_counter()
   config_lib.validate(config)
   workdirs.check_path(workdir)
   # One run per workdir: a second one is refused here, before it reads or writes anything.
   with workdirs.Lock(workdir, enabled=parallel.is_main_process()) as lock:
-    return _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start, lock)
+    out = _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start, lock)
+  return out if return_state else out[0]
 
 
 def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start, lock):
@@ -369,7 +373,9 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
     if main:
       print(f'{workdir} holds this run finished at step {start_step}: nothing to train, '
             'results.json is as it was (--start_over trains it again)', flush=True)
-    return results
+    if keeps_best and best_state is not None:
+      state = best_state
+    return results, state, s
   if main:
     writers.write_json_atomic(os.path.join(workdir, 'config.json'),
                               json.loads(config_lib.to_json(config)))
@@ -638,7 +644,7 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
       plots.plot_history(writer.path, os.path.join(workdir, 'history.png'))
       if lay is not None:
         members_lib.write_history(workdir, history, d)
-    return results
+    return results, state, s
   finally:
     progress.close()
     writer.close()
