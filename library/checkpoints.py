@@ -12,7 +12,9 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
+from jax.sharding import NamedSharding, PartitionSpec
 from orbax.checkpoint import checkpoint_managers
 
 from library.errors import UserError
@@ -50,6 +52,25 @@ def abstract(state):
   """Shapes, dtypes and shardings of `state`: what restore fills in, placed as `state` is."""
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
                       state)
+
+
+def _resized(abstract_state, size: int):
+  """The abstract state with a leading (member) axis of `size`, replicated on its mesh: what a
+  checkpoint padded for another device count is read into."""
+  def one(x):
+    sharding = NamedSharding(x.sharding.mesh, PartitionSpec())
+    return jax.ShapeDtypeStruct((size, *x.shape[1:]), x.dtype, sharding=sharding)
+  return jax.tree.map(one, abstract_state)
+
+
+def _repadded(state, members: int, target):
+  """The first `members` of a restored stacked state, padded as `target` is (with copies of
+  the first, as members are padded: library/members.py) and placed in its shardings."""
+  def one(x, t):
+    x = x[:members]
+    x = jnp.concatenate([x, jnp.repeat(x[:1], t.shape[0] - members, axis=0)])
+    return jax.device_put(x, t.sharding)
+  return jax.tree.map(one, state, target)
 
 
 def _path_name(path) -> str:
@@ -118,8 +139,10 @@ class Checkpointer:
       return None
     return (max if self.best_mode == 'max' else min)(scored)[1]
 
-  def _check_structure(self, step: int, abstract_state) -> None:
-    """Refuses a checkpoint of another model: its tree or shapes differ from ours."""
+  def _check_structure(self, step: int, abstract_state, members: int | None = None):
+    """Refuses a checkpoint of another model: its tree or shapes differ from ours. Returns
+    the checkpoint's leading size where it holds the same `members` padded to another device
+    count (restore re-pads them), else None."""
     try:
       stored = self._manager.item_metadata(step)['state']
     except Exception:  # pylint: disable=broad-except
@@ -142,6 +165,8 @@ class Checkpointer:
       stacked = all(a and b for _, a, b in pairs) and len({a[0] for _, a, _ in pairs}) == 1 and (
           len({b[0] for _, _, b in pairs}) == 1) and all(a[1:] == b[1:] for _, a, b in pairs)
       name, theirs_shape, ours_shape = differ[0]
+      if stacked and members is not None and members <= min(theirs_shape[0], ours_shape[0]):
+        return theirs_shape[0]
       if stacked:
         raise UserError(f'checkpoint {self.directory}/{step} holds {theirs_shape[0]} members '
                         f'where this run makes {ours_shape[0]}: members are padded to a '
@@ -152,14 +177,23 @@ class Checkpointer:
     if len(theirs) != len(ours):
       raise UserError(f'checkpoint {self.directory}/{step} is of another model ({len(theirs)} '
                       f'arrays, ours {len(ours)}); {self.remedy}')
+    return None
 
-  def restore(self, abstract_state, step: int | None = None, with_best_state: bool = False):
+  def restore(self, abstract_state, step: int | None = None, with_best_state: bool = False,
+              members: int | None = None):
     """(state, meta, best state or None) of `step`, or of the latest readable step; None when
-    there is none. with_best_state: also read the best state saved beside it, if any."""
+    there is none. with_best_state: also read the best state saved beside it, if any.
+
+    members: the number of members of a state stacked on a leading axis (padded to a multiple
+    of the devices). A checkpoint of the same members written on another device count (another
+    padding) is read whole onto this mesh and re-padded: its members come back, in
+    `abstract_state`'s shardings."""
     steps = [step] if step is not None else sorted(self.all_steps(), reverse=True)
     unreadable = []
+    target = abstract_state
     for s in steps:
-      self._check_structure(s, abstract_state)
+      saved_size = self._check_structure(s, target, members)
+      abstract_state = target if saved_size is None else _resized(target, saved_size)
       items = dict(state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore())
       try:
         if with_best_state:
@@ -182,8 +216,10 @@ class Checkpointer:
         unreadable.append(s)
         continue
       self._move_aside(unreadable)
-      return (restored['state'], restored['meta'],
-              restored['best_state'] if 'best_state' in items else None)
+      states = [restored['state'], restored.get('best_state')]
+      if saved_size is not None:
+        states = [None if x is None else _repadded(x, members, target) for x in states]
+      return states[0], restored['meta'], states[1] if 'best_state' in items else None
     if steps:
       raise UserError(f'no readable checkpoint in {self.directory} (steps {steps}); '
                       f'{self.remedy}')

@@ -54,15 +54,16 @@ def _keeps_best_state(config) -> bool:
       config.callbacks.early_stopping.restore_best_weights))
 
 
-def restore(workdir, config, state, which):
+def restore(workdir, config, state, which, size: int | None = None):
   """(state, meta) of a workdir's checkpoint `which` (latest, best or a step), into `state`'s
-  structure and placement. For a run that kept a best state (members.keep_best,
-  restore_best_weights), 'best' is that state, as saved with the latest checkpoint: the weights
-  its results.json reports."""
+  structure and placement; `size`: its number of members, if it has members (a checkpoint
+  written on another device count then comes back re-padded for this one: setup_size). For a
+  run that kept a best state (members.keep_best, restore_best_weights), 'best' is that state,
+  as saved with the latest checkpoint: the weights its results.json reports."""
   ckpt = _checkpointer(workdir, config)
   kept = which == 'best' and _keeps_best_state(config)
   restored = ckpt.restore(checkpoints.abstract(state), None if kept else _pick_step(ckpt, which),
-                          with_best_state=kept)
+                          with_best_state=kept, members=size)
   ckpt.close()
   if restored is None:
     raise UserError(f'{workdir}/checkpoints holds no checkpoint')
@@ -75,11 +76,17 @@ def restore(workdir, config, state, which):
   return restored[:2]
 
 
+def setup_size(s: dict) -> int | None:
+  """The number of members of train.setup's dict (None: one model)."""
+  return s['members'].size if s['members'] is not None else None
+
+
 def load_state(workdir: str, which: str = 'latest'):
   """(state, meta) of a workdir's checkpoint, on the mesh of all devices."""
   from library import train  # pylint: disable=import-outside-toplevel
   config = load_config(workdir)
-  return restore(workdir, config, train.setup(config)['state'], which)
+  s = train.setup(config)
+  return restore(workdir, config, s['state'], which, setup_size(s))
 
 
 def evaluate_workdir(workdir: str, split: str = 'test', which: str = 'latest') -> dict:
@@ -91,7 +98,7 @@ def evaluate_workdir(workdir: str, split: str = 'test', which: str = 'latest') -
     raise UserError(f'{workdir} is a run of task={config.task!r}, which has no evaluation')
   if split not in s['feed'].splits:
     raise UserError(f'split={split!r} is not one of {", ".join(sorted(s["feed"].splits))}')
-  state, meta = restore(workdir, config, s['state'], which)
+  state, meta = restore(workdir, config, s['state'], which, setup_size(s))
   metrics = s['feed'].evaluate(state, split)
   if s['members'] is not None:    # members: each one's metrics, and their mean
     metrics = {name: {'mean': float(np.mean(v)), 'members': np.asarray(v).tolist()}
@@ -196,7 +203,7 @@ def write_samples(workdir: str, output: str, which: str, assignments) -> tuple[d
   task = s['task']
   if task.artifacts is None:
     raise UserError(f'{workdir} is a run of task={config.task!r}, which writes no samples')
-  state, meta = restore(workdir, config, s['state'], which)
+  state, meta = restore(workdir, config, s['state'], which, setup_size(s))
   step = int(meta['step'])
   members = s['members']
   produced = train.artifacts_of(task, state, step, None if members is None else members.size)

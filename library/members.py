@@ -528,11 +528,18 @@ class BestMembers:
     finite = lambda x: float(x) if np.isfinite(x) else None  # noqa: E731
     return {'values': [finite(x) for x in self.values], 'steps': self.steps.tolist()}
 
-  def load(self, saved: dict | None) -> None:
+  def load(self, saved: dict | None, num: int | None = None) -> None:
+    """From a checkpoint's state(); `num` real members: one saved with another padding (on
+    another device count) keeps its first `num` and is padded as this run's."""
     if saved:
       worst = -np.inf if self.higher else np.inf
-      self.values = np.array([worst if x is None else x for x in saved['values']], np.float64)
-      self.steps = np.array(saved['steps'], np.int64)
+      values = np.array([worst if x is None else x for x in saved['values']], np.float64)
+      steps = np.array(saved['steps'], np.int64)
+      if len(values) != len(self.values) and num is not None:
+        pad = len(self.values) - num
+        values = np.concatenate([values[:num], np.repeat(values[:1], pad)])
+        steps = np.concatenate([steps[:num], np.repeat(steps[:1], pad)])
+      self.values, self.steps = values, steps
 
 
 @jax.jit

@@ -349,7 +349,8 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
   member_best = members_lib.BestMembers(config, feed.padded) if (
       lay is not None and config.members.keep_best) else None
   keeps_best = (early is not None and early.restore_best_weights) or member_best is not None
-  restored = ckpt.restore(checkpoints.abstract(state), with_best_state=keeps_best)
+  restored = ckpt.restore(checkpoints.abstract(state), with_best_state=keeps_best,
+                          members=lay.size if lay is not None else None)
   best_state, history, saved_running = None, {'train': {}, 'validation': {}}, None
   if restored is not None:
     state, meta, best_state = restored
@@ -359,7 +360,7 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
     history = meta.get('member_history') or history
     saved_running = meta.get('train_running')
     if member_best is not None:
-      member_best.load(meta.get('member_best'))
+      member_best.load(meta.get('member_best'), lay.size)
     if main:
       print(f'resuming from the checkpoint at step {meta["step"]} in {workdir}', flush=True)
   start_step = int(np.ravel(jax.device_get(state.step)).max())

@@ -405,3 +405,29 @@ def test_a_learning_rate_grid_is_one_program_with_a_ranked_table(tmp_path):
                    '--random=optimizer.learning_rate=loguniform:0:1', f'--workdir={tmp_path / "b"}')
   assert bad.returncode == 2 and 'LO > 0 for loguniform' in bad.stderr
   assert not (tmp_path / 'b').exists()
+
+
+def test_members_restore_and_resume_on_another_device_count(tmp_path):
+  """5 folds padded to a multiple of the devices: written on 1 device (5 members), resumed on
+  2 (padded to 6), restored on 8 (5 devices of 1 member each). Each fold comes back whole and
+  ends where an uninterrupted run on one device count ends."""
+  from library import inference  # pylint: disable=import-outside-toplevel
+  x, y = _regression(n=30)
+  arrays = {'train': {'inputs': x, 'labels': y}}
+  config = _regression_config(k=5, epochs=2, batch_size=8)
+  workdir = str(tmp_path / 'moved')
+  train.train_and_evaluate(config, workdir, arrays=arrays, devices=jax.devices()[:1])
+  longer = copy.deepcopy(config)
+  longer.num_epochs = 4.0
+  moved = train.train_and_evaluate(longer, workdir, arrays=arrays, devices=jax.devices()[:2])
+  assert moved['resumed_from_step'] == moved['steps'] // 2 and moved['devices'] == 2
+  alone = train.train_and_evaluate(longer, str(tmp_path / 'alone'), arrays=arrays,
+                                   devices=jax.devices()[:1])
+  for a, b in zip(moved['members'], alone['members']):
+    np.testing.assert_allclose(a['val_mae'], b['val_mae'], rtol=1e-5)
+  s = train.setup(longer, arrays)                 # every device: 5 of them take a member each
+  assert s['feed'].padded == 5 and s['mesh'].size == 5
+  state, meta = inference.restore(workdir, longer, s['state'], 'latest', inference.setup_size(s))
+  assert meta['step'] == moved['steps']
+  np.testing.assert_allclose(s['feed'].evaluate(state, 'validation')['mae'],
+                             [m['val_mae'] for m in moved['members']], rtol=1e-5)

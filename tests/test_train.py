@@ -306,3 +306,19 @@ def test_the_best_checkpoint_is_kept_beside_the_last(load_config, tmp_path):
   assert ckpt.all_steps() == sorted({best, 8}) and ckpt.best_step() == best
   _, meta = inference.load_state(str(tmp_path), 'best')
   assert meta['step'] == best
+
+
+def test_a_run_written_on_8_devices_restores_on_1_and_2(trained_convnet):
+  from library import inference  # pylint: disable=import-outside-toplevel
+  config = inference.load_config(str(trained_convnet))
+  with open(os.path.join(trained_convnet, 'results.json')) as f:
+    written = json.load(f)
+  assert written['devices'] == 8
+  for count in (1, 2):
+    s = train.setup(config, devices=jax.devices()[:count])
+    state, _ = inference.restore(str(trained_convnet), config, s['state'], 'latest',
+                                 inference.setup_size(s))
+    assert {d.id for d in jax.tree.leaves(state.params)[0].sharding.device_set} == set(
+        range(count))
+    np.testing.assert_allclose(s['feed'].evaluate(state, 'test')['accuracy'],
+                               written['test']['accuracy'], rtol=1e-6)

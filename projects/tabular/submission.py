@@ -34,7 +34,7 @@ def _trained(workdir: str, which: str):
     raise UserError(f'{workdir} is a run of task={config.task!r}, not of the tabular task '
                     '(projects.tabular.task)')
   s = train.setup(config)
-  state, _ = inference.restore(workdir, config, s['state'], which)
+  state, _ = inference.restore(workdir, config, s['state'], which, inference.setup_size(s))
   state = jax.device_get(state)
   if s['members'] is not None:
     lay = s['members']
