@@ -11,8 +11,9 @@
 and results; it returns a `Run` holding the trained state. The workdir defaults to
 runs/notebooks/<name>-<hash of the config>, so rerunning a cell with the same config reloads
 its finished run at once (or resumes it where it was interrupted), and a changed config trains
-in a workdir of its own: no cell is refused as "a different config". `start_over=True` trains
-again. `config` may be a ConfigDict or a config file path with its variant
+in a workdir of its own: no cell is refused as "a different config". The data are not part of
+that key: after changing a file the config reads, or the arrays given, pass
+`start_over=True` (it trains again; the old run is moved aside, not deleted). `config` may be a ConfigDict or a config file path with its variant
 ('configs/mlp/mnist_dense.py:embedded'); `overrides` sets keys as --config.key=value does.
 """
 import dataclasses
@@ -50,9 +51,12 @@ class Run:
     if self.task.predict is None:
       raise UserError(f'task={self.config.task!r} has no predict')
     lay, datasets = self.setup['members'], self.setup['datasets']
-    if lay is not None and (lay.stats is not None or lay.member_inputs is not None):
-      raise UserError('these members each fitted their own preprocessing: predict a table '
-                      'with projects.tabular.submission.predict_table(workdir, frame)')
+    if lay is not None and lay.member_inputs is not None:
+      raise UserError('these members each fitted their own table preprocessing: predict with '
+                      'projects.tabular.submission.predict_table(run.workdir, frame)')
+    if lay is not None and lay.stats is not None:
+      raise UserError('these members each standardized with their own training rows, which '
+                      'run.predict does not apply yet: train one model to predict with')
     raw = np.asarray(inputs)
     if datasets is not None:
       inference.check_range(raw, datasets.raw_input_range, self.config.data.scale)

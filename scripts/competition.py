@@ -73,10 +73,8 @@ def main(_):
     if _CONFIG.value is not None:
       from library import train  # pylint: disable=import-outside-toplevel
       config = _CONFIG.value
-      if config.task != 'projects.tabular.task':
-        raise UserError(f'--config is a config of task={config.task!r}; a competition trains '
-                        'task=projects.tabular.task (configs/tabular/competition.py)')
       config.data.path = _FOLDER.value
+      submission.check(config, _FOLDER.value, _METRIC.value)   # before anything trains
       train.train_and_evaluate(config, _WORKDIR.value, start_over=_START_OVER.value)
     _print_report(submission.submit(_WORKDIR.value, _FOLDER.value, _METRIC.value))
 

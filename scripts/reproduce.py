@@ -328,9 +328,10 @@ def smoked(command: tuple) -> tuple:
   return tuple(out)
 
 
-def _display(args) -> str:
+def _display(args, env=()) -> str:
   args = args[2:] if args[0] == '@once' else args
-  return 'python -m ' + ' '.join(args).replace('{w}', 'W')
+  prefix = ''.join(f'{name}={value} ' for name, value in env)
+  return prefix + 'python -m ' + ' '.join(args).replace('{w}', 'W')
 
 
 def _hardware() -> str:
@@ -350,9 +351,8 @@ KERAS_SCORES = {'mnist_dense': ('keras_test_accuracy', 'test acc {:.3f}'),
 
 
 def _keras_twin(name: str, workdir: str) -> str:
-  try:
-    import keras  # pylint: disable=import-outside-toplevel,unused-import
-  except ImportError:
+  import importlib.util  # pylint: disable=import-outside-toplevel
+  if importlib.util.find_spec('keras') is None:
     return '(Keras 3 not installed: pip install -r requirements-benchmark.txt)'
   out = os.path.join(workdir, 'benchmark.json')
   if not os.path.exists(out):
@@ -372,7 +372,7 @@ def run_experiment(e: Experiment, root: str, smoke: bool, keras: bool, hardware:
   workdir = os.path.join(root, e.id + ('-smoke' if smoke else ''))
   commands = (e.smoke or tuple(smoked(c) for c in e.commands)) if smoke else e.commands
   row = {'id': e.id, 'section': e.section, 'what': e.what, 'book': e.book,
-         'command': '; '.join(_display(c) for c in commands), 'hardware': hardware,
+         'command': '; '.join(_display(c, e.env) for c in commands), 'hardware': hardware,
          'ours': '', 'keras': '', 'numbers': {}, 'wall_s': None, 'status': 'ran'}
   missing = [p for p in e.needs if not os.path.exists(p)]
   if missing:
@@ -481,12 +481,15 @@ def main(_):
     rows.append(run_experiment(e, _WORKDIR.value, _SMOKE.value, _KERAS.value and not
                                _SMOKE.value, hardware))
     print(f'[{e.id}] {rows[-1]["ours"]}', flush=True)
-  base = os.path.splitext(_REPORT.value)[0]
+  report_path = _REPORT.value
+  if _SMOKE.value and not flags.FLAGS['report'].present:   # never over the committed report
+    report_path = os.path.join(_WORKDIR.value, 'report-smoke.md')
+  base = os.path.splitext(report_path)[0]
   rows = _merged(base + '.json', rows, _SMOKE.value)
-  with open(_REPORT.value, 'w') as f:
+  with open(report_path, 'w') as f:
     f.write(report(rows, _SMOKE.value))
   writers.write_json_atomic(base + '.json', {'smoke': _SMOKE.value, 'rows': rows})
-  print(f'wrote {_REPORT.value} and {base}.json')
+  print(f'wrote {report_path} and {base}.json')
   if _UPDATE_README.value:
     if _SMOKE.value:
       raise UserError('--update_readme takes a real run, not --smoke numbers')

@@ -293,3 +293,68 @@ def test_a_competition_folders_mistakes_are_one_line_errors(made, tmp_path):
     task.read_folder(source, 'price', 'id')
   with pytest.raises(UserError, match='no such folder'):
     task.read_folder(str(tmp_path / 'nowhere'), 'MEDV', 'id')
+
+
+def test_an_integer_category_read_as_floats_keeps_its_codes():
+  """An integer column reads as floats where the file has a missing value: 2.0 is level 2."""
+  from projects.tabular import preprocessing  # pylint: disable=import-outside-toplevel
+  train = pd.DataFrame({'rooms': [1, 2, 2, 3], 'y': [1.0, 2.0, 3.0, 4.0]})
+  spec = preprocessing.fit(train, target='y')
+  test = pd.DataFrame({'rooms': [2.0, np.nan, 1.0, 7.0]})
+  np.testing.assert_array_equal(preprocessing.transform(spec, test)['categorical'][:, 0],
+                                [1, 0, 2, 0])
+
+
+def _class_folder(tmp_path, name, frame, target, metric):
+  """A competition folder of `frame` (its last 30 rows the test rows), laid out as
+  competitions.make lays one out."""
+  folder = tmp_path / name
+  folder.mkdir()
+  frame = frame.reset_index(drop=True)
+  frame.insert(0, 'id', np.arange(len(frame)) + 1000)
+  train, test = frame.iloc[:-30], frame.iloc[-30:]
+  train.to_csv(folder / 'train.csv', index=False)
+  test.drop(columns=[target]).to_csv(folder / 'test.csv', index=False)
+  test[['id', target]].to_csv(folder / 'solution.csv', index=False)
+  test[['id']].assign(**{target: train[target].iloc[0]}).to_csv(
+      folder / 'sample_submission.csv', index=False)
+  json.dump({'id': 'id', 'target': target, 'metric': metric}, open(folder / 'competition.json',
+                                                                   'w'))
+  return str(folder)
+
+
+def test_text_labels_and_three_classes_go_from_folder_to_a_scored_submission(tmp_path):
+  """Binary labels 'benign'/'malignant' scored by accuracy (ours, the baselines and the blend
+  write labels) and scikit-learn's three wines: one output per class."""
+  from sklearn.datasets import load_breast_cancer, load_wine  # pylint: disable=import-outside-toplevel
+  from library import train  # pylint: disable=import-outside-toplevel
+  from projects.tabular import submission  # pylint: disable=import-outside-toplevel
+  cancer = load_breast_cancer(as_frame=True).frame.iloc[:200]
+  cancer['target'] = np.where(cancer['target'] == 0, 'malignant', 'benign')
+  wine = load_wine(as_frame=True).frame.sample(frac=1.0, random_state=0)
+  wine['target'] = wine['target'].map({0: 'barolo', 1: 'grignolino', 2: 'barbera'})
+  cancer.columns = [c.replace(' ', '_') for c in cancer.columns]
+  for name, frame, loss in (('cancer', cancer, 'binary_crossentropy'),
+                            ('wine', wine, 'sparse_categorical_crossentropy')):
+    folder = _class_folder(tmp_path, name, frame, 'target', 'accuracy')
+    config = _competition_config('breast_cancer', folder, 12.0)
+    config.task_config.table.target = 'target'
+    config.task_config.loss = loss
+    config.members.k = 3
+    workdir = str(tmp_path / f'{name}_run')
+    submission.check(config, folder)
+    train.train_and_evaluate(config, workdir)
+    report = submission.submit(workdir, folder)
+    rows = {r['model'].split(' ')[0]: r for r in report['models']}
+    sub = pd.read_csv(os.path.join(workdir, 'submission.csv'))
+    assert set(sub['target']) <= set(frame['target']), sub['target']
+    majority = frame['target'].value_counts(normalize=True).max()
+    assert rows['ours']['oof'] > majority + 0.05 and rows['ours']['test'] > majority, rows
+    if name == 'cancer':
+      assert rows['hist_gradient_boosting']['oof'] > 0.85 and rows['linear']['test'] > 0.85
+      for row in rows.values():
+        assert set(pd.read_csv(row['submission'])['target']) <= {'benign', 'malignant'}
+    else:
+      assert list(rows) == ['ours']           # no baselines for more than two classes yet
+  with pytest.raises(UserError, match='metric rmse scores values'):
+    submission.check(config, _class_folder(tmp_path, 'wine2', wine, 'target', 'rmse'))

@@ -158,19 +158,44 @@ def score(submission: str, folder: str) -> float:
     wanted = f'id {theirs[row]!r}' if row < len(theirs) else 'no row'
     raise UserError(f'{submission}: line {row + 2} has {found} where sample_submission.csv has '
                     f'{wanted} (a submission keeps its {len(theirs)} ids, in its order)')
+  fn, _, kind = _metric(info['metric'])
+  truth = solution.set_index(info['id']).loc[sub[info['id']], info['target']]
+  if kind == 'label':                 # class labels, compared as text (2 and 2.0 alike)
+    missing = np.flatnonzero(sub[info['target']].isna().to_numpy())
+    if missing.size:
+      raise UserError(f'{submission}: {info["target"]} of id '
+                      f'{sub[info["id"]].iloc[missing[0]]} is empty, not a class')
+    return float(fn(labels_as_text(truth), labels_as_text(sub[info['target']])))
   prediction = pd.to_numeric(sub[info['target']], errors='coerce').to_numpy(np.float64)
   bad = np.flatnonzero(~np.isfinite(prediction))
   if bad.size:
     raise UserError(f'{submission}: {info["target"]} of id {sub[info["id"]].iloc[bad[0]]} is '
                     f'{sub[info["target"]].iloc[bad[0]]!r}, not a finite number')
-  fn, _, kind = _metric(info['metric'])
   if kind == 'probability' and (prediction.min() < 0 or prediction.max() > 1):
     raise UserError(f'{submission}: {info["metric"]} scores probabilities; these lie in '
                     f'[{prediction.min():g}, {prediction.max():g}]')
   if info['metric'] == 'rmsle' and prediction.min() <= -1:
     raise UserError(f'{submission}: rmsle needs predictions > -1 (min {prediction.min():g})')
-  truth = solution.set_index(info['id']).loc[sub[info['id']], info['target']].to_numpy()
-  return float(fn(truth, prediction))
+  if kind == 'probability':           # of the second class (0/1: of 1)
+    truth = positive(truth, info.get('classes'))
+  return float(fn(truth.to_numpy() if hasattr(truth, 'to_numpy') else truth, prediction))
+
+
+def labels_as_text(values) -> list[str]:
+  from projects.tabular.preprocessing import level  # pylint: disable=import-outside-toplevel
+  return [level(v) for v in values]
+
+
+def positive(labels, classes=None) -> np.ndarray:
+  """1 where a label is the positive class (the second of `classes`, or of the labels' sorted
+  distinct values), else 0."""
+  text = labels_as_text(labels)
+  if classes is None:
+    distinct = sorted(set(labels), key=lambda v: (isinstance(v, str), v))
+    classes = distinct
+  if len(classes) != 2:
+    raise UserError(f'a probability metric needs two classes; the answers have {len(classes)}')
+  return (np.asarray(text) == labels_as_text([classes[1]])[0]).astype(int)
 
 
 def folds(y, k: int, seed: int, task: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -188,7 +213,8 @@ def _features(train, test, rows, info: dict):
   """The baselines' inputs: projects/tabular/preprocessing.py fitted on the fold's training
   rows, with categories one-hot (gradient boosting is indifferent to the scaling)."""
   from projects.tabular import preprocessing  # pylint: disable=import-outside-toplevel
-  kinds = preprocessing.column_kinds(train, info['target'], info['id'])
+  kinds = preprocessing.column_kinds(train, info['target'], info['id'],
+                                     info.get('max_levels', 10))
   spec = preprocessing.fit(train.iloc[rows], info['target'], info['id'], one_hot=True,
                            kinds=kinds)
   return (preprocessing.transform(spec, train)['numeric'],
@@ -207,9 +233,15 @@ def baselines(folder: str, k: int = 5, seed: int = 0, fold_rows=None, out: str |
   info = info or describe(folder)
   train = pd.read_csv(os.path.join(folder, 'train.csv'))
   test = pd.read_csv(os.path.join(folder, 'test.csv'))
-  y = train[info['target']].to_numpy()
   fn, _, kind = _metric(info['metric'])
   regression = info['task'] == 'regression'
+  y = train[info['target']].to_numpy()
+  classes = None
+  if not regression:                  # fitted on codes 0, 1 (the run's class order)
+    classes = info.get('classes') or sorted(set(y.tolist()),
+                                            key=lambda v: (isinstance(v, str), v))
+    codes = {c: i for i, c in enumerate(labels_as_text(classes))}
+    y = np.array([codes[v] for v in labels_as_text(y)])
   models = {
       'hist_gradient_boosting': lambda: (ensemble.HistGradientBoostingRegressor(
           random_state=seed) if regression else ensemble.HistGradientBoostingClassifier(
@@ -234,10 +266,11 @@ def baselines(folder: str, k: int = 5, seed: int = 0, fold_rows=None, out: str |
         predicted[val_idx] = model.predict_proba(x[val_idx])[:, 1]
         test_prediction += model.predict_proba(x_test)[:, 1] / len(fold_rows)
     path = os.path.join(out, f'{name}.csv')
-    write_submission(path, test[info['id']], info['target'], test_prediction, kind)
+    write_submission(path, test[info['id']], info['target'], test_prediction, kind, classes)
     if oof is not None:
       oof[name] = (predicted, test_prediction)
-    rows.append({'model': name, 'oof': float(fn(y, as_submitted(predicted, kind))),
+    submitted = as_submitted(predicted, kind)
+    rows.append({'model': name, 'oof': float(fn(y, submitted)),
                  'test': score_if_solved(path, folder), 'submission': path})
   return rows
 
@@ -251,10 +284,14 @@ def as_submitted(prediction, kind: str):
   return np.clip(prediction, 0.0, 1.0) if kind == 'probability' else prediction
 
 
-def write_submission(path: str, ids, target: str, prediction, kind: str) -> None:
+def write_submission(path: str, ids, target: str, prediction, kind: str,
+                     classes=None) -> None:
+  """Values or probabilities as they are; labels as the class names (`classes`, by code)."""
   import pandas as pd  # pylint: disable=import-outside-toplevel
-  pd.DataFrame({ids.name: ids.to_numpy(), target: as_submitted(prediction, kind)}).to_csv(
-      path, index=False)
+  column = as_submitted(prediction, kind)
+  if kind == 'label' and classes is not None:
+    column = np.asarray(classes, dtype=object)[column]
+  pd.DataFrame({ids.name: ids.to_numpy(), target: column}).to_csv(path, index=False)
 
 
 def score_if_solved(submission: str, folder: str) -> float | None:

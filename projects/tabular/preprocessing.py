@@ -33,6 +33,14 @@ from library.errors import UserError
 DATE_PARTS = ('year', 'month', 'day', 'day_of_week', 'day_of_year')
 
 
+def level(value) -> str:
+  """A category's level as a string: 2 and 2.0 are the same level (an integer column reads as
+  floats where a file has a missing value in it)."""
+  if isinstance(value, float) and value.is_integer():
+    return str(int(value))
+  return str(value)
+
+
 def embedding_size(levels: int) -> int:
   """fastai's rule for a categorical column of `levels` codes (the unknown one included)."""
   return min(600, round(1.6 * levels ** 0.56))
@@ -68,7 +76,7 @@ def _numbers_with_text(name: str, column, ids=None) -> None:
   numbers = pd.to_numeric(values, errors='coerce')
   if numbers.notna().mean() >= 0.9 and numbers.isna().any():
     row = numbers.index[numbers.isna()][0]
-    where = f'id {ids.loc[row]}' if ids is not None else f'row {row}'
+    where = f'id {ids.loc[row]}' if ids is not None else f'line {row + 2} of the file'
     raise UserError(f'column {name!r} holds numbers, but {where} has {values.loc[row]!r}: '
                     'fix the file, or make it empty for a missing value')
 
@@ -120,7 +128,7 @@ def fit(frame, target: str | None = None, id_column: str | None = None, max_leve
       for part, values in _date_parts(column).items():
         numeric.append(_numeric_spec(f'{name}_{part}', values))
     elif name in kinds['categorical']:
-      counts = column.dropna().astype(str).value_counts(sort=True)
+      counts = column.dropna().map(level).value_counts(sort=True)
       levels = sorted(counts.index, key=lambda v: (-counts[v], v))
       categorical.append({'name': name, 'levels': list(levels), 'codes': len(levels) + 1})
     elif name in kinds['numeric']:
@@ -175,7 +183,8 @@ def transform(spec: dict, frame) -> dict[str, np.ndarray]:
     bad = parsed.isna() & values.notna()
     if bad.any():
       row = bad.index[bad.to_numpy()][0]
-      where = f'id {frame[spec["id"]].loc[row]}' if spec['id'] in frame else f'row {row}'
+      where = (f'id {frame[spec["id"]].loc[row]}' if spec['id'] in frame else
+               f'line {row + 2} of the file')
       raise UserError(f'column {column["name"]!r} holds numbers, but {where} has '
                       f'{values.loc[row]!r}')
     values = parsed
@@ -188,7 +197,7 @@ def transform(spec: dict, frame) -> dict[str, np.ndarray]:
     index = {level: i + 1 for i, level in enumerate(column['levels'])}
     values = frame[column['name']]
     codes.append(np.array([0 if v is None or (isinstance(v, float) and math.isnan(v)) else
-                           index.get(str(v), 0) for v in values], np.int32))
+                           index.get(level(v), 0) for v in values], np.int32))
   numeric = np.stack(columns + indicators, axis=1) if columns or indicators else np.zeros(
       (len(frame), 0), np.float32)
   categorical = np.stack(codes, axis=1) if codes else np.zeros((len(frame), 0), np.int32)

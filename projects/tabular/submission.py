@@ -12,7 +12,11 @@ is written when it beats both there. A single model (no members) predicts the te
 alone, and its validation split, if it has one, takes the out-of-fold column.
 
 `predict_table(workdir, frame)` is the same path for any new table: each member's saved
-preprocessing, then the fold average.
+preprocessing, then the fold average. The trained state is rebuilt through the run's folder
+(config.data.path): its train.csv must be the one the run fitted, which is checked against
+preprocessing.json (an edited or moved train.csv is a one-line error, not other inputs).
+`check(config, folder, metric)` makes every check of the folder that a submission needs, so
+that scripts.competition makes them before it trains.
 """
 import json
 import os
@@ -43,6 +47,14 @@ def _trained(workdir: str, which: str):
   else:
     state = jax.tree.map(lambda x: np.asarray(x)[None], state)
     specs = [s['datasets'].preprocessing]
+  saved = os.path.join(workdir, 'preprocessing.json')
+  if os.path.exists(saved):
+    with open(saved) as f:
+      fitted = json.load(f)
+    if (fitted if isinstance(fitted, list) else [fitted]) != json.loads(json.dumps(specs)):
+      raise UserError(f'{config.data.path}/train.csv is not the table {workdir} was trained on '
+                      '(its fitted columns differ from preprocessing.json): put that table '
+                      'back, or train again')
   return config, s, state, specs
 
 
@@ -87,8 +99,45 @@ def _values(outputs, classes, kind: str):
 def _truth(y, classes, kind: str):
   """The answers as the metric takes them: values, labels, or 1 for the second class."""
   if classes is not None and kind == 'probability':
-    return (y.astype(str) == str(classes[1])).astype(int).to_numpy()
+    return competitions.positive(y, classes)
   return y.to_numpy()
+
+
+def check(config, folder: str, metric: str | None = None) -> dict:
+  """competition.json's id, target, task and metric for a submission of `config` on `folder`
+  (the metric from `metric` or the folder's competition.json); every mistake a one-line
+  UserError, made before anything trains."""
+  if config.task != 'projects.tabular.task':
+    raise UserError(f'the config is of task={config.task!r}; a competition trains '
+                    'task=projects.tabular.task (configs/tabular/competition.py)')
+  t = config.task_config.table
+  _, test, sample = task_lib.read_folder(folder, t.target, t.id)
+  if test is None or sample is None:
+    raise UserError(f'{folder} needs test.csv and sample_submission.csv to make a submission')
+  if not t.id:
+    raise UserError('task_config.table.id must name the id column that a submission keeps')
+  if list(sample.columns) != [t.id, t.target]:
+    raise UserError(f'{folder}/sample_submission.csv has columns {list(sample.columns)}; '
+                    f'this writes [{t.id!r}, {t.target!r}]')
+  if config.members.scheme not in ('', 'kfold', 'stratified_kfold', 'loo'):
+    raise UserError(f'members.scheme={config.members.scheme!r}: out-of-fold predictions need '
+                    'folds that validate every row once (kfold, stratified_kfold, loo)')
+  info = {'id': t.id, 'target': t.target, 'task': _kind(config), 'metric': metric}
+  described = os.path.join(folder, 'competition.json')
+  if os.path.isfile(described):
+    with open(described) as f:
+      info['metric'] = metric or json.load(f)['metric']
+  if not info['metric']:
+    raise UserError(f'{folder} has no competition.json: give the metric (--metric, one of '
+                    f'{", ".join(competitions.METRICS)})')
+  _, _, kind = competitions._metric(info['metric'])  # pylint: disable=protected-access
+  if kind == 'value' and info['task'] != 'regression':
+    raise UserError(f'metric {info["metric"]} scores values; task_config.loss='
+                    f'{config.task_config.loss} classifies')
+  if kind != 'value' and info['task'] == 'regression':
+    raise UserError(f'metric {info["metric"]} scores classes; task_config.loss='
+                    f'{config.task_config.loss} is a regression')
+  return info
 
 
 def submit(workdir: str, folder: str | None = None, metric: str | None = None,
@@ -99,24 +148,11 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
   config, s, state, specs = _trained(workdir, which)
   t = config.task_config.table
   folder = folder or config.data.path
+  info = check(config, folder, metric)
   train, test, sample = task_lib.read_folder(folder, t.target, t.id)
-  if test is None or sample is None:
-    raise UserError(f'{folder} needs test.csv and sample_submission.csv to make a submission')
-  if not t.id:
-    raise UserError('task_config.table.id must name the id column that a submission keeps')
-  if list(sample.columns) != [t.id, t.target]:
-    raise UserError(f'{folder}/sample_submission.csv has columns {list(sample.columns)}; '
-                    f'this writes [{t.id!r}, {t.target!r}]')
-  info = {'id': t.id, 'target': t.target, 'task': _kind(config), 'metric': metric}
-  described = os.path.join(folder, 'competition.json')
-  if os.path.isfile(described):
-    with open(described) as f:
-      info['metric'] = metric or json.load(f)['metric']
-  if not info['metric']:
-    raise UserError(f'{folder} has no competition.json: give the metric (--metric, one of '
-                    f'{", ".join(competitions.METRICS)})')
+  info.update(classes=specs[0].get('classes'), max_levels=t.max_levels)
   fn, higher, kind = competitions._metric(info['metric'])  # pylint: disable=protected-access
-  classes = specs[0].get('classes')
+  classes = info['classes']
   task = s['task']
   lay = s['members']
   rows = task_lib.split_rows(config, len(train))
@@ -143,7 +179,11 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
             'oof_rows': 0 if oof_rows is None else int(len(oof_rows)), 'models': []}
 
   def add(name, path, column):
-    row = {'model': name, 'oof': None if truth is None else float(fn(truth, column)),
+    if kind == 'label' and truth is not None:     # class labels, compared as text
+      column, expected = competitions.labels_as_text(column), competitions.labels_as_text(truth)
+    else:
+      expected = truth
+    row = {'model': name, 'oof': None if truth is None else float(fn(expected, column)),
            'test': competitions.score_if_solved(path, folder), 'submission': path}
     report['models'].append(row)
     return row
@@ -159,15 +199,20 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
                                                oof=predictions, info=info)
     boost = next(r for r in report['models'] if r['model'] == 'hist_gradient_boosting')
     boost_oof, boost_test = predictions['hist_gradient_boosting']
-    w, value = _blend(fn, higher, kind, truth, oof[oof_rows, 0], boost_oof[oof_rows])
+    # Blended on probabilities of the positive class (or values); labels scored as codes.
+    as_codes = (competitions.positive(train[t.target].iloc[oof_rows], classes)
+                if kind == 'label' else truth)
+    w, value = _blend(fn, higher, kind, as_codes, oof[oof_rows, 0], boost_oof[oof_rows])
     report['blend_weight_ours'] = w
     better = (lambda a, b: a > b) if higher else (lambda a, b: a < b)  # noqa: E731
     if better(value, ours['oof']) and better(value, boost['oof']):
       path = os.path.join(out, 'blend.csv')
       competitions.write_submission(path, sample[t.id], t.target,
-                                    w * test_outputs[:, 0] + (1 - w) * boost_test, kind)
-      add(f'blend ({w:.2f} ours)', path, competitions.as_submitted(
-          w * oof[oof_rows, 0] + (1 - w) * boost_oof[oof_rows], kind))
+                                    w * test_outputs[:, 0] + (1 - w) * boost_test, kind, classes)
+      column = competitions.as_submitted(w * oof[oof_rows, 0] + (1 - w) * boost_oof[oof_rows],
+                                         kind)
+      add(f'blend ({w:.2f} ours)', path,
+          np.asarray(classes, dtype=object)[column] if kind == 'label' else column)
   writers.write_json_atomic(os.path.join(workdir, 'scores.json'), report)
   return report
 

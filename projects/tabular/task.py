@@ -57,6 +57,9 @@ def validate_task_config(config) -> None:
     raise UserError('task_config.outputs: a table has one target (task_config.table.target)')
   if not config.data.path:
     raise UserError('data.path must be the competition folder (train.csv, test.csv)')
+  if config.data.standardize:
+    raise UserError('data.standardize: a table standardizes its numeric columns itself '
+                    '(projects/tabular/preprocessing.py); leave it False')
 
 
 def _read_csv(path: str):
@@ -131,10 +134,14 @@ def read_folder(folder: str, target: str, id_column: str = ''):
 
 
 def classes_of(config, labels) -> list | None:
-  """The target's classes (sorted distinct values) for classification, None for regression."""
+  """The target's classes (its distinct values, in order: numbers by value, others as text),
+  for classification; None for regression. Class i is code i; binary's positive is the
+  second."""
   if config.task_config.loss in REGRESSION:
     return None
-  values = sorted(labels.dropna().unique().tolist(), key=str)
+  values = labels.dropna().unique().tolist()
+  numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+  values = sorted(values) if numbers else sorted(values, key=str)   # 2 before 10
   if config.task_config.loss == 'binary_crossentropy' and len(values) != 2:
     raise UserError(f'task_config.loss=binary_crossentropy needs 2 classes; the target has '
                     f'{len(values)}: {values[:6]}')
@@ -154,8 +161,8 @@ def encode_labels(config, classes, target) -> np.ndarray:
       raise UserError(f'the target {target.name!r} of a regression holds {target.iloc[row]!r} '
                       f'at line {row + 2} of train.csv: not a number')
     return values.to_numpy(np.float32)
-  index = {str(c): i for i, c in enumerate(classes)}
-  return np.array([index[str(v)] for v in target], np.int32)
+  index = {preprocessing.level(c): i for i, c in enumerate(classes)}
+  return np.array([index[preprocessing.level(v)] for v in target], np.int32)
 
 
 def split_rows(config, num_rows: int) -> dict[str, np.ndarray]:
@@ -169,9 +176,14 @@ def split_rows(config, num_rows: int) -> dict[str, np.ndarray]:
 
 
 def _model_kwargs(config, spec: dict) -> dict:
-  if spec['one_hot'] or not spec['categorical']:
-    return {}
-  return {'embeddings': tuple(preprocessing.embedding_sizes(spec))}
+  """What the fitted table decides for the model: one output per class for more than two
+  classes, and the embedding tables' sizes."""
+  out = {}
+  if config.task_config.loss == 'sparse_categorical_crossentropy':
+    out['num_outputs'] = len(spec['classes'])
+  if not spec['one_hot'] and spec['categorical']:
+    out['embeddings'] = tuple(preprocessing.embedding_sizes(spec))
+  return out
 
 
 def load_data(config, arrays=None) -> pipeline.Datasets:
