@@ -379,9 +379,10 @@ def run_experiment(e: Experiment, root: str, smoke: bool, keras: bool, hardware:
     return dict(row, status='skipped', ours=f'skipped: needs {missing[0].replace(HOME, "~")}, '
                 'which this machine does not have')
   saved = os.path.join(workdir, 'reproduce.json')
-  if os.path.exists(saved):
+  if os.path.exists(saved):       # a finished run: its results; its description as now
     with open(saved) as f:
-      return json.load(f)
+      done = json.load(f)
+    return dict(done, **{k: row[k] for k in ('section', 'what', 'book', 'command')})
   os.makedirs(workdir, exist_ok=True)
   env = dict(os.environ, **dict(e.env))
   start = time.perf_counter()
