@@ -139,6 +139,15 @@ def _text(w):
           f'{" / ".join(shares)}', {'val_loss': r['validation']['loss'], 'real_words': shares})
 
 
+def _gan(w):
+  from library import writers  # pylint: disable=import-outside-toplevel
+  last = [r for r in writers.read_metrics(os.path.join(w, 'metrics.jsonl'))
+          if r['split'] == 'train'][-1]
+  return (f'at the end: d_loss {last["d_loss"]:.2f}, g_loss {last["g_loss"]:.2f} (the book\'s '
+          'adversarial loss); samples in artifacts/',
+          {'d_loss': last['d_loss'], 'g_loss': last['g_loss']})
+
+
 def _anomaly(w):
   r = _results(w, 'anomaly.json')
   return f'test ROC AUC {r["test_roc_auc"]:.3f}', {'test_roc_auc': r['test_roc_auc']}
@@ -280,9 +289,7 @@ EXPERIMENTS = (
     Experiment('8.5', '8.5, offline digits', "the book's DCGAN at 28x28x1, narrowed to 32 "
                'filters, 2,000 iterations of batch 32', '(frogs) d_loss ~0.67, adversarial '
                '~0.68', (_train('configs/generative/cifar_frogs_gan.py:digits'),),
-               lambda w: ('samples in artifacts/ ' + ', '.join(
-                   f'{k} {v:.2f}' for k, v in sorted(_results(w).get('train', {}).items())
-                   if k.endswith('loss')), {})),
+               _gan),
     Experiment('anomaly', '(course) anomaly detection', 'autoencoder on benign tumours scores '
                'malignant ones (breast cancer, scikit-learn)', '(no notebook in the book)',
                (('scripts.anomaly', '--config=configs/autoencoders/breast_cancer.py',
