@@ -1,7 +1,7 @@
 """The book's experiments, reproduced in one command: every one whose data is here runs, the
 others are skipped with the reason, and a Markdown report is written.
 
-  python -m scripts.reproduce                          # all of them (about 45 minutes, 2 cores)
+  python -m scripts.reproduce                          # all of them (40 minutes on 2 cores)
   python -m scripts.reproduce --only 2.1 --only 3.6-kfold
   python -m scripts.reproduce --update_readme          # the README's results table from it
 
