@@ -8,7 +8,10 @@
 its own column preprocessing on its own training rows; the out-of-fold predictions are scored
 with the competition's metric, the test predictions averaged over the folds make
 submission.csv, scikit-learn's baselines run on the same folds, and a blend with gradient
-boosting is fitted on the out-of-fold predictions. Numbers: projects/tabular/README.md.
+boosting is fitted on the out-of-fold predictions. Not in the book (the course's final
+project). Ours (2-core x86 CPU, JAX 0.10.2): boston RMSE 3.63 out of fold, 2.26 on test
+(gradient boosting on the same folds 3.89 / 2.76); breast_cancer ROC AUC 0.991 / 0.998
+(0.994 / 0.995); more in projects/tabular/README.md.
 
 Variants (one of the competitions, plus `smoke` for a few epochs):
   boston          MEDV (k$), RMSE: TabularNet 64-64, mse, adam 1e-3, batch 16, 300 epochs.
