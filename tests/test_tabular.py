@@ -178,7 +178,7 @@ def test_boston_from_folder_to_scored_submission_learns_beside_the_baselines(mad
   from library import train  # pylint: disable=import-outside-toplevel
   from projects.tabular import submission  # pylint: disable=import-outside-toplevel
   folder, _ = made['boston']
-  config = _competition_config('boston', folder, 60.0)
+  config = _competition_config('boston', folder, 25.0)
   train.train_and_evaluate(config, str(tmp_path / 'run'))
   report = submission.submit(str(tmp_path / 'run'), folder)
   rows = {r['model'].split(' ')[0]: r for r in report['models']}

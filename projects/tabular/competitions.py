@@ -209,16 +209,19 @@ def folds(y, k: int, seed: int, task: str) -> list[tuple[np.ndarray, np.ndarray]
                              k, seed, shuffle=True, labels=classes)
 
 
-def _features(train, test, rows, info: dict):
-  """The baselines' inputs: projects/tabular/preprocessing.py fitted on the fold's training
-  rows, with categories one-hot (gradient boosting is indifferent to the scaling)."""
+def _features(train, test, fold_rows, info: dict) -> list:
+  """The baselines' inputs of each fold: projects/tabular/preprocessing.py fitted on the fold's
+  training rows, with categories one-hot (gradient boosting is indifferent to the scaling)."""
   from projects.tabular import preprocessing  # pylint: disable=import-outside-toplevel
   kinds = preprocessing.column_kinds(train, info['target'], info['id'],
                                      info.get('max_levels', 10))
-  spec = preprocessing.fit(train.iloc[rows], info['target'], info['id'], one_hot=True,
-                           kinds=kinds)
-  return (preprocessing.transform(spec, train)['numeric'],
-          preprocessing.transform(spec, test)['numeric'])
+  out = []
+  for rows, _ in fold_rows:
+    spec = preprocessing.fit(train.iloc[rows], info['target'], info['id'], one_hot=True,
+                             kinds=kinds)
+    out.append((preprocessing.transform(spec, train)['numeric'],
+                preprocessing.transform(spec, test)['numeric']))
+  return out
 
 
 def baselines(folder: str, k: int = 5, seed: int = 0, fold_rows=None, out: str | None = None,
@@ -253,11 +256,11 @@ def baselines(folder: str, k: int = 5, seed: int = 0, fold_rows=None, out: str |
   out = out or os.path.join(folder, 'submissions')
   os.makedirs(out, exist_ok=True)
   rows = []
+  features = _features(train, test, fold_rows, info)     # once per fold, for both models
   for name, build in models.items():
     predicted = np.zeros(len(y))
     test_prediction = np.zeros(len(test))
-    for train_idx, val_idx in fold_rows:
-      x, x_test = _features(train, test, train_idx, info)
+    for (train_idx, val_idx), (x, x_test) in zip(fold_rows, features):
       model = build().fit(x[train_idx], y[train_idx])
       if regression:
         predicted[val_idx] = model.predict(x[val_idx])
