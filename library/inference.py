@@ -62,9 +62,12 @@ def restore(workdir, config, state, which, size: int | None = None):
   as saved with the latest checkpoint: the weights its results.json reports."""
   ckpt = _checkpointer(workdir, config)
   kept = which == 'best' and _keeps_best_state(config)
-  restored = ckpt.restore(checkpoints.abstract(state), None if kept else _pick_step(ckpt, which),
-                          with_best_state=kept, members=size)
-  ckpt.close()
+  try:     # closed on every path: an unclosed manager's cleanup thread outlives the interpreter
+    restored = ckpt.restore(checkpoints.abstract(state),
+                            None if kept else _pick_step(ckpt, which), with_best_state=kept,
+                            members=size)
+  finally:
+    ckpt.close()
   if restored is None:
     raise UserError(f'{workdir}/checkpoints holds no checkpoint')
   if kept:

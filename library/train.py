@@ -349,8 +349,12 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
   member_best = members_lib.BestMembers(config, feed.padded) if (
       lay is not None and config.members.keep_best) else None
   keeps_best = (early is not None and early.restore_best_weights) or member_best is not None
-  restored = ckpt.restore(checkpoints.abstract(state), with_best_state=keeps_best,
-                          members=lay.size if lay is not None else None)
+  try:
+    restored = ckpt.restore(checkpoints.abstract(state), with_best_state=keeps_best,
+                            members=lay.size if lay is not None else None)
+  except BaseException:   # closed before the error exits: orbax's cleanup thread must not
+    ckpt.close()          # outlive the interpreter ("cannot schedule new futures")
+    raise
   best_state, history, saved_running = None, {'train': {}, 'validation': {}}, None
   if restored is not None:
     state, meta, best_state = restored
