@@ -52,8 +52,9 @@ class Run:
       raise UserError(f'task={self.config.task!r} has no predict')
     lay, datasets = self.setup['members'], self.setup['datasets']
     if lay is not None and lay.member_inputs is not None:
-      raise UserError('these members each fitted their own table preprocessing: predict with '
-                      'projects.tabular.submission.predict_table(run.workdir, frame)')
+      raise UserError('these members each fitted their own preprocessing (Datasets.refit), '
+                      'which run.predict cannot apply: predict with the project\'s own '
+                      'function (its README names it)')
     if lay is not None and lay.stats is not None:
       raise UserError('these members each standardized with their own training rows, which '
                       'run.predict does not apply yet: train one model to predict with')
