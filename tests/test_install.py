@@ -66,3 +66,28 @@ def test_the_readme_links_nothing_outside_the_repository():
   for path in re.findall(r'`((?:configs|library|projects|scripts|tests)/[\w./-]+\.(?:py|md))`',
                          text):
     assert os.path.exists(os.path.join(ROOT, path)), path
+
+
+def test_an_install_is_skipped_only_while_every_requirements_file_is_as_it_was(tmp_path,
+                                                                              monkeypatch):
+  """scripts/_installed.py: what _venv.sh consults before running pip."""
+  import importlib.util  # pylint: disable=import-outside-toplevel
+  spec = importlib.util.spec_from_file_location('installed', os.path.join(ROOT, 'scripts',
+                                                                          '_installed.py'))
+  installed = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(installed)
+  (tmp_path / '.venv').mkdir()
+  (tmp_path / 'requirements.txt').write_text('numpy\n')
+  (tmp_path / 'requirements-tfds.txt').write_text('-r requirements.txt\ntensorflow-datasets\n')
+  (tmp_path / 'requirements-test.txt').write_text('-r requirements-tfds.txt\npytest\n')
+  monkeypatch.setattr(installed, 'ROOT', str(tmp_path))
+  monkeypatch.setattr(installed, 'RECORD', str(tmp_path / '.venv' / '.installed.json'))
+  assert installed.main('check', 'requirements.txt') == 1            # nothing installed yet
+  installed.main('mark', 'requirements-tfds.txt')
+  # What it includes counts as installed; what includes it does not.
+  assert installed.main('check', 'requirements.txt') == 0
+  assert installed.main('check', 'requirements-tfds.txt') == 0
+  assert installed.main('check', 'requirements-test.txt') == 1
+  (tmp_path / 'requirements.txt').write_text('numpy>=2\n')          # a changed file: again
+  assert installed.main('check', 'requirements.txt') == 1
+  assert installed.main('check', 'requirements-tfds.txt') == 1
