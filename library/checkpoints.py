@@ -6,6 +6,7 @@ tree does not match the model is refused (it is another experiment's). Writes ar
 orbax writes to a temporary directory and renames it when complete, so a kill during a save
 leaves the previous checkpoints as they were.
 """
+import json
 import logging
 import os
 import sys
@@ -87,7 +88,12 @@ def _path_name(path) -> str:
 class Checkpointer:
 
   def __init__(self, directory: str, keep: int, best_metric: str = '', best_mode: str = 'max',
-               remedy: str = 'use another --workdir or --start_over'):
+               remedy: str = 'use another --workdir or --start_over', async_save: bool = True):
+    """async_save: save() returns once the arrays are copied to host memory, and orbax writes
+    them in a background thread while training goes on (each save, read and close first waits
+    for the one in flight). A checkpoint is still only a step directory once it is complete:
+    orbax writes a temporary directory and renames it at the end, so a kill mid-write leaves
+    the previous checkpoint as the latest (the temporary one is removed at the next start)."""
     # What the user can do about a checkpoint this run cannot use, in flags of the command
     # that reads it (training's own; evaluate and predict name scripts.train's).
     self.remedy = remedy
@@ -98,7 +104,7 @@ class Checkpointer:
           keep_checkpoints_without_metrics=False))
     options = ocp.CheckpointManagerOptions(
         preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
-        enable_async_checkpointing=False, create=True, cleanup_tmp_directories=True)
+        enable_async_checkpointing=async_save, create=True, cleanup_tmp_directories=True)
     self.directory = os.path.abspath(directory)
     self.best_metric, self.best_mode = best_metric, best_mode
     # The items' handlers named up front: their metadata (shapes, for _check_structure) can be
@@ -109,23 +115,34 @@ class Checkpointer:
                                           item_handlers=handlers)
 
   def all_steps(self) -> list[int]:
+    self.wait()
     return sorted(self._manager.all_steps())
 
   def save(self, step: int, state, meta: dict, metrics: dict | None = None,
            best_state=None) -> None:
-    """best_state: a second state saved beside it (EarlyStopping's best weights)."""
-    meta = dict(meta, metrics=metrics, has_best_state=best_state is not None)
+    """best_state: a second state saved beside it (EarlyStopping's best weights).
+
+    Returns once the arrays are in host memory (asynchronous saving): `meta` and `metrics`
+    are copied now, so the caller may change them while the write goes on."""
+    meta = json.loads(json.dumps(dict(meta, metrics=metrics,
+                                      has_best_state=best_state is not None)))
+    metrics = meta['metrics']
     items = dict(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
     if best_state is not None:
       items['best_state'] = ocp.args.StandardSave(best_state)
     args = ocp.args.Composite(**items)
     self._manager.save(step, args=args, metrics=metrics, force=True)
-    self._manager.wait_until_finished()
+
+  def wait(self) -> None:
+    """Blocks until the save in flight, if any, is complete on disk."""
+    if self._manager is not None:
+      self._manager.wait_until_finished()
 
   def best_step(self) -> int | None:
     """The kept step with the best `best_metric` (None without one)."""
     if not self.best_metric:
       return None
+    self.wait()
     scored = []
     for step in self.all_steps():
       try:
@@ -188,6 +205,7 @@ class Checkpointer:
     of the devices). A checkpoint of the same members written on another device count (another
     padding) is read whole onto this mesh and re-padded: its members come back, in
     `abstract_state`'s shardings."""
+    self.wait()
     steps = [step] if step is not None else sorted(self.all_steps(), reverse=True)
     unreadable = []
     target = abstract_state

@@ -31,7 +31,8 @@ BACKENDS = ('cpu', 'gpu', 'tpu')
 # model's: how long to train, how often to log/evaluate/save, and where data lives.
 RESUME_SAFE_KEYS = frozenset({
     'num_epochs', 'num_train_steps', 'log_every_steps', 'eval_every_steps', 'eval_every_epochs',
-    'checkpoint.every_steps', 'checkpoint.every_epochs', 'checkpoint.keep', 'progress_bar',
+    'checkpoint.every_steps', 'checkpoint.every_epochs', 'checkpoint.keep',
+    'checkpoint.async_save', 'progress_bar',
     'compilation_cache_dir',
     'steps_per_dispatch.cpu', 'steps_per_dispatch.gpu', 'steps_per_dispatch.tpu',
     'data.data_dir', 'data.path', 'data.placement', 'eval_batch_size',
@@ -185,6 +186,8 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
   c.checkpoint.keep = 2               # the last K, plus the best below
   c.checkpoint.best_metric = ''      # e.g. 'validation.accuracy'; '' keeps no best
   c.checkpoint.best_mode = 'max'
+  # Saves return once the arrays are in host memory; orbax writes them while training goes on.
+  c.checkpoint.async_save = True
 
   # Keras 3's callbacks, run at every evaluation (each epoch by default) on the metrics of
   # that evaluation; their state is saved in every checkpoint, so a resumed run continues

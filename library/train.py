@@ -343,7 +343,8 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
   workdirs.prepare(workdir, start_over)
 
   ckpt = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'), config.checkpoint.keep,
-                                  config.checkpoint.best_metric, config.checkpoint.best_mode)
+                                  config.checkpoint.best_metric, config.checkpoint.best_mode,
+                                  async_save=config.checkpoint.async_save)
   early = callbacks.get('early_stopping')
   # Members keeping each one's best evaluation (members.keep_best) hold a stacked best state.
   member_best = members_lib.BestMembers(config, feed.padded) if (
@@ -643,6 +644,7 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
       finish_start = time.perf_counter()
       results['trace_cache'] = feed.finish()
       results['trace_save_seconds'] = time.perf_counter() - finish_start
+    ckpt.wait()     # results.json is written once the final checkpoint is complete
     if main:
       lock.check()
       writers.write_json_atomic(os.path.join(workdir, 'results.json'), results)
