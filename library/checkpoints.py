@@ -255,6 +255,8 @@ class Checkpointer:
         target = os.path.join(aside, f'{s}-{time.strftime("%Y%m%d-%H%M%S")}')
         os.replace(os.path.join(self.directory, str(s)), target)
         logging.warning('moved the unreadable checkpoint %d to %s', s, target)
+    from library import parallel  # pylint: disable=import-outside-toplevel
+    parallel.barrier('unreadable checkpoints moved')
     self._manager.reload()
 
   def close(self) -> None:

@@ -61,3 +61,22 @@ def put_tree(tree, sharding: NamedSharding):
 
 def is_main_process() -> bool:
   return jax.process_index() == 0
+
+
+def barrier(name: str) -> None:
+  """Every process waits here for the others (a no-op on one process): after something that
+  process 0 alone did to the shared workdir, before any process reads it."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+    multihost_utils.sync_global_devices(name)
+
+
+def preempted(sync_id: int) -> bool:
+  """True on every process at the same call once any of them received SIGTERM (JAX's
+  preemption service: the processes agree on the next sync_id after the notice). sync_id
+  must advance by one per call, alike on every process. False on one process, whose SIGTERM
+  the loop's own handler takes."""
+  if jax.process_count() == 1:
+    return False
+  from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+  return multihost_utils.reached_preemption_sync_point(sync_id)

@@ -95,14 +95,28 @@ def _chunk_end(step: int, k: int, d: dict) -> int:
 
 
 class _SignalFlag:
-  """SIGTERM/SIGINT set a flag; the loop saves a checkpoint at the end of the chunk."""
+  """SIGTERM/SIGINT set a flag; the loop saves a checkpoint at the end of the chunk.
+
+  On several processes, SIGTERM is left to JAX's preemption service (jax.distributed's own
+  handler): `poll` at every chunk boundary turns it into the flag on every process at the
+  same boundary, so that all of them save one checkpoint of one step and exit alike. (SIGINT
+  stays this process's own: stop a multi-host run by signalling every host.)"""
 
   def __init__(self):
     self.signum = None
     self._previous = {}
+    self._polls = 0
+    self._several = jax.process_count() > 1
+
+  def poll(self) -> None:
+    """At a chunk boundary: the flag, once every process agreed on this one."""
+    if self._several:
+      self._polls += 1
+      if parallel.preempted(self._polls):
+        self.signum = signal.SIGTERM
 
   def __enter__(self):
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGINT,) if self._several else (signal.SIGTERM, signal.SIGINT):
       try:
         self._previous[sig] = signal.signal(sig, self._handle)
       except ValueError:  # not the main thread: no signal handling
@@ -541,6 +555,7 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
         if pending_val is not None:
           finish_validation()
         pending, step = (step, metrics), end
+        stop.poll()
         if timing['first_chunk_s'] is None:
           jax.block_until_ready(metrics)
           timing['first_done'] = time.perf_counter()

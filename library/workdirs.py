@@ -75,6 +75,8 @@ def prepare(workdir: str, start_over: bool) -> None:
           shutil.move(os.path.join(workdir, name), os.path.join(aside, name))
       print(f'--start_over: moved the previous run in {workdir} to {aside}', flush=True)
   os.makedirs(workdir, exist_ok=True)
+  from library import parallel  # pylint: disable=import-outside-toplevel
+  parallel.barrier('workdir prepared')     # no process reads it before process 0 moved it
 
 
 def _read(fd: int) -> str:

@@ -196,18 +196,23 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def test_two_hosts_train_like_one_host_with_as_many_devices(tmp_path):
-  """Two processes of 2 CPU devices each (jax.distributed, gloo) = one process of 4 devices."""
-  args = [sys.executable, '-m', 'scripts.train', f'--config={CONVNET}:embedded,smoke',
-          '--config.compilation_cache_dir=']
+def _two_processes(args, workdir, base):
+  port = _free_port()
+  return [subprocess.Popen(args + [f'--workdir={workdir}'], cwd=ROOT, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True,
+                           env=dict(base, JAX_COORDINATOR_ADDRESS=f'127.0.0.1:{port}',
+                                    JAX_NUM_PROCESSES='2', JAX_PROCESS_ID=str(i)))
+          for i in range(2)]
+
+
+def test_two_hosts_train_like_one_host_and_agree_on_a_preemption(tmp_path):
+  """Two processes of 2 CPU devices each (jax.distributed, gloo) = one process of 4 devices.
+  SIGTERM to one of them: both save one checkpoint of the same step and exit with 128 + 15;
+  rerun, they end with bitwise the parameters of the uninterrupted two."""
+  args = [a for a in _train_command('', '--config.batch_size=32') if not a.startswith('--workdir')]
   base = dict(os.environ, JAX_PLATFORMS='cpu', JAX_CPU_COLLECTIVES_IMPLEMENTATION='gloo',
               XLA_FLAGS='--xla_force_host_platform_device_count=2')
-  port = _free_port()
-  procs = [subprocess.Popen(args + [f'--workdir={tmp_path / "two"}'], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(base, JAX_COORDINATOR_ADDRESS=f'127.0.0.1:{port}',
-                                     JAX_NUM_PROCESSES='2', JAX_PROCESS_ID=str(i)))
-           for i in range(2)]
+  procs = _two_processes(args, tmp_path / 'two', base)
   outs = [p.communicate(timeout=300) for p in procs]
   for p, (_, err) in zip(procs, outs):
     assert p.returncode == 0, err[-3000:]
@@ -221,3 +226,23 @@ def test_two_hosts_train_like_one_host_with_as_many_devices(tmp_path):
   assert (two['devices'], two['processes']) == (4, 2) and single['devices'] == 4
   np.testing.assert_allclose(two['test']['loss'], single['test']['loss'], rtol=1e-5)
   assert two['test']['accuracy'] == single['test']['accuracy']
+  # A preemption notice to the second host only.
+  termed = tmp_path / 'termed'
+  procs = _two_processes(args, termed, base)
+  try:
+    _wait_for_checkpoint(procs[0], termed, at_least=10)
+    procs[1].send_signal(signal.SIGTERM)
+  finally:
+    outs = [p.communicate(timeout=300) for p in procs]
+  for p, (_, err) in zip(procs, outs):
+    assert p.returncode == 128 + signal.SIGTERM, err[-3000:]
+  saved = [int(e.split('at step ')[1].split(';')[0]) for _, e in outs if 'at step ' in e]
+  assert saved and len(set(saved)) == 1, [e[-500:] for _, e in outs]
+  assert str(saved[0]) in os.listdir(termed / 'checkpoints')
+  procs = _two_processes(args, termed, base)
+  outs = [p.communicate(timeout=300) for p in procs]
+  for p, (_, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  assert json.loads((termed / 'results.json').read_text())['resumed_from_step'] == saved[0]
+  for a, b in zip(*(jax.tree.leaves(_final_params(w)) for w in (termed, tmp_path / 'two'))):
+    np.testing.assert_array_equal(a, b)
