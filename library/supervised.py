@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from library import config as config_lib, losses, members, optimizers
+from library import config as config_lib, losses, members, optimizers, precision
 from library.data import augment, pipeline
 from library.errors import UserError
 from library.task import Task, layers_in_call_order, make_model
@@ -56,6 +56,9 @@ def default_task_config() -> ml_collections.ConfigDict:
   # Freeze every layer called before this one ('conv_base/block3_conv1', the R book's
   # unfreeze_weights(conv_base, from = ...)); joined with `freeze`.
   c.unfreeze_from = ''
+  # 'bfloat16': compute in bfloat16, with float32 parameters, optimizer state and losses
+  # (library/precision.py); 'float32': everything in float32.
+  c.precision = 'float32'
   return c
 
 
@@ -84,6 +87,7 @@ def validate_task_config(config, defaults=None) -> None:
   elif t.output_losses or t.loss_weights or t.output_metrics:
     raise UserError('task_config.output_losses/loss_weights/output_metrics need '
                     'task_config.outputs, the names of the model\'s outputs')
+  precision.compute_dtype(t.precision)     # refuses a policy it does not know
   for key in ('l1', 'l2'):
     if t.regularization[key] < 0:
       raise UserError(f'task_config.regularization.{key}={t.regularization[key]} must be >= 0')
@@ -210,16 +214,24 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
                       opt_state=tx.init(params), rng=state_rng,
                       hyper=None if hyper is None else jax.tree.map(jnp.float32, hyper))
 
+  dtype = precision.compute_dtype(t.precision)
+
   def apply(params, model_state, inputs, train, rng=None, hyper_values=None):
+    """(float32 outputs, model state): computed in the precision's dtype."""
+    params, inputs = precision.cast_floating((params, inputs), dtype)
     variables = {'params': params, **model_state}
     net = model
     if train and hyper_values is not None and 'dropout_rate' in hyper_values:
       net = model.clone(dropout_rate=hyper_values['dropout_rate'])
     if train and model_state:
-      return net.apply(variables, inputs, train=True, rngs={'dropout': rng},
-                       mutable=list(model_state))
-    rngs = {'dropout': rng} if train else {}
-    return net.apply(variables, inputs, train=train, rngs=rngs), model_state
+      outputs, model_state = net.apply(variables, inputs, train=True, rngs={'dropout': rng},
+                                       mutable=list(model_state))
+    else:
+      rngs = {'dropout': rng} if train else {}
+      outputs = net.apply(variables, inputs, train=train, rngs=rngs)
+    if dtype is not None:
+      outputs = precision.to_float32(outputs)
+    return outputs, model_state
 
   def per_output(logits, labels, weights, reduce):
     """{metric name: reduce(per-example values, weights)} and the weighted total loss."""
