@@ -16,6 +16,19 @@ JAX's own timers (jax.monitoring) for the training step's jit (ours: train_chunk
 train_step): trace (Python to jaxpr), lower (to StableHLO) and XLA's compile. Runs alternate
 ours/Keras so that machine noise hits both. Writes benchmark.json: a list of {name, ours_per_s,
 keras_per_s, ratio, ours_first_step_s, keras_first_step_s, ours_trace_s, keras_trace_s, ...}.
+
+Beside the steady state, each of those entries also reports the wall time a user waits
+(--wall, on by default), in fresh processes as a user starts them, both sides alternating:
+  - the whole wait: process start to results.json for ours (python -m scripts.train's work,
+    with evaluation and checkpoints at their defaults), process start to the end of fit for
+    Keras (with the same validation split each epoch), same epochs (`wait_cold_s`, with an
+    empty compilation cache; `wait_warm_s`, with the cache the first run left);
+  - the wall time per epoch (`epoch_s`): the difference between a run of 2E epochs and one of
+    E (WALL_EPOCHS), both warm, over E: start-up and compilation cancel;
+  - time to the first step, compilation included, cold and warm (`first_step_cold_s`,
+    `first_step_warm_s`; Keras gets JAX's persistent cache too);
+  - `wait_ratio` and `epoch_ratio`: Keras' over ours (above 1: ours is ahead).
+--smoke runs everything for a few steps, one repeat (the machinery only, as the tests do).
 Needs `pip install -r requirements-benchmark.txt`.
 """
 import itertools
@@ -40,6 +53,12 @@ _DISPATCH = flags.DEFINE_string('steps_per_dispatch', '',
                                 'comma-separated values to compare for ours (default: config)')
 _NO_KERAS = flags.DEFINE_bool('no_keras', False, 'measure ours only')
 _OUTPUT = flags.DEFINE_string('output', 'benchmark.json', 'where the table goes')
+_WALL = flags.DEFINE_bool('wall', True, 'also the wall time a user waits, in fresh processes '
+                          '(the whole wait, the time per epoch, compilation cold and warm)')
+_SMOKE = flags.DEFINE_bool('smoke', False, 'one repeat of a few steps a side: the machinery '
+                           'only, its numbers mean nothing (what the tests run)')
+_CHILD = flags.DEFINE_string('child', None, '(internal) one timed process of the wall time: '
+                             'side:name:length:cache[:arrays file]')
 _SET = flags.DEFINE_multi_string('set', [], 'key=value for our side, e.g. '
                                  'model.kwargs.unroll=2 (the Keras twin is unchanged)')
 
@@ -257,6 +276,8 @@ def run_ours(config_path: str, epochs: int, steps_per_dispatch: int | None,
   for assignment in _SET.value:
     config_lib.apply_override(config, assignment)
   config.num_epochs = float(epochs)
+  if _SMOKE.value:   # epochs of SMOKE_STEPS steps, as on the Keras side
+    config.num_train_steps = SMOKE_STEPS * epochs
   config.progress_bar = False
   config.compilation_cache_dir = ''   # a cold compile, as Keras gets
   config.checkpoint.every_steps = 10**9   # one save, at the end, excluded from examples/s
@@ -269,12 +290,14 @@ def run_ours(config_path: str, epochs: int, steps_per_dispatch: int | None,
       results, phases = _compile_phases(lambda: train.train_and_evaluate(
           config, workdir, arrays=None if isinstance(arrays, str) else arrays), 'train_chunk')
   metric = (config.task_config.get('metrics') or ('loss',))[0]
-  return {'per_s': results['examples_per_second'], 'first_step_s': results['first_step_seconds'],
+  return {'per_s': results.get('examples_per_second', float('nan')),  # none in a smoke run
+          'first_step_s': results['first_step_seconds'],
           'metric': metric, 'test_metric': results['test'][metric], 'steps': results['steps'],
           **phases}
 
 
-def run_keras(config_path: str, epochs: int, build, loss: str, arrays=None) -> dict:
+def run_keras(config_path: str, epochs: int, build, loss: str, arrays=None,
+              with_validation: bool = False) -> dict:
   import keras  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
   from library.data import pipeline  # pylint: disable=import-outside-toplevel
@@ -288,6 +311,12 @@ def run_keras(config_path: str, epochs: int, build, loss: str, arrays=None) -> d
   metrics = list(config.task_config.get('metrics') or ())
   x = splits['train']['inputs']
   y = splits['train']['labels'] if metrics else x
+  if _SMOKE.value:   # epochs of SMOKE_STEPS batches
+    x, y = x[:SMOKE_STEPS * config.batch_size], y[:SMOKE_STEPS * config.batch_size]
+  validation = {}
+  if with_validation and 'validation' in splits:   # as ours evaluates it, each epoch
+    v = splits['validation']
+    validation['validation_data'] = (v['inputs'], v['labels'] if metrics else v['inputs'])
   model = build(keras)
   model.compile(optimizer=keras.optimizers.RMSprop(config.optimizer.learning_rate),
                 loss=loss, metrics=metrics)
@@ -301,8 +330,10 @@ def run_keras(config_path: str, epochs: int, build, loss: str, arrays=None) -> d
 
   start = time.perf_counter()
   _, phases = _compile_phases(lambda: model.fit(x, y, batch_size=config.batch_size, epochs=epochs,
-                                                verbose=0, callbacks=[Timer()]), 'train_step')
+                                                verbose=0, callbacks=[Timer()], **validation),
+                              'train_step')
   end = time.perf_counter()
+  fit_end_wall = time.time()
   steps = epochs * pipeline.steps_per_epoch(len(y), config.batch_size)
   test = splits['test']
   scores = model.evaluate(test['inputs'], test['labels'] if metrics else test['inputs'],
@@ -310,8 +341,117 @@ def run_keras(config_path: str, epochs: int, build, loss: str, arrays=None) -> d
   test_metric = scores[1] if metrics else scores
   return {'per_s': (steps - 1) * config.batch_size / (end - times['first']),
           'first_step_s': times['first'] - start, 'test_metric': float(test_metric),
-          'steps': steps, 'keras_version': keras.__version__,
+          'steps': steps, 'keras_version': keras.__version__, 'fit_end_wall': fit_end_wall,
           'backend': keras.backend.backend(), 'np': np.__version__, **phases}
+
+
+SMOKE_STEPS = 3   # --smoke: the steps of an epoch, both sides
+
+# The wall time a user waits: name -> E, the epochs of its runs. Each side runs E epochs with
+# an empty compilation cache (the whole wait and the first step, cold), then 2E and E epochs
+# with the cache that left (warm): the time per epoch is their difference over E, which
+# cancels start-up and compilation and keeps evaluation and checkpoints at their defaults.
+WALL_EPOCHS = {'mnist_dense': 5, 'mnist_convnet': 2, 'imdb_lstm': 1, 'jena_gru': 2,
+               'cats_dogs_small_aug': 1, 'vae_digits': 1}
+
+
+def _save_arrays(arrays, folder: str) -> str:
+  """Synthetic arrays as one .npz for the timed processes (made once, outside their clock)."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  if arrays is None or isinstance(arrays, str):   # an entry's own data, or a CSV file
+    return arrays or ''
+  path = os.path.join(folder, 'arrays.npz')
+  np.savez(path, **{f'{split}.{field}': value for split, fields in arrays.items()
+                    for field, value in fields.items()})
+  return path
+
+
+def _load_arrays(path: str):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  if not path.endswith('.npz'):
+    return path or None
+  arrays = {}
+  with np.load(path) as f:
+    for key in f.files:
+      split, field = key.split('.', 1)
+      arrays.setdefault(split, {})[field] = f[key]
+  return arrays
+
+
+def wall_child(spec: str) -> None:
+  """One timed process (--child=side:name:epochs:cache[:arrays]): trains as a user does, with
+  the defaults of evaluation and checkpoints, and prints `WALL {end, first_step_s}` where end
+  is the wall clock when it is done: ours once results.json is written, Keras when fit
+  returns. Both sides use JAX's persistent compilation cache in `cache`."""
+  import contextlib, io  # pylint: disable=import-outside-toplevel,multiple-imports
+  side, name, epochs, cache, arrays_path = (spec.split(':') + [''])[:5]
+  path, _, build, loss, _ = ENTRIES[name]
+  arrays = _load_arrays(arrays_path)
+  if side == 'ours':
+    from library import train  # pylint: disable=import-outside-toplevel
+    from library import config as config_lib  # pylint: disable=import-outside-toplevel
+    config = _load_config(path, arrays)
+    for assignment in _SET.value:
+      config_lib.apply_override(config, assignment)
+    config.num_epochs = float(epochs)
+    if _SMOKE.value:
+      config.num_train_steps = SMOKE_STEPS * int(epochs)
+    config.progress_bar = False
+    config.compilation_cache_dir = cache
+    with tempfile.TemporaryDirectory() as workdir, contextlib.redirect_stdout(io.StringIO()):
+      results = train.train_and_evaluate(config, workdir,
+                                         arrays=None if isinstance(arrays, str) else arrays)
+      end = time.time()
+    out = {'end': end, 'first_step_s': results['first_step_seconds']}
+  else:
+    train_lib = __import__('library.train', fromlist=['set_compilation_cache'])
+    train_lib.set_compilation_cache(cache)
+    result = run_keras(path, int(epochs), build, loss, arrays, with_validation=True)
+    out = {'end': result['fit_end_wall'], 'first_step_s': result['first_step_s']}
+  print('WALL ' + json.dumps(out), flush=True)
+
+
+def _timed_process(side: str, name: str, epochs: int, cache: str, arrays_path: str) -> dict:
+  """Seconds from starting `python -m scripts.benchmark --child=...` to the end it reports."""
+  import subprocess  # pylint: disable=import-outside-toplevel
+  command = [sys.executable, '-m', 'scripts.benchmark',
+             f'--child={side}:{name}:{epochs}:{cache}:{arrays_path}',
+             *(['--smoke'] if _SMOKE.value else []), *(f'--set={a}' for a in _SET.value)]
+  start = time.time()
+  proc = subprocess.run(command, capture_output=True, text=True, check=False,
+                        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  lines = [l for l in proc.stdout.splitlines() if l.startswith('WALL ')]
+  if proc.returncode or not lines:
+    raise RuntimeError(f'the timed {side} process of {name} failed: {proc.stderr[-3000:]}')
+  out = json.loads(lines[-1][5:])
+  return {'wait_s': out['end'] - start, 'first_step_s': out['first_step_s']}
+
+
+def wall_times(name: str, arrays) -> dict:
+  """The wall time a user waits, both sides alternating, medians over the repeats (keys
+  ours_/keras_ + wait_cold_s, wait_warm_s, epoch_s, first_step_cold_s, first_step_warm_s)."""
+  epochs = WALL_EPOCHS[name]
+  sides = ['ours'] + ([] if _NO_KERAS.value else ['keras'])
+  runs = {side: [] for side in sides}
+  with tempfile.TemporaryDirectory() as folder:
+    arrays_path = _save_arrays(arrays, folder)
+    for _ in range(_REPEATS.value):
+      for side in sides:
+        cache = tempfile.mkdtemp(dir=folder)
+        cold, long, warm = (_timed_process(side, name, e, cache, arrays_path)
+                            for e in (epochs, 2 * epochs, epochs))
+        runs[side].append({'wait_cold_s': cold['wait_s'], 'wait_warm_s': warm['wait_s'],
+                           'epoch_s': (long['wait_s'] - warm['wait_s']) / epochs,
+                           'first_step_cold_s': cold['first_step_s'],
+                           'first_step_warm_s': warm['first_step_s']})
+  row = {'wall_epochs': epochs}
+  for side, side_runs in runs.items():
+    for key in side_runs[0]:
+      row[f'{side}_{key}'] = statistics.median(r[key] for r in side_runs)
+  if 'keras' in runs:
+    row['wait_ratio'] = row['keras_wait_cold_s'] / row['ours_wait_cold_s']
+    row['epoch_ratio'] = row['keras_epoch_s'] / row['ours_epoch_s']
+  return row
 
 
 def run_crossval_ours(config_path: str, cache_dir: str, *overrides: str) -> dict:
@@ -324,7 +464,9 @@ def run_crossval_ours(config_path: str, cache_dir: str, *overrides: str) -> dict
     start = time.perf_counter()
     subprocess.run([sys.executable, '-m', 'scripts.crossval', f'--config={config_path}:embedded',
                     f'--config.compilation_cache_dir={cache_dir}', '--config.progress_bar=False',
-                    f'--workdir={workdir}', *overrides], check=True, capture_output=True)
+                    f'--workdir={workdir}', *overrides,
+                    *(['--config.num_epochs=2'] if _SMOKE.value else [])],
+                   check=True, capture_output=True)
     seconds = time.perf_counter() - start
     with open(os.path.join(workdir, 'results.json')) as f:
       return dict(json.load(f), process_s=seconds)
@@ -354,7 +496,7 @@ def run_crossval_keras(config_path: str, build, learning_rates=None) -> dict:
     norm = lambda rows: (x[rows] - stats['mean']) / stats['std']  # noqa: E731
     model = build(keras)
     model.compile(optimizer=keras.optimizers.RMSprop(rate), loss='mse', metrics=['mae'])
-    model.fit(norm(train_rows), y[train_rows], epochs=int(config.num_epochs),
+    model.fit(norm(train_rows), y[train_rows], epochs=2 if _SMOKE.value else int(config.num_epochs),
               batch_size=config.batch_size, verbose=0)
     maes.append(float(model.evaluate(norm(val_rows), y[val_rows], verbose=0)[1]))
   return {'seconds': time.perf_counter() - start, 'val_mae': float(np.mean(maes)),
@@ -528,9 +670,10 @@ def dqn_row() -> dict:
   envs = config.task_config.num_envs
   ours, host = [], []
   for _ in range(_REPEATS.value):
-    short, long = (run_dqn_ours(n) for n in DQN_STEPS)
-    ours.append((DQN_STEPS[1] - DQN_STEPS[0]) * envs / (long - short))
-    host.append(run_dqn_host(5_000))
+    lengths = (20, 40) if _SMOKE.value else DQN_STEPS
+    short, long = (run_dqn_ours(n) for n in lengths)
+    ours.append((lengths[1] - lengths[0]) * envs / (long - short))
+    host.append(run_dqn_host(50 if _SMOKE.value else 5_000))
   row = {'name': 'dqn_cartpole', 'ours_env_steps_per_s': statistics.median(ours),
          'host_env_steps_per_s': statistics.median(host), 'repeats': _REPEATS.value,
          'device': jax.devices()[0].device_kind, 'jax': jax.__version__}
@@ -614,6 +757,11 @@ def gan_row() -> dict:
 
 def main(_):
   import jax  # pylint: disable=import-outside-toplevel
+  if _CHILD.value:
+    wall_child(_CHILD.value)
+    return
+  if _SMOKE.value:
+    flags.FLAGS.repeats = 1
   jax.monitoring.register_event_duration_secs_listener(_record_phase)
   everything = list(ENTRIES) + list(CROSSVAL_ENTRIES) + ['boston_lr_sweep', 'dqn_cartpole',
                                                           'dcgan_frogs']
@@ -662,6 +810,8 @@ def main(_):
                 r['test_metric'] for r in keras_runs),
             'keras': keras_runs[0]['keras_version']})
         row['ratio'] = row['ours_per_s'] / row['keras_per_s']
+      if _WALL.value and k is None:
+        row.update(wall_times(name, arrays))
       rows.append(row)
       _print_row(row)
   with open(_OUTPUT.value, 'w') as f:
@@ -680,6 +830,12 @@ def _print_row(row):
   print(f"{row['name']:40s} ours {row['ours_per_s']:9.0f}/s first step "
         f"{row['ours_first_step_s']:5.2f} s ({_phases_text(row, 'ours')})  {keras_part}",
         flush=True)
+  if 'ours_wait_cold_s' in row:
+    sides = [s for s in ('ours', 'keras') if f'{s}_wait_cold_s' in row]
+    print(f"{'':40s} wall time ({row['wall_epochs']} epochs): " + '; '.join(
+        f"{s} whole wait {row[f'{s}_wait_cold_s']:.2f} s cold, {row[f'{s}_wait_warm_s']:.2f} s "
+        f"warm, {row[f'{s}_epoch_s']:.3f} s/epoch, first step {row[f'{s}_first_step_cold_s']:.2f}"
+        f" s cold, {row[f'{s}_first_step_warm_s']:.2f} s warm" for s in sides), flush=True)
   sys.stdout.flush()
 
 
