@@ -436,8 +436,13 @@ def update_readme(path: str, rows: list) -> None:
 
 def readme_table(path: str) -> str:
   """The table between README.md's markers."""
-  with open(path) as f:
-    text = f.read()
+  try:
+    with open(path) as f:
+      text = f.read()
+  except OSError as e:
+    raise UserError(f'cannot read {path}: {e.strerror}') from None
+  if BEGIN not in text or END not in text:
+    raise UserError(f'{path} has no {BEGIN} ... {END} markers around its results table')
   return text.split(BEGIN, 1)[1].split(END, 1)[0].strip('\n') + '\n'
 
 

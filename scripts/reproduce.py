@@ -21,8 +21,8 @@ import os
 
 from absl import flags
 
-from configs.experiments import (EXPERIMENTS, hardware_text, merged, report, run_experiment,
-                                 update_readme)
+from configs.experiments import (EXPERIMENTS, hardware_text, merged, readme_table, report,
+                                 run_experiment, update_readme)
 from library import cli
 from library.errors import UserError
 
@@ -33,6 +33,8 @@ _REPORT = flags.DEFINE_string('report', 'configs/REPRODUCED.md', 'the Markdown r
                               '.json beside it)')
 _UPDATE_README = flags.DEFINE_bool('update_readme', False, "rewrite README.md's results table "
                                    'from the report')
+_README = flags.DEFINE_string('readme', 'README.md', 'the README whose table --update_readme '
+                              'rewrites')
 _SMOKE = flags.DEFINE_bool('smoke', False, 'smoke settings, no Keras twins: the machinery only')
 _KERAS = flags.DEFINE_bool('keras', True, 'run the Keras 3 twins where they exist')
 
@@ -43,6 +45,10 @@ def main(_):
   for name in _ONLY.value or ():
     if name not in ids:
       raise UserError(f'--only={name!r} is not an experiment; they are {", ".join(ids)}')
+  if _UPDATE_README.value:     # refused before anything runs
+    if _SMOKE.value:
+      raise UserError('--update_readme takes a real run, not --smoke numbers')
+    readme_table(_README.value)
   chosen = [e for e in EXPERIMENTS if not _ONLY.value or e.id in _ONLY.value]
   hardware = hardware_text()
   rows = []
@@ -60,10 +66,8 @@ def main(_):
   writers.write_json_atomic(base + '.json', {'smoke': _SMOKE.value, 'rows': rows})
   print(f'wrote {report_path} and {base}.json')
   if _UPDATE_README.value:
-    if _SMOKE.value:
-      raise UserError('--update_readme takes a real run, not --smoke numbers')
-    update_readme('README.md', rows)
-    print('README.md: its results table is the report\'s')
+    update_readme(_README.value, rows)
+    print(f'{_README.value}: its results table is the report\'s')
 
 
 if __name__ == '__main__':

@@ -1,7 +1,7 @@
 """The course notebooks (notebooks/*.ipynb): stored without outputs, each executed from top to
 bottom with smoke settings (DLWR_NOTEBOOK_SMOKE=1: a few steps of every run) in a real
-Jupyter kernel, so that none can rot. The execution runs with ./scripts/test.sh --notebooks
-(DLWR_TEST_NOTEBOOKS=1), which CI runs after the suite."""
+Jupyter kernel, so that none can rot. The execution runs with ./scripts/test.sh --docs
+(DLWR_TEST_DOCS=1), which CI runs after the suite."""
 import glob
 import os
 
@@ -36,8 +36,8 @@ def test_there_is_a_notebook_per_chapter_stored_without_outputs_and_set_up_alike
   assert len(setups) == 1      # one set-up cell, the same in every notebook
 
 
-@pytest.mark.skipif(os.environ.get('DLWR_TEST_NOTEBOOKS') != '1',
-                    reason='executed by ./scripts/test.sh --notebooks (CI runs it after the '
+@pytest.mark.skipif(os.environ.get('DLWR_TEST_DOCS') != '1',
+                    reason='executed by ./scripts/test.sh --docs (CI runs it after the '
                     'suite: about 3 minutes, beyond the suite\'s 15)')
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=[os.path.basename(p)[:-6] for p in NOTEBOOKS])
 def test_the_notebook_runs_from_top_to_bottom(path, tmp_path, monkeypatch):
