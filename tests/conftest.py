@@ -7,6 +7,20 @@ os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
 os.environ['JAX_NUMPY_RANK_PROMOTION'] = 'raise'
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+# One XLA compilation cache per pytest worker, for its own tests and the scripts they start:
+# the same small programs compile once per worker, not once per test. Per worker, because
+# JAX's cache writes its files in place (a reader racing a writer would see half a file).
+# Processes that a test kills with SIGKILL run without it (tests/test_scripts.py's
+# kill_midway_then_rerun), since a kill mid-write would leave half a file for the next reader.
+# A run's own config.compilation_cache_dir yields to it (library.train.set_compilation_cache).
+import atexit  # pylint: disable=wrong-import-position
+import shutil  # pylint: disable=wrong-import-position
+import tempfile  # pylint: disable=wrong-import-position
+os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(
+    prefix=f'dlwr-xla-{os.environ.get("PYTEST_XDIST_WORKER", "main")}-')
+os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+atexit.register(shutil.rmtree, os.environ['JAX_COMPILATION_CACHE_DIR'], ignore_errors=True)
+UNCACHED_OUT = ('JAX_COMPILATION_CACHE_DIR', 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS')
 
 import pytest  # pylint: disable=wrong-import-position
 

@@ -1,5 +1,4 @@
 """Sources, held-out splits, preprocessing and batch indices."""
-import os
 import time
 
 import ml_collections

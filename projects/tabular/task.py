@@ -26,7 +26,7 @@ import os
 import ml_collections
 import numpy as np
 
-from library import config as config_lib, supervised
+from library import supervised
 from library.data import pipeline, splits as splits_lib
 from library.errors import UserError
 from projects.tabular import preprocessing
