@@ -99,8 +99,8 @@ class _SignalFlag:
 
   On several processes, SIGTERM is left to JAX's preemption service (jax.distributed's own
   handler): `poll` at every chunk boundary turns it into the flag on every process at the
-  same boundary, so that all of them save one checkpoint of one step and exit alike. (SIGINT
-  stays this process's own: stop a multi-host run by signalling every host.)"""
+  same boundary, so that all of them save one checkpoint of one step and exit alike. SIGINT
+  (Ctrl-C, or srun forwarding it) is turned into that SIGTERM, so it stops every host alike."""
 
   def __init__(self):
     self.signum = None
@@ -124,6 +124,9 @@ class _SignalFlag:
     return self
 
   def _handle(self, signum, frame):  # pylint: disable=unused-argument
+    if self._several:      # to JAX's preemption service, which tells every process
+      os.kill(os.getpid(), signal.SIGTERM)
+      return
     self.signum = signum
 
   def __exit__(self, *exc):

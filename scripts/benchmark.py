@@ -28,7 +28,8 @@ Beside the steady state, each of those entries also reports the wall time a user
   - time to the first step, compilation included, cold and warm (`first_step_cold_s`,
     `first_step_warm_s`; Keras gets JAX's persistent cache too);
   - `wait_ratio` and `epoch_ratio`: Keras' over ours (above 1: ours is ahead).
---smoke runs everything for a few steps, one repeat (the machinery only, as the tests do).
+--nowall skips it (it starts 3 processes a side per repeat). --smoke runs everything for a
+few steps, one repeat (the machinery only, as the tests do).
 Needs `pip install -r requirements-benchmark.txt`.
 """
 import itertools
@@ -384,9 +385,14 @@ def wall_child(spec: str) -> None:
   is the wall clock when it is done: ours once results.json is written, Keras when fit
   returns. Both sides use JAX's persistent compilation cache in `cache`."""
   import contextlib, io  # pylint: disable=import-outside-toplevel,multiple-imports
+  import jax  # pylint: disable=import-outside-toplevel
   side, name, epochs, cache, arrays_path = (spec.split(':') + [''])[:5]
   path, _, build, loss, _ = ENTRIES[name]
   arrays = _load_arrays(arrays_path)
+  # This cache, whatever the environment says (JAX_COMPILATION_CACHE_DIR would win over the
+  # config's); every program cached, however fast it compiled, on both sides.
+  jax.config.update('jax_compilation_cache_dir', cache)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
   if side == 'ours':
     from library import train  # pylint: disable=import-outside-toplevel
     from library import config as config_lib  # pylint: disable=import-outside-toplevel
@@ -404,8 +410,6 @@ def wall_child(spec: str) -> None:
       end = time.time()
     out = {'end': end, 'first_step_s': results['first_step_seconds']}
   else:
-    train_lib = __import__('library.train', fromlist=['set_compilation_cache'])
-    train_lib.set_compilation_cache(cache)
     result = run_keras(path, int(epochs), build, loss, arrays, with_validation=True)
     out = {'end': result['fit_end_wall'], 'first_step_s': result['first_step_s']}
   print('WALL ' + json.dumps(out), flush=True)

@@ -7,7 +7,7 @@
 #                                   of README.md, with smoke settings (about 7 minutes; CI runs
 #                                   both)
 source "$(dirname "$0")/_venv.sh" requirements-test.txt
-if [ "${1:-}" = "--docs" ]; then
+if [ "${1:-}" = "--docs" ] || [ "${1:-}" = "--notebooks" ]; then   # (--notebooks: its old name)
   shift
   export DLWR_TEST_DOCS=1
   exec .venv/bin/python -m pytest -q -n "${TEST_WORKERS:-2}" -p no:cacheprovider \

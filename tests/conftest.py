@@ -8,11 +8,12 @@ os.environ['JAX_NUMPY_RANK_PROMOTION'] = 'raise'
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 # One XLA compilation cache per pytest worker, for its own tests and the scripts they start:
-# the same small programs compile once per worker, not once per test. Per worker, because
-# JAX's cache writes its files in place (a reader racing a writer would see half a file).
-# Processes that a test kills with SIGKILL run without it (tests/test_scripts.py's
-# kill_midway_then_rerun), since a kill mid-write would leave half a file for the next reader.
-# A run's own config.compilation_cache_dir yields to it (library.train.set_compilation_cache).
+# the same small programs compile once per worker, not once per test. JAX writes a cache file
+# in place, so a reader racing its writer, or a process killed mid-write, leaves a truncated
+# entry, which JAX only warns about and compiles afresh (every later reader again). Per
+# worker keeps the two workers from racing, and the processes that kill_midway_then_rerun
+# (tests/test_scripts.py) SIGKILLs run without it. A run's own config.compilation_cache_dir
+# yields to it (library.train.set_compilation_cache).
 import atexit  # pylint: disable=wrong-import-position
 import shutil  # pylint: disable=wrong-import-position
 import tempfile  # pylint: disable=wrong-import-position

@@ -99,7 +99,7 @@ def _check_wall_times(tmp):
 # (None, reason): a launch on machines a test cannot have (a TPU slice, a SLURM cluster); the
 # reason says what stands for it.
 ELSEWHERE = ('the several-hosts launch: tests/test_scripts.py::'
-             'test_two_hosts_train_like_one_host_with_as_many_devices runs two processes '
+             'test_two_hosts_train_like_one_host_and_agree_on_a_preemption runs two processes '
              'through jax.distributed on one machine')
 SMOKE_BENCH = ' --repeats 1 --smoke --output={tmp}/benchmark.json'
 RUNS = {
