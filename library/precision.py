@@ -41,6 +41,4 @@ def cast_floating(tree, dtype):
 
 
 def to_float32(tree):
-  return jax.tree.map(
-      lambda x: x.astype(jnp.float32)
-      if jnp.issubdtype(jnp.result_type(x), jnp.floating) else x, tree)
+  return cast_floating(tree, jnp.float32)
