@@ -133,7 +133,8 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
   c.data.padding = 'pre'
   c.data.truncating = 'pre'
   # 'device': keep the dataset on the accelerators and gather batches there; 'host': feed
-  # batches from host memory; 'auto': on device if it fits in on_device_max_mb.
+  # batches from host memory, each process reading only its own devices' rows of each batch;
+  # 'auto': on device if it fits in on_device_max_mb, on one process; on several, 'host'.
   c.data.placement = 'auto'
   # Cached features (book 5.3, feature extraction): before training, every split's inputs are
   # replaced, once, by the outputs of this frozen model (module/name/kwargs as `model`) with

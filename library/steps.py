@@ -16,7 +16,12 @@ from library.trace_cache import gc_paused
 
 
 class MeshData:
-  """The splits of a dataset, either replicated on every device or kept in host memory."""
+  """The splits of a dataset, either replicated on every device or kept in host memory.
+
+  Kept in host memory, each process reads only the rows of its own devices' shards of each
+  batch (the per-host data of several hosts: `put_rows`); the batch indices are the same
+  function of (seed, step) on every process, so the global batches are those of one host.
+  """
 
   def __init__(self, datasets: Datasets, mesh: Mesh, on_device: bool):
     self.mesh = mesh
@@ -32,8 +37,28 @@ class MeshData:
     weights_on_mesh = parallel.put(weights, sharding)
     if self.on_device:
       return self.device[split], idx_on_mesh, weights_on_mesh
-    gathered = timeseries.gather(self.host[split], idx)
-    return parallel.put_tree(gathered, sharding), idx_on_mesh, weights_on_mesh
+    return put_rows(self.host[split], idx, sharding), idx_on_mesh, weights_on_mesh
+
+
+def put_rows(split, idx: np.ndarray, sharding) -> dict:
+  """The examples `idx` of a host split as global arrays sharded like `idx`: every device of
+  this process gets the rows of its own slice of `idx`, gathered here; no process reads the
+  rows of another process's devices."""
+  per_device = sharding.addressable_devices_indices_map(idx.shape)
+  local = {}    # a slice of idx -> its gathered rows (devices holding the same slice share them)
+  for index in per_device.values():
+    key = tuple((s.start, s.stop) for s in index)
+    if key not in local:
+      local[key] = jax.tree.flatten(timeseries.gather(split, idx[index]))
+  treedef = next(iter(local.values()))[1]
+  devices = list(per_device)
+  keys = [tuple((s.start, s.stop) for s in per_device[dev]) for dev in devices]
+  leaves = []
+  for i in range(treedef.num_leaves):
+    parts = jax.device_put([local[key][0][i] for key in keys], devices)
+    shape = idx.shape + parts[0].shape[idx.ndim:]
+    leaves.append(jax.make_array_from_single_device_arrays(shape, sharding, parts))
+  return jax.tree.unflatten(treedef, leaves)
 
 
 def _batch(data, idx, weights, on_device: bool, mesh: Mesh):

@@ -259,7 +259,9 @@ def setup(config, arrays=None, devices=None):
   else:
     if datasets is not None:
       on_device = config.data.placement == 'device'
-      if config.data.placement == 'auto':
+      # On several processes 'auto' keeps the data on the hosts, each process reading only the
+      # rows of its own shards (replicated on the devices, every host would hold every row).
+      if config.data.placement == 'auto' and jax.process_count() == 1:
         nbytes = sum(a.nbytes for s in datasets.splits.values() for a in jax.tree.leaves(s))
         on_device = nbytes <= config.data.on_device_max_mb * 2**20
       data = steps.MeshData(datasets, mesh, on_device)

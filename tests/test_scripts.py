@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from library import inference
+from library.data.pipeline import TrainBatches
 from tests.conftest import ROOT, UNCACHED_OUT, run_script
 
 CONVNET = 'configs/convnets/mnist_convnet.py'
@@ -199,35 +200,75 @@ def _free_port() -> int:
 
 
 def _two_processes(args, workdir, base):
+  """args: the command line, or process index -> its command line."""
   port = _free_port()
-  return [subprocess.Popen(args + [f'--workdir={workdir}'], cwd=ROOT, stdout=subprocess.PIPE,
+  args_of = args if callable(args) else lambda i: args
+  return [subprocess.Popen(args_of(i) + [f'--workdir={workdir}'], cwd=ROOT,
+                           stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True,
                            env=dict(base, JAX_COORDINATOR_ADDRESS=f'127.0.0.1:{port}',
                                     JAX_NUM_PROCESSES='2', JAX_PROCESS_ID=str(i)))
           for i in range(2)]
 
 
+def _evaluate(workdir, env, processes: int = 1) -> dict:
+  """scripts.evaluate's test metrics of workdir's checkpoint, on one process or two."""
+  args = [sys.executable, '-m', 'scripts.evaluate', '--split=test']
+  if processes == 1:
+    run = subprocess.run(args + [f'--workdir={workdir}'], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=False)
+    outs = [(run.returncode, run.stdout, run.stderr)]
+  else:
+    procs = _two_processes(args, workdir, env)
+    outs = [(p.returncode, *o) for p, o in ((p, p.communicate(timeout=300)) for p in procs)]
+  for code, _, err in outs:
+    assert code == 0, err[-3000:]
+  return json.loads(outs[0][1].strip().splitlines()[-1])
+
+
 def test_two_hosts_train_like_one_host_and_agree_on_a_preemption(tmp_path):
-  """Two processes of 2 CPU devices each (jax.distributed, gloo) = one process of 4 devices.
-  SIGTERM to one of them: both save one checkpoint of the same step and exit with 128 + 15;
-  rerun, they end with bitwise the parameters of the uninterrupted two."""
+  """Two processes of 2 CPU devices each (jax.distributed, gloo) = one process of 4 devices,
+  each process reading only the rows of its own shards of each batch (per-host data), and a
+  checkpoint of either restores on the other's process and device count. SIGTERM to one of
+  them: both save one checkpoint of the same step and exit with 128 + 15; rerun, they end with
+  bitwise the parameters of the uninterrupted two."""
   args = [a for a in _train_command('', '--config.batch_size=32') if not a.startswith('--workdir')]
   base = dict(os.environ, JAX_PLATFORMS='cpu', JAX_CPU_COLLECTIVES_IMPLEMENTATION='gloo',
               XLA_FLAGS='--xla_force_host_platform_device_count=2')
-  procs = _two_processes(args, tmp_path / 'two', base)
+  rows = [tmp_path / f'rows{i}.json' for i in range(2)]
+  recording = lambda i: [sys.executable, '-m', 'tests.record_rows', str(rows[i]), *args[3:]]
+  procs = _two_processes(recording, tmp_path / 'two', base)
   outs = [p.communicate(timeout=300) for p in procs]
   for p, (_, err) in zip(procs, outs):
     assert p.returncode == 0, err[-3000:]
   assert 'results' in outs[0][0] and 'results' not in outs[1][0]   # only the first host prints
+  one_device = dict(base, XLA_FLAGS='--xla_force_host_platform_device_count=1')
+  four_devices = dict(base, XLA_FLAGS='--xla_force_host_platform_device_count=4')
   one = subprocess.run(args + [f'--workdir={tmp_path / "one"}'], cwd=ROOT, capture_output=True,
-                       text=True, check=False,
-                       env=dict(base, XLA_FLAGS='--xla_force_host_platform_device_count=4'))
+                       text=True, check=False, env=four_devices)
   assert one.returncode == 0, one.stderr[-3000:]
   two = json.loads((tmp_path / 'two' / 'results.json').read_text())
   single = json.loads((tmp_path / 'one' / 'results.json').read_text())
   assert (two['devices'], two['processes']) == (4, 2) and single['devices'] == 4
   np.testing.assert_allclose(two['test']['loss'], single['test']['loss'], rtol=1e-5)
   assert two['test']['accuracy'] == single['test']['accuracy']
+  # Per-host data: the 40 steps of 32 rows are the first 1,280 rows of epoch 0's order, as on
+  # one host; each process read its own half of every batch, and of every test batch.
+  read = [json.loads(r.read_text()) for r in rows]
+  first_rows = TrainBatches(4000, 32, seed=0).indices(0, 40)[0]
+  halves = [first_rows[:, :16], first_rows[:, 16:]]    # devices 0-1 on process 0, 2-3 on 1
+  for i in range(2):     # each of its rows once: epoch 0 has no row twice
+    assert sorted(read[i]['train']) == sorted(halves[i].ravel().tolist()), i
+  test_rows = [set(r['test']) for r in read]
+  assert test_rows[0] | test_rows[1] == set(range(1000)) and test_rows[0] & test_rows[1] <= {0}
+  # Restore on another count of processes and devices: the two's checkpoint on one process of
+  # one device, and the one's on two processes of two devices each.
+  for workdir, env, processes, expected in ((tmp_path / 'two', one_device, 1, two),
+                                            (tmp_path / 'one', base, 2, single)):
+    metrics = _evaluate(workdir, env, processes)
+    assert metrics['step'] == 40
+    np.testing.assert_allclose(metrics['loss'], expected['test']['loss'], rtol=1e-5)
+    assert metrics['accuracy'] == expected['test']['accuracy']
   # A preemption notice to the second host only.
   termed = tmp_path / 'termed'
   procs = _two_processes(args, termed, base)
