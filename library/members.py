@@ -217,7 +217,10 @@ def layout(config, module, arrays) -> Layout:
                 _values(config, names, names_varied),
                 stats, datasets.raw_input_shape,
                 member_inputs=None if refit is None else refit.inputs,
-                preprocessing=None if refit is None else refit.preprocessing,
+                # one spec per member: its own, or the one they share
+                preprocessing=(refit.preprocessing if refit is not None else None
+                               if datasets.preprocessing is None else
+                               [datasets.preprocessing] * len(names)),
                 model_kwargs=datasets.model_kwargs if refit is None else refit.model_kwargs)
 
 

@@ -134,6 +134,12 @@ RUNS = {
     '--folder=/tmp/boston --workdir=/tmp/boston_run': (
         'python -m scripts.competition --config=configs/tabular/competition.py:boston,smoke '
         '--folder={tmp}/boston --workdir={tmp}/boston_run', 'submission.csv'),
+    'python -m scripts.competition --make=digits --folder=/tmp/digits': (
+        'python -m scripts.competition --make=digits --folder={tmp}/digits', '"train_rows": 4000'),
+    'python -m scripts.competition --config=configs/tabular/competition.py:digits '
+    '--folder=/tmp/digits --workdir=/tmp/digits_run': (
+        'python -m scripts.competition --config=configs/tabular/competition.py:digits,smoke '
+        '--folder={tmp}/digits --workdir={tmp}/digits_run', 'submission.csv'),
     'python -m scripts.train --config=configs/recurrent/co2_forecast.py:gru --workdir=/tmp/co2 '
     '--config.callbacks.early_stopping.monitor=validation.loss '
     '--config.callbacks.early_stopping.patience=5 '

@@ -17,7 +17,14 @@ from projects.tabular import competitions
 def made(tmp_path_factory):
   root = tmp_path_factory.mktemp('competitions')
   return {name: (str(root / name), competitions.make(name, str(root / name)))
-          for name in competitions.COMPETITIONS}
+          for name in competitions.COMPETITIONS if name not in competitions.IMAGE_COMPETITIONS}
+
+
+@pytest.fixture(scope='module')
+def made_images(tmp_path_factory):
+  root = tmp_path_factory.mktemp('image_competitions')
+  return {name: (str(root / name), competitions.make(name, str(root / name)))
+          for name in competitions.IMAGE_COMPETITIONS}
 
 
 def test_a_competition_folder_is_laid_out_as_a_kaggle_download(made):
@@ -358,3 +365,115 @@ def test_text_labels_and_three_classes_go_from_folder_to_a_scored_submission(tmp
       assert list(rows) == ['ours']           # no baselines for more than two classes yet
   with pytest.raises(UserError, match='metric rmse scores values'):
     submission.check(config, _class_folder(tmp_path, 'wine2', wine, 'target', 'rmse'))
+
+
+def test_an_image_folder_competition_goes_from_folder_to_a_scored_submission(made_images,
+                                                                             tmp_path):
+  """digits: Kaggle's image-folder layout of real digits; book 5.1's convnet (shrunk), 2
+  epochs, as 3 stratified folds of one run sharing one copy of the images; out-of-fold and
+  test accuracy well above chance, a submission in the sample's ids and order, scored by the
+  scorer. (Each fold alone scores about its out-of-fold accuracy on test, 0.2-0.4; their
+  average's guesses are right far more often.)"""
+  from library import train  # pylint: disable=import-outside-toplevel
+  from projects.tabular import submission  # pylint: disable=import-outside-toplevel
+  folder, info = made_images['digits']
+  assert (info['id'], info['target'], info['train_rows']) == ('file', 'label', 4000)
+  assert sorted(os.listdir(os.path.join(folder, 'train'))) == [str(d) for d in range(10)]
+  sample = pd.read_csv(os.path.join(folder, 'sample_submission.csv'), dtype={'file': str})
+  assert sorted(sample['file']) == sorted(os.listdir(os.path.join(folder, 'test')))
+  assert len(sample) == 1000 and not set(sample['file']) & {
+      f for d in range(10) for f in os.listdir(os.path.join(folder, 'train', str(d)))}
+  config = _competition_config('digits,smoke', folder, 2.0)
+  config.members.k = 3
+  train.train_and_evaluate(config, str(tmp_path / 'run'))
+  report = submission.submit(str(tmp_path / 'run'), folder)
+  ours = report['models'][0]
+  assert (report['members'], report['oof_rows'], len(report['models'])) == (3, 4000, 1)
+  assert ours['oof'] > 0.3 and ours['test'] > 0.5, report      # chance: 0.1
+  sub = pd.read_csv(tmp_path / 'run' / 'submission.csv', dtype={'file': str})
+  assert list(sub.columns) == ['file', 'label'] and list(sub['file']) == list(sample['file'])
+  assert set(sub['label']) <= set(range(10))
+  assert competitions.score(str(tmp_path / 'run' / 'submission.csv'), folder) == ours['test']
+  specs = json.loads((tmp_path / 'run' / 'preprocessing.json').read_text())
+  assert len(specs) == 3 and specs[0] == specs[2] and specs[0]['classes'] == [
+      str(d) for d in range(10)] and specs[0]['images']['size'] == [28, 28]
+
+
+def test_an_image_folder_competitions_mistakes_are_one_line_errors(made_images, tmp_path):
+  from projects.tabular import images, submission  # pylint: disable=import-outside-toplevel
+  source, _ = made_images['digits']
+  sample = pd.read_csv(os.path.join(source, 'sample_submission.csv'), dtype={'file': str})
+
+  def copy(name):
+    folder = tmp_path / name
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns('train'))
+    return folder
+
+  folder = copy('stems')     # ids without the extension name their files too (Dogs vs. Cats)
+  sample.assign(file=sample['file'].str[:-4]).to_csv(folder / 'sample_submission.csv',
+                                                     index=False)
+  assert images.read_folder(str(folder), 'label', 'file')[0] == list(sample['file'])
+  folder = copy('renamed')
+  sample.assign(file=['nope.png'] + list(sample['file'][1:])).to_csv(
+      folder / 'sample_submission.csv', index=False)
+  with pytest.raises(UserError, match=r"id 'nope.png' \(line 2\) is not an image of"):
+    images.read_folder(str(folder), 'label', 'file')
+  folder = copy('unlisted')
+  sample.iloc[1:].to_csv(folder / 'sample_submission.csv', index=False)
+  with pytest.raises(UserError, match=re.escape(f'test/{sample["file"][0]} is not in')):
+    images.read_folder(str(folder), 'label', 'file')
+  folder = copy('broken')
+  (folder / 'test' / sample['file'][0]).write_bytes(b'not a png')
+  config = _competition_config('digits', str(folder), 1.0)
+  with pytest.raises(UserError, match=re.escape(f'test image {folder}/test/{sample["file"][0]} '
+                                                'cannot be decoded')):
+    images.test_inputs(config, str(folder), list(sample['file']))
+  config.task_config.loss = 'mse'
+  with pytest.raises(UserError, match='is an image-folder competition: its classes are its '
+                                      'folders; task_config.loss=mse is a regression'):
+    images.load_data(config, None, 'regression')
+  with pytest.raises(UserError, match='metric accuracy scores classes'):
+    submission.check(config, source, 'accuracy')
+  with pytest.raises(UserError, match="baselines are models of a table's columns"):
+    competitions.baselines(source)
+
+
+def test_the_cats_dogs_recipe_submits_kaggles_probabilities_of_a_dog(tmp_path):
+  """:cats_dogs is book 5.3's frozen VGG16 recipe (its widths shrunk, random weights: the
+  ImageNet ones cannot be had here) on a Dogs vs. Cats Redux layout: ids are the test files'
+  numbers, the submission the probability of a dog, scored by log loss."""
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  from configs.transfer import cats_dogs_vgg16  # pylint: disable=import-outside-toplevel
+  from library import train  # pylint: disable=import-outside-toplevel
+  from projects.tabular import submission  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  folder = tmp_path / 'redux'
+  for i in range(32):     # dogs bright, cats dark: something to learn
+    cls = ('cats', 'dogs')[i % 2]
+    (folder / 'train' / cls).mkdir(parents=True, exist_ok=True)
+    level = 60 if cls == 'cats' else 190
+    pixels = np.clip(rng.normal(level, 30, (40, 48, 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(folder / 'train' / cls / f'{cls[:-1]}.{i}.jpg')
+  (folder / 'test').mkdir()
+  for i in range(1, 9):
+    Image.fromarray(np.full((40, 48, 3), 60 + 130 * (i % 2), np.uint8)).save(
+        folder / 'test' / f'{i}.jpg')
+  pd.DataFrame({'id': range(1, 9), 'label': 0.5}).to_csv(folder / 'sample_submission.csv',
+                                                         index=False)
+  config = _competition_config('cats_dogs', str(folder), 1.0)
+  frozen = cats_dogs_vgg16.get_config('frozen')
+  assert (config.model, config.task_config.freeze, config.data.augment) == (
+      frozen.model, frozen.task_config.freeze, frozen.data.augment)
+  assert config.model_init.path == frozen.model_init.path == cats_dogs_vgg16.WEIGHTS
+  config.model_init.path, config.model_init.prefix = '', ''
+  config.model.kwargs.base_widths = cats_dogs_vgg16.SMOKE_WIDTHS
+  config.model.kwargs.dense = (8,)
+  config.data.image_size = (32, 32)
+  config.members.k = 2
+  config.batch_size = 8
+  train.train_and_evaluate(config, str(tmp_path / 'run'))
+  report = submission.submit(str(tmp_path / 'run'), str(folder), metric='log_loss')
+  assert report['metric'] == 'log_loss' and report['oof_rows'] == 32
+  sub = pd.read_csv(tmp_path / 'run' / 'submission.csv')
+  assert list(sub.columns) == ['id', 'label'] and list(sub['id']) == list(range(1, 9))
+  assert sub['label'].between(0, 1).all() and sub['label'].nunique() > 1

@@ -11,24 +11,63 @@ submission.csv, scikit-learn's baselines run on the same folds, and a blend with
 boosting is fitted on the out-of-fold predictions. Not in the book (the course's final
 project). Ours (2-core x86 CPU, JAX 0.10.2): boston RMSE 3.63 out of fold, 2.26 on test
 (gradient boosting on the same folds 3.89 / 2.76); breast_cancer ROC AUC 0.991 / 0.998
-(0.994 / 0.995); more in projects/tabular/README.md.
+(0.994 / 0.995); digits accuracy 0.936 / 0.967 (6 min 23 s); more in
+projects/tabular/README.md.
+
+Image-folder competitions (train/<class>/, test/, sample_submission.csv; projects/tabular/
+images.py) go through the same script, with an image model taken from another config:
+  python -m scripts.competition --make=digits --folder=/tmp/digits
+  python -m scripts.competition --config=configs/tabular/competition.py:digits \
+      --folder=/tmp/digits --workdir=/tmp/digits_run
 
 Variants (one of the competitions, plus `smoke` for a few epochs):
   boston          MEDV (k$), RMSE: TabularNet 64-64, mse, adam 1e-3, batch 16, 300 epochs.
   breast_cancer   malignant (0/1), ROC AUC: TabularNet 32, dropout 0.2, binary_crossentropy,
                   adam 1e-3, batch 16, 60 epochs.
+  digits          label (0-9), accuracy, images 28x28: book 5.1's convnet
+                  (configs/convnets/mnist_convnet.py: rmsprop 1e-3, batch 64, 5 epochs),
+                  sparse_categorical_crossentropy, 5 stratified folds.
+  cats_dogs       Kaggle's Dogs vs. Cats Redux (--metric=log_loss, of the probability of a
+                  dog; its ids are the test files' numbers) with book 5.3's frozen VGG16
+                  (configs/transfer/cats_dogs_vgg16.py:frozen: the converted ImageNet
+                  weights, augmentation, rmsprop 2e-5, batch 20, 30 epochs),
+                  images 150x150, 5 stratified folds. Its folder: the download's train/cat.*.jpg
+                  and dog.*.jpg moved into train/cats/ and train/dogs/, test/ and
+                  sample_submission.csv as they come. Not run here (no network for either).
 For another competition folder, copy a variant and name its target and id columns
 (task_config.table), its loss, and its metric (competition.json's, or --metric).
 """
+import copy
+
 from configs import variants
+from configs.convnets import mnist_convnet
+from configs.transfer import cats_dogs_vgg16
 from library.config import default_config
 
-VARIANTS = ('boston', 'breast_cancer', 'smoke')
+VARIANTS = ('boston', 'breast_cancer', 'digits', 'cats_dogs', 'smoke')
+
+
+def _image_model_of(config, source) -> None:
+  """An image competition trained with another config's image model and recipe: its model,
+  its start (model_init), optimizer, freezing, augmentation, loss, image size and scale,
+  batch size and epochs."""
+  for key in ('model', 'model_init', 'optimizer'):
+    config[key] = copy.deepcopy(source[key])
+  for key in ('image_size', 'scale', 'augment'):
+    config.data[key] = copy.deepcopy(source.data[key])
+  for key in ('freeze', 'unfreeze_from', 'metrics'):
+    config.task_config[key] = copy.deepcopy(source.task_config[key])
+  config.batch_size, config.num_epochs = source.batch_size, source.num_epochs
+  config.steps_per_dispatch = copy.deepcopy(source.steps_per_dispatch)
+  config.task_config.table.id = 'file'
+  config.task_config.table.target = 'label'
+  config.members.scheme = 'stratified_kfold'
 
 
 def get_config(arg: str | None = None):
   chosen = variants.parse(arg, VARIANTS)
-  which = variants.pick_one(chosen, ('boston', 'breast_cancer'), 'boston')
+  which = variants.pick_one(chosen, ('boston', 'breast_cancer', 'digits', 'cats_dogs'),
+                            'boston')
   config = default_config('projects.tabular.task')
   config.model.module = 'projects.tabular.models'
   config.model.name = 'TabularNet'
@@ -52,6 +91,18 @@ def get_config(arg: str | None = None):
     config.task_config.metrics = ('mae',)
     config.model.kwargs.hidden = (64, 64)
     config.num_epochs = 300.0
+  elif which == 'digits':
+    _image_model_of(config, mnist_convnet.get_config())
+    config.data.image_size = (28, 28)
+    config.task_config.loss = 'sparse_categorical_crossentropy'
+    config.eval_batch_size = 500
+    config.checkpoint.every_epochs = None
+  elif which == 'cats_dogs':
+    _image_model_of(config, cats_dogs_vgg16.get_config('frozen'))
+    config.task_config.table.id = 'id'          # Kaggle's: the test file's number
+    config.task_config.loss = 'binary_crossentropy'
+    config.eval_batch_size = 100
+    config.checkpoint.every_epochs = None
   else:
     config.task_config.table.target = 'malignant'
     config.task_config.loss = 'binary_crossentropy'
@@ -61,8 +112,14 @@ def get_config(arg: str | None = None):
     config.model.kwargs.dropout_rate = 0.2
     config.num_epochs = 60.0
   config.eval_every_epochs = config.num_epochs / 10
+  if which in ('digits', 'cats_dogs'):     # Keras' epochs, as the image configs evaluate
+    config.eval_every_epochs = 1.0
   if 'smoke' in chosen:
     config.num_epochs = 4.0
     config.eval_every_epochs = 2.0
     config.checkpoint.every_epochs = 2.0
+    if which == 'digits':
+      config.num_epochs, config.eval_every_epochs = 1.0, 1.0
+      config.checkpoint.every_epochs = None
+      config.model.kwargs.features, config.model.kwargs.dense = (4, 8, 8), (8,)
   return config

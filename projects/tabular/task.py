@@ -4,6 +4,9 @@
   config.data.path = '/tmp/boston'                 # train.csv, test.csv, sample_submission.csv
   config.task_config.table.target = 'MEDV'; config.task_config.table.id = 'id'
 
+A folder of images instead of train.csv (train/<class>/, test/) is an image-folder
+competition (projects/tabular/images.py): the same task on the images, with any image model.
+
 `load_data` reads the folder's train.csv (and checks test.csv and sample_submission.csv
 against it), holds out data.validation / data.test rows if asked, and fits the column
 preprocessing (projects/tabular/preprocessing.py) on the training rows only. Batches are
@@ -186,10 +189,21 @@ def _model_kwargs(config, spec: dict) -> dict:
   return out
 
 
+def kind(config) -> str:
+  """'regression', 'binary' or 'multiclass', from task_config.loss."""
+  loss = config.task_config.loss
+  if loss in REGRESSION:
+    return 'regression'
+  return 'binary' if loss == 'binary_crossentropy' else 'multiclass'
+
+
 def load_data(config, arrays=None) -> pipeline.Datasets:
   if arrays is not None:
     raise UserError('the tabular task reads its table from data.path, not from arrays')
   t, d = config.task_config.table, config.data
+  from projects.tabular import images  # pylint: disable=import-outside-toplevel
+  if images.is_image_competition(d.path):
+    return images.load_data(config, split_rows, kind(config))
   train, _, _ = read_folder(d.path, t.target, t.id)
   kinds = preprocessing.column_kinds(train, t.target, t.id or None, t.max_levels)
   classes = classes_of(config, train[t.target])

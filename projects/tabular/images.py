@@ -1,0 +1,121 @@
+"""Image-folder competitions: the same task, script and submission as a table's.
+
+  python -m scripts.competition --make=digits --folder=/tmp/digits
+  python -m scripts.competition --config=configs/tabular/competition.py:digits \
+      --folder=/tmp/digits --workdir=/tmp/digits_run
+
+A folder without train.csv but with a train/ folder is laid out as Kaggle's image-folder
+downloads are (Plant Seedlings, and Keras' flow_images_from_directory):
+- `train/<class>/<file>`: the labelled images, one folder per class (library/data/images.py's
+  image_folder source reads them, decoded and resized to data.image_size once);
+- `test/<file>`: the images to predict;
+- `sample_submission.csv`: the id column (the test files' names) and the target column, in the
+  order a submission keeps.
+The classes are the class folders' names (or data.class_names, in that order), and a
+submission names them. Nothing is fitted to the training rows (the pixels are scaled by
+data.scale), so the folds of one run share one copy of the images; the spec saved with the run
+says the image size, the scale and the classes. The model is any image model of the library's
+configs: the 5.1 convnet, or a transfer-learning network started from converted weights
+(config.model_init, configs/tabular/competition.py:cats_dogs).
+"""
+import os
+
+import numpy as np
+
+from library.data import images as images_lib, pipeline, preprocessing as data_preprocessing
+from library.errors import UserError
+
+
+def is_image_competition(folder: str) -> bool:
+  folder = os.path.expanduser(folder)
+  return (os.path.isdir(os.path.join(folder, 'train')) and
+          not os.path.isfile(os.path.join(folder, 'train.csv')))
+
+
+def class_names(folder: str, data_config) -> list[str]:
+  root = os.path.join(os.path.expanduser(folder), 'train')
+  return list(data_config.class_names) or sorted(
+      n for n in os.listdir(root) if os.path.isdir(os.path.join(root, n)))
+
+
+def read_folder(folder: str, target: str, id_column: str):
+  """(the test files in the sample submission's order, the sample submission) of an image
+  competition folder, checked against each other: every mistake a one-line UserError. An id
+  is a test file's name, or its name without the extension."""
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  folder = os.path.expanduser(folder)
+  test_dir = os.path.join(folder, 'test')
+  path = os.path.join(folder, 'sample_submission.csv')
+  if not os.path.isdir(test_dir) or not os.path.isfile(path):
+    raise UserError(f'{folder} needs test/ (the images to predict) and sample_submission.csv '
+                    'to make a submission')
+  files = sorted(f for f in os.listdir(test_dir)
+                 if f.lower().endswith(images_lib.IMAGE_EXTENSIONS))
+  try:
+    sample = pd.read_csv(path, dtype={id_column: str})
+  except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
+    raise UserError(f'{path} is not a CSV file ({str(e).splitlines()[0]})') from None
+  if id_column not in sample:
+    raise UserError(f'{path} has no id column {id_column!r} (the test images\' file names); '
+                    f'it has {", ".join(map(str, sample.columns))}')
+  ids = sample[id_column].tolist()
+  if len(set(ids)) != len(ids):
+    raise UserError(f'{path}: id {sample[id_column][sample[id_column].duplicated()].iloc[0]!r} '
+                    'appears more than once')
+  # An id names its file, or the file's name without its extension (Kaggle's Dogs vs. Cats).
+  by_name = {f: f for f in files}
+  stems = {}
+  for f in files:
+    stems.setdefault(os.path.splitext(f)[0], []).append(f)
+  by_name.update({stem: found[0] for stem, found in stems.items()
+                  if len(found) == 1 and stem not in by_name})
+  missing = [i for i in ids if i not in by_name]
+  if missing:
+    raise UserError(f'{path}: id {missing[0]!r} (line {ids.index(missing[0]) + 2}) is not an '
+                    f'image of {test_dir} ({len(missing)} such ids)')
+  named = [by_name[i] for i in ids]
+  unlisted = sorted(set(files) - set(named))
+  if unlisted:
+    raise UserError(f'{test_dir}/{unlisted[0]} is not in {path} ({len(unlisted)} test images '
+                    'are not): a submission must predict every test image')
+  return named, sample
+
+
+def _scaled(config, images: np.ndarray) -> np.ndarray:
+  return data_preprocessing.transform_inputs(images, config.data, None)
+
+
+def load_data(config, split_rows, kind: str) -> pipeline.Datasets:
+  """The training images of the class folders as the table task's splits (held out as
+  data.validation / data.test ask), scaled; `kind` is the task's 'binary', 'multiclass' or
+  'regression'."""
+  d, t = config.data, config.task_config.table
+  if kind == 'regression':
+    raise UserError(f'{d.path} is an image-folder competition: its classes are its folders; '
+                    f'task_config.loss={config.task_config.loss} is a regression')
+  classes = class_names(d.path, d)
+  if kind == 'binary' and len(classes) != 2:
+    raise UserError(f'task_config.loss=binary_crossentropy needs 2 classes; {d.path}/train '
+                    f'has {len(classes)}: {classes[:6]}')
+  raw = images_lib.load_image_folder(os.path.expanduser(d.path), ('train',), classes,
+                                     d.image_size)['train']
+  rows = split_rows(config, len(raw['labels']))
+  splits = {name: {'inputs': _scaled(config, raw['inputs'][r]), 'labels': raw['labels'][r]}
+            for name, r in rows.items()}
+  spec = {'images': {'size': list(d.image_size), 'scale': float(d.scale),
+                     'id': t.id, 'target': t.target}, 'classes': classes}
+  model_kwargs = ({'num_outputs': len(classes)}
+                  if config.task_config.loss == 'sparse_categorical_crossentropy' else {})
+  return pipeline.Datasets(splits, None, raw['inputs'].shape[1:], model_kwargs=model_kwargs,
+                           preprocessing=spec, raw_input_range=(0.0, 255.0))
+
+
+def test_inputs(config, folder: str, files: list[str]) -> np.ndarray:
+  """The test images `files`, as training saw its images; one that does not decode is a
+  one-line error (a submission predicts every test image)."""
+  paths = [os.path.join(os.path.expanduser(folder), 'test', f) for f in files]
+  images, failed = images_lib.load_images(paths, config.data.image_size)
+  if failed:
+    raise UserError(f'test image {failed[0]} cannot be decoded ({len(failed)} such images); '
+                    'a submission predicts every test image')
+  return _scaled(config, images)
