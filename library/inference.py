@@ -134,7 +134,8 @@ def load_inputs(paths: list[str], raw_shape: tuple[int, ...]) -> np.ndarray:
     if image.mode != mode or image.size != (width, height):
       print(f'note: {path} is {image.size[0]}x{image.size[1]} {image.mode}; converted to the '
             f'{width}x{height} {mode} that training saw', file=sys.stderr, flush=True)
-    array = np.asarray(image.convert(mode).resize((width, height)), np.float32)
+    # bilinear, as the image_folder source resized the training images
+    array = np.asarray(image.convert(mode).resize((width, height), Image.BILINEAR), np.float32)
     images.append(array.reshape(height, width, channels))
   return np.stack(images)
 

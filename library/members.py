@@ -107,8 +107,10 @@ class Layout:
   stats: dict | None               # per-member standardization, leading axis M
   raw_input_shape: tuple = ()
   # Members that fitted their own preprocessing (Datasets.refit): every member's inputs of
-  # every row of `data` (pytree of (M, rows, ...)), which then holds only the labels; what
-  # each one fitted (saved with the run) and the model settings they share.
+  # every row of `data` (pytree of (M, rows, ...)), which then holds only the labels.
+  # `preprocessing`, saved with the run, is one spec per member: what each fitted, or the
+  # dataset's one spec that they all share (None when the dataset has none). The model
+  # settings they share are model_kwargs.
   member_inputs: dict | None = None
   preprocessing: list | None = None
   model_kwargs: dict = dataclasses.field(default_factory=dict)
@@ -210,17 +212,17 @@ def layout(config, module, arrays) -> Layout:
   if config.data.standardize:
     fitted = [preprocessing.fit_standardizer(pool['inputs'][rows]) for rows in train_rows]
     stats = {k: np.stack([s[k] for s in fitted]) for k in ('mean', 'std')}
+  specs = (None if datasets.preprocessing is None else
+           [datasets.preprocessing] * len(names))
   if datasets.refit is not None:   # each member's own preprocessing of every row
     refit = datasets.refit(train_rows)
     data = {'labels': data['labels']}
+    specs = refit.preprocessing
   return Layout(data, train_rows, eval_rows, names, np.array(seeds, np.int32),
                 _values(config, names, names_varied),
                 stats, datasets.raw_input_shape,
                 member_inputs=None if refit is None else refit.inputs,
-                # one spec per member: its own, or the one they share
-                preprocessing=(refit.preprocessing if refit is not None else None
-                               if datasets.preprocessing is None else
-                               [datasets.preprocessing] * len(names)),
+                preprocessing=specs,
                 model_kwargs=datasets.model_kwargs if refit is None else refit.model_kwargs)
 
 

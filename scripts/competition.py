@@ -8,7 +8,8 @@
 
 --make writes train.csv, test.csv, sample_submission.csv and competition.json, with the test
 answers in solution.csv (projects/tabular/competitions.py: boston, RMSE; breast_cancer, ROC
-AUC). --config with --workdir trains the config's folds as members of one run on --folder
+AUC); --make=digits writes an image-folder competition instead (train/<class>/, test/,
+accuracy; projects/tabular/images.py), trained with configs/tabular/competition.py:digits. --config with --workdir trains the config's folds as members of one run on --folder
 (its data.path), rerunning resumes, then writes workdir/submission.csv and prints the
 out-of-fold and test scores beside scikit-learn's baselines on the same folds and the blend
 (projects/tabular/submission.py); --workdir alone makes the submission of a trained run.
@@ -22,7 +23,8 @@ from ml_collections import config_flags
 
 from library import cli
 
-_MAKE = flags.DEFINE_string('make', None, 'make this competition: boston or breast_cancer')
+_MAKE = flags.DEFINE_string('make', None,
+                            'make this competition: boston, breast_cancer or digits')
 _FOLDER = flags.DEFINE_string('folder', None, 'the competition folder')
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'a tabular config file[:variant] '
                                           'to train on --folder', lock_config=True)

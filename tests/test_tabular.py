@@ -400,7 +400,8 @@ def test_an_image_folder_competition_goes_from_folder_to_a_scored_submission(mad
 
 
 def test_an_image_folder_competitions_mistakes_are_one_line_errors(made_images, tmp_path):
-  from projects.tabular import images, submission  # pylint: disable=import-outside-toplevel
+  # pylint: disable-next=import-outside-toplevel
+  from projects.tabular import images, submission, task as task_lib
   source, _ = made_images['digits']
   sample = pd.read_csv(os.path.join(source, 'sample_submission.csv'), dtype={'file': str})
 
@@ -436,6 +437,27 @@ def test_an_image_folder_competitions_mistakes_are_one_line_errors(made_images, 
     submission.check(config, source, 'accuracy')
   with pytest.raises(UserError, match="baselines are models of a table's columns"):
     competitions.baselines(source)
+  folder = copy('no_test')
+  shutil.rmtree(folder / 'test')
+  (folder / 'test').mkdir()
+  sample.iloc[:0].to_csv(folder / 'sample_submission.csv', index=False)
+  with pytest.raises(UserError, match=re.escape(f'{folder}/test holds no images')):
+    images.read_folder(str(folder), 'label', 'file')
+  # Two classes: one sigmoid output, whatever the model config said (the 5.1 convnet's 10);
+  # what an image competition does not apply is refused, not ignored.
+  two = tmp_path / 'two'
+  for d in ('3', '8'):
+    shutil.copytree(os.path.join(source, 'train', d), two / 'train' / d,
+                    ignore=lambda _, names: sorted(names)[6:])
+  config = _competition_config('digits', str(two), 1.0)
+  config.task_config.loss = 'binary_crossentropy'
+  data = images.load_data(config, task_lib.split_rows, 'binary')
+  assert data.model_kwargs == {'num_outputs': 1} and data.size('train') == 12
+  assert data.preprocessing['classes'] == ['3', '8']
+  config.data.max_train = 5
+  with pytest.raises(UserError, match=r'data.max_train=5 is not applied to an image-folder '
+                                      r'competition .* leave it at 0$'):
+    images.load_data(config, task_lib.split_rows, 'binary')
 
 
 def test_the_cats_dogs_recipe_submits_kaggles_probabilities_of_a_dog(tmp_path):
@@ -445,7 +467,7 @@ def test_the_cats_dogs_recipe_submits_kaggles_probabilities_of_a_dog(tmp_path):
   from PIL import Image  # pylint: disable=import-outside-toplevel
   from configs.transfer import cats_dogs_vgg16  # pylint: disable=import-outside-toplevel
   from library import train  # pylint: disable=import-outside-toplevel
-  from projects.tabular import submission  # pylint: disable=import-outside-toplevel
+  from projects.tabular import images, submission  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(0)
   folder = tmp_path / 'redux'
   for i in range(32):     # dogs bright, cats dark: something to learn
@@ -477,3 +499,22 @@ def test_the_cats_dogs_recipe_submits_kaggles_probabilities_of_a_dog(tmp_path):
   sub = pd.read_csv(tmp_path / 'run' / 'submission.csv')
   assert list(sub.columns) == ['id', 'label'] and list(sub['id']) == list(range(1, 9))
   assert sub['label'].between(0, 1).all() and sub['label'].nunique() > 1
+  # Members predict a few rows at a time (the last call padded), each fold its own rows.
+  _, s, state, _ = submission._trained(str(tmp_path / 'run'), 'latest')
+  x = images.test_inputs(config, str(folder), [f'{i}.jpg' for i in range(1, 9)])
+  whole = submission._predict_each(s['task'], state, x, 8, shared=True)
+  assert whole.shape == (2, 8, 1)
+  np.testing.assert_allclose(submission._predict_each(s['task'], state, x, 3, shared=True),
+                             whole, rtol=1e-5, atol=1e-6)
+  own = submission._out_of_fold(s['task'], state, x, [np.array([1, 4, 6]), np.array([0, 7])],
+                                2, shared=True)
+  np.testing.assert_allclose(own[0], whole[0, [1, 4, 6]], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(own[1], whole[1, [0, 7]], rtol=1e-5, atol=1e-6)
+  # One model with a validation holdout: its validation images are the out-of-fold rows.
+  config.members.scheme = ''
+  config.data.validation = 0.25
+  train.train_and_evaluate(config, str(tmp_path / 'single'))
+  report = submission.submit(str(tmp_path / 'single'), str(folder), metric='log_loss')
+  assert (report['members'], report['oof_rows']) == (1, 8)
+  assert np.isfinite(report['models'][0]['oof']) and report['models'][0]['test'] is None
+  assert list(pd.read_csv(tmp_path / 'single' / 'submission.csv')['id']) == list(range(1, 9))

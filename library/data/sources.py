@@ -81,6 +81,13 @@ def load_sklearn(name: str) -> dict[str, Split]:
   return {'all': {'inputs': np.asarray(x, np.float32), 'labels': y}}
 
 
+def folder_classes(folder: str, class_names=()) -> list[str]:
+  """The classes of a folder-per-class layout: class_names, in its order, or else the
+  sub-folders of `folder`, sorted."""
+  return list(class_names) or sorted(
+      n for n in os.listdir(folder) if os.path.isdir(os.path.join(folder, n)))
+
+
 def class_folder_files(root: str, splits, class_names, extensions: tuple[str, ...],
                        source: str, missing_hint: str):
   """{split: [(label, path), ...]} of a folder-per-class layout: root/<split>/<class>/<file>.
@@ -99,8 +106,7 @@ def class_folder_files(root: str, splits, class_names, extensions: tuple[str, ..
     if not os.path.isdir(folder):
       raise UserError(f'{root} has no {split!r} folder (it has '
                       f'{", ".join(sorted(os.listdir(root))) or "nothing"})')
-    classes = list(class_names) or sorted(
-        n for n in os.listdir(folder) if os.path.isdir(os.path.join(folder, n)))
+    classes = folder_classes(folder, class_names)
     if not classes:
       raise UserError(f'{folder} has no class folders')
     out[split] = []

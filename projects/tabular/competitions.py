@@ -87,8 +87,9 @@ def _table(name: str):
 
 
 def make(name: str, folder: str, seed: int = 0, test_fraction: float = 0.2) -> dict:
-  """Writes competition `name`'s folder (FILES); its description. Refuses a folder that is
-  not empty, and writes every file or none."""
+  """Writes competition `name`'s folder (a table's FILES, or an image competition's train/,
+  test/, sample_submission.csv, competition.json and solution.csv); its description. Refuses
+  a folder that is not empty, and writes every file or none."""
   import pandas as pd  # pylint: disable=import-outside-toplevel
   if name not in COMPETITIONS:
     raise UserError(f'--make={name!r} is not one of {", ".join(COMPETITIONS)}')

@@ -22,7 +22,8 @@ import os
 
 import numpy as np
 
-from library.data import images as images_lib, pipeline, preprocessing as data_preprocessing
+from library.data import (images as images_lib, pipeline, preprocessing as data_preprocessing,
+                          sources)
 from library.errors import UserError
 
 
@@ -33,9 +34,8 @@ def is_image_competition(folder: str) -> bool:
 
 
 def class_names(folder: str, data_config) -> list[str]:
-  root = os.path.join(os.path.expanduser(folder), 'train')
-  return list(data_config.class_names) or sorted(
-      n for n in os.listdir(root) if os.path.isdir(os.path.join(root, n)))
+  return sources.folder_classes(os.path.join(os.path.expanduser(folder), 'train'),
+                               data_config.class_names)
 
 
 def read_folder(folder: str, target: str, id_column: str):
@@ -51,6 +51,9 @@ def read_folder(folder: str, target: str, id_column: str):
                     'to make a submission')
   files = sorted(f for f in os.listdir(test_dir)
                  if f.lower().endswith(images_lib.IMAGE_EXTENSIONS))
+  if not files:
+    raise UserError(f'{test_dir} holds no images (files ending in '
+                    f'{", ".join(images_lib.IMAGE_EXTENSIONS)}): there is nothing to predict')
   try:
     sample = pd.read_csv(path, dtype={id_column: str})
   except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
@@ -93,6 +96,14 @@ def load_data(config, split_rows, kind: str) -> pipeline.Datasets:
   if kind == 'regression':
     raise UserError(f'{d.path} is an image-folder competition: its classes are its folders; '
                     f'task_config.loss={config.task_config.loss} is a regression')
+  # What the image_folder source's other settings would change, a competition does not do.
+  for key, value, unused in (('max_train', d.max_train, 0), ('one_hot', d.one_hot, False),
+                             ('flatten', d.flatten, False),
+                             ('features.module', d.features.module, '')):
+    if value != unused:
+      raise UserError(f'data.{key}={value!r} is not applied to an image-folder competition '
+                      f'(every training image, labels as class numbers, pixels times '
+                      f'data.scale); leave it at {unused!r}')
   classes = class_names(d.path, d)
   if kind == 'binary' and len(classes) != 2:
     raise UserError(f'task_config.loss=binary_crossentropy needs 2 classes; {d.path}/train '
@@ -104,8 +115,9 @@ def load_data(config, split_rows, kind: str) -> pipeline.Datasets:
             for name, r in rows.items()}
   spec = {'images': {'size': list(d.image_size), 'scale': float(d.scale),
                      'id': t.id, 'target': t.target}, 'classes': classes}
-  model_kwargs = ({'num_outputs': len(classes)}
-                  if config.task_config.loss == 'sparse_categorical_crossentropy' else {})
+  # One sigmoid output for two classes, one output a class otherwise, whatever the model
+  # config it came from said (the 5.1 convnet's 10).
+  model_kwargs = {'num_outputs': 1 if kind == 'binary' else len(classes)}
   return pipeline.Datasets(splits, None, raw['inputs'].shape[1:], model_kwargs=model_kwargs,
                            preprocessing=spec, raw_input_range=(0.0, 255.0))
 

@@ -18,6 +18,7 @@ preprocessing.json (an edited or moved train.csv is a one-line error, not other 
 `check(config, folder, metric)` makes every check of the folder that a submission needs, so
 that scripts.competition makes them before it trains.
 """
+import functools
 import json
 import os
 
@@ -52,22 +53,51 @@ def _trained(workdir: str, which: str):
     with open(saved) as f:
       fitted = json.load(f)
     if (fitted if isinstance(fitted, list) else [fitted]) != json.loads(json.dumps(specs)):
-      raise UserError(f'{config.data.path}/train.csv is not the table {workdir} was trained on '
-                      '(its fitted columns differ from preprocessing.json): put that table '
-                      'back, or train again')
+      what = ('train/ is not the images' if 'images' in specs[0] else
+              'train.csv is not the table')
+      raise UserError(f'{config.data.path}/{what} {workdir} was trained on (what was fitted '
+                      'differs from preprocessing.json): put it back, or train again')
   return config, s, state, specs
 
 
-def _predict_each(task, state_M, inputs, shared: bool = False, rows_per_call: int = 512):
+@functools.lru_cache(maxsize=None)
+def _vmapped(predict, shared: bool):
+  """predict over the members, compiled once for every call that shares its shapes."""
+  return jax.jit(jax.vmap(predict, in_axes=(0, None if shared else 0)))
+
+
+def _predict_each(task, state_M, inputs, rows_per_call: int, shared: bool = False):
   """Each member's outputs on its own inputs (leading axis M), or on the inputs they all share:
-  (M, N, outputs), rows_per_call rows at a time."""
-  predict = jax.jit(jax.vmap(task.predict, in_axes=(0, None if shared else 0)))
+  (M, N, outputs), rows_per_call rows at a time (config.eval_batch_size, the rows the run's
+  evaluation took at once); the last call is padded, so that one compiled shape serves all."""
+  predict = _vmapped(task.predict, shared)
   axis = 0 if shared else 1
   n = jax.tree.leaves(inputs)[0].shape[axis]
-  parts = [np.asarray(predict(state_M, jax.tree.map(
-      lambda x, a=a: x[a:a + rows_per_call] if shared else x[:, a:a + rows_per_call], inputs)))
+  rows_per_call = max(1, min(rows_per_call, n))
+
+  def chunk(x, a):
+    part = x[a:a + rows_per_call] if shared else x[:, a:a + rows_per_call]
+    short = rows_per_call - part.shape[axis]
+    if short:
+      pad = [(0, 0)] * part.ndim
+      pad[axis] = (0, short)
+      part = np.pad(part, pad, mode='edge')
+    return part
+
+  parts = [np.asarray(predict(state_M, jax.tree.map(lambda x, a=a: chunk(x, a), inputs)))
            for a in range(0, n, rows_per_call)]
-  return np.concatenate(parts, axis=1)
+  return np.concatenate(parts, axis=1)[:, :n]
+
+
+def _out_of_fold(task, state_M, inputs, rows_of, rows_per_call: int, shared: bool):
+  """Member m's outputs on its own validation rows alone, rows_of[m] (of the shared inputs,
+  or of its own inputs m): a list of (len(rows_of[m]), outputs)."""
+  outputs = []
+  for m, rows in enumerate(rows_of):
+    own = jax.tree.map(lambda x, m=m: x[m:m + 1], state_M)
+    rows_m = jax.tree.map(lambda x, m=m, r=rows: x[r] if shared else x[m][r], inputs)
+    outputs.append(_predict_each(task, own, rows_m, rows_per_call, shared=True)[0])
+  return outputs
 
 
 def _transform_each(specs: list, frame) -> dict:
@@ -78,11 +108,12 @@ def _transform_each(specs: list, frame) -> dict:
 def predict_table(workdir: str, frame, which: str = 'latest') -> np.ndarray:
   """The run's predictions for every row of `frame` (a DataFrame of train.csv's feature
   columns): what the model outputs (values, or class probabilities), averaged over members."""
-  _, s, state, specs = _trained(workdir, which)
+  config, s, state, specs = _trained(workdir, which)
   if 'images' in specs[0]:
     raise UserError(f'{workdir} is a run of an image-folder competition: its test images are '
                     'predicted by scripts.competition --workdir')
-  return _predict_each(s['task'], state, _transform_each(specs, frame)).mean(axis=0)
+  return _predict_each(s['task'], state, _transform_each(specs, frame),
+                       config.eval_batch_size).mean(axis=0)
 
 
 def _values(outputs, classes, kind: str):
@@ -179,27 +210,27 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
   # Out-of-fold outputs in train.csv's row order (each row predicted by the member that did
   # not train on it), and the folds in train.csv's rows.
   oof_rows, fold_rows, oof = None, None, None
+  rows_per_call = config.eval_batch_size
   if lay is not None and 'validation' in lay.eval_rows:
-    every = (_predict_each(task, state, lay.data['inputs'], shared=True) if image else
-             _predict_each(task, state, lay.member_inputs))
-    oof = np.full((len(target), every.shape[-1]), np.nan)
-    for m, val in enumerate(lay.eval_rows['validation']):
-      oof[laid_out[val]] = every[m, val]
-    fold_rows = [(laid_out[tr], laid_out[va])
-                 for tr, va in zip(lay.train_rows, lay.eval_rows['validation'])]
+    validation = lay.eval_rows['validation']
+    predicted = _out_of_fold(task, state, lay.data['inputs'] if image else lay.member_inputs,
+                             validation, rows_per_call, shared=image)
+    oof = np.full((len(target), predicted[0].shape[-1]), np.nan)
+    for val, outputs in zip(validation, predicted):
+      oof[laid_out[val]] = outputs
+    fold_rows = [(laid_out[tr], laid_out[va]) for tr, va in zip(lay.train_rows, validation)]
     oof_rows = np.sort(np.concatenate([va for _, va in fold_rows]))
   elif lay is None and 'validation' in rows:
     oof_rows = rows['validation']
-    predicted = (_predict_each(task, state, s['datasets'].splits['validation']['inputs'],
-                               shared=True) if image else
-                 _predict_each(task, state, _transform_each(specs, train.iloc[oof_rows])))[0]
+    inputs = (s['datasets'].splits['validation']['inputs'] if image else
+              jax.tree.map(lambda x: x[0], _transform_each(specs, train.iloc[oof_rows])))
+    predicted = _predict_each(task, state, inputs, rows_per_call, shared=True)[0]
     oof = np.full((len(target), predicted.shape[-1]), np.nan)
     oof[oof_rows] = predicted
-  if image:
-    test_outputs = _predict_each(task, state, images.test_inputs(config, folder, files),
-                                 shared=True).mean(axis=0)
-  else:
-    test_outputs = _predict_each(task, state, _transform_each(specs, test)).mean(axis=0)
+  test_inputs = (images.test_inputs(config, folder, files) if image else
+                 _transform_each(specs, test))
+  test_outputs = _predict_each(task, state, test_inputs, rows_per_call,
+                               shared=image).mean(axis=0)
   truth = None if oof_rows is None else _truth(target.iloc[oof_rows], classes, kind)
   report = {'metric': info['metric'], 'higher_is_better': higher, 'members': len(specs),
             'oof_rows': 0 if oof_rows is None else int(len(oof_rows)), 'models': []}
