@@ -585,9 +585,12 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
           if at_eval and member_best is not None and val is not None:
             best_state = member_best.update(step, final['validation'], state, best_state)
         if at_eval and task.artifacts is not None:
+          jax.block_until_ready(state)  # (the pictures need it: the chunk's time is not theirs)
+          artifacts_start = time.perf_counter()
           produced = artifacts_of(task, state, step, None if lay is None else lay.size)
           if main:
             writers.write_artifacts(workdir, step, produced)
+          timing['eval_s'] += time.perf_counter() - artifacts_start
         if at_ckpt or stop.signum is not None or stopped_early:
           save(step)
           latest_val.clear()
@@ -634,7 +637,8 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
       steady_steps = step - start_step - timing['first_steps']
       steady_s = loop_end - timing['first_done'] - timing['eval_s'] - timing['ckpt_s']
       if steady_steps > 0 and steady_s > 0 and s['datasets'] is not None:
-        # Training steps only: compilation, evaluation and checkpoint time excluded.
+        # Training steps only: compilation, evaluation (with its pictures) and checkpoint
+        # time excluded.
         results['examples_per_second'] = steady_steps * config.batch_size / steady_s
       elif steady_steps > 0 and steady_s > 0:
         results['steps_per_second'] = steady_steps / steady_s
