@@ -8,7 +8,7 @@
 Same model, optimizer, batch size and data on both sides (the 4,000 offline training digits;
 synthetic IMDB-shaped reviews and Jena-shaped windows for imdb_lstm and jena_gru), for the
 same number of epochs. examples/s counts training steps after the first one (ours:
-compilation, evaluation and checkpointing excluded; Keras: from its first batch's end to the
+compilation, evaluation with the pictures a task draws there, and checkpointing excluded; Keras: from its first batch's end to the
 end of fit); time to first step counts from the start of the training call (ours: the loop, after
 data and state are placed; Keras: fit(), model already built and compiled) to the first step's
 end, compilation included. The first step's compilation is also split into its phases, from

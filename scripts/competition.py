@@ -9,10 +9,12 @@
 --make writes train.csv, test.csv, sample_submission.csv and competition.json, with the test
 answers in solution.csv (projects/tabular/competitions.py: boston, RMSE; breast_cancer, ROC
 AUC); --make=digits writes an image-folder competition instead (train/<class>/, test/,
-accuracy; projects/tabular/images.py), trained with configs/tabular/competition.py:digits. --config with --workdir trains the config's folds as members of one run on --folder
-(its data.path), rerunning resumes, then writes workdir/submission.csv and prints the
-out-of-fold and test scores beside scikit-learn's baselines on the same folds and the blend
-(projects/tabular/submission.py); --workdir alone makes the submission of a trained run.
+accuracy; projects/tabular/images.py), trained with configs/tabular/competition.py:digits.
+--config with --workdir trains the config's folds as members of one run on --folder (its
+data.path), rerunning resumes, then writes workdir/submission.csv and prints the out-of-fold
+and test scores beside scikit-learn's baselines on the same folds and the blend
+(projects/tabular/submission.py; with a grid of members.<value>s, each value's out-of-fold
+score, and the best value's folds submitted); --workdir alone makes the submission of a trained run.
 --baselines alone trains scikit-learn's gradient boosting and a linear model on --folds folds.
 --score prints the metric of one submission against the held-out answers.
 """

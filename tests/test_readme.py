@@ -186,8 +186,7 @@ RUNS = {
     'python -m scripts.benchmark --only mnist_convnet --repeats 1': (
         'python -m scripts.benchmark --only mnist_convnet' + SMOKE_BENCH, 'keras whole wait'),
     'python -m scripts.benchmark --only imdb_lstm --only jena_gru --only cats_dogs_small_aug '
-    '--only vae_digits --repeats 1': (
-        # (its vae_digits is the next row's run)
+    '--repeats 1': (
         'python -m scripts.benchmark --only imdb_lstm --only jena_gru --only cats_dogs_small_aug'
         + SMOKE_BENCH, 'cats_dogs_small_aug'),
     'python -m scripts.benchmark --only vae_digits --repeats 3': (

@@ -215,6 +215,45 @@ def test_boston_from_folder_to_scored_submission_learns_beside_the_baselines(mad
     assert member['numeric'] == alone['numeric']     # fitted on that fold's rows alone
 
 
+def test_a_grid_of_values_is_scored_out_of_fold_and_the_best_one_submitted(made, tmp_path):
+  """Folds x learning rates as members of one run: each value scored on its own folds, the
+  best value's folds alone averaged into the submission (and into predict_table)."""
+  from library import train  # pylint: disable=import-outside-toplevel
+  from projects.tabular import submission  # pylint: disable=import-outside-toplevel
+  folder, _ = made['boston']
+  config = _competition_config('boston', folder, 25.0)
+  config.members.learning_rate = (1e-6, 1e-2)
+  workdir = str(tmp_path / 'run')
+  assert train.train_and_evaluate(config, workdir)['num_members'] == 10
+  report = submission.submit(workdir, folder, baselines=False)
+  assert report['values'] == {'learning_rate': 0.01}
+  assert (report['members'], report['oof_rows']) == (5, 405)
+  rows = {r['model']: r for r in report['models']}
+  assert list(rows) == ['ours (learning_rate=0.01)', 'ours (learning_rate=1e-06)']
+  best, other = rows['ours (learning_rate=0.01)'], rows['ours (learning_rate=1e-06)']
+  assert best['oof'] < 0.5 * other['oof'] and other['test'] is None
+  assert best['test'] < 5.0        # (the untrained value's folds averaged in would not be)
+  sub = pd.read_csv(os.path.join(workdir, 'submission.csv'))
+  test = pd.read_csv(os.path.join(folder, 'test.csv'))
+  again = submission.predict_table(workdir, test.drop(columns=['id']))
+  np.testing.assert_allclose(again[:, 0], sub['MEDV'], rtol=1e-5)
+
+
+def test_a_submission_column_of_class_outputs():
+  """A sigmoid or a softmax over two classes submits the second class's probability, or
+  labels; more classes submit labels, and a metric of probabilities is refused in one line."""
+  from projects.tabular import submission  # pylint: disable=import-outside-toplevel
+  two = np.array([[0.9, 0.1], [0.2, 0.8]])
+  np.testing.assert_array_equal(submission._values(two, ['a', 'b'], 'probability'), [0.1, 0.8])
+  np.testing.assert_array_equal(submission._values(two[:, 1:], ['a', 'b'], 'probability'),
+                                [0.1, 0.8])
+  assert list(submission._values(two, ['a', 'b'], 'label')) == ['a', 'b']
+  three = np.array([[0.2, 0.5, 0.3]])
+  assert list(submission._values(three, ['a', 'b', 'c'], 'label')) == ['b']
+  with pytest.raises(UserError, match='a metric of probabilities for 3 classes'):
+    submission._values(three, ['a', 'b', 'c'], 'probability')
+
+
 def _mixed_folder(made, tmp_path) -> str:
   """Boston's real rows with what real competitions hold: a text category (one of its levels
   only in test.csv), a date column, and missing numbers."""
@@ -502,19 +541,21 @@ def test_the_cats_dogs_recipe_submits_kaggles_probabilities_of_a_dog(tmp_path):
   # Members predict a few rows at a time (the last call padded), each fold its own rows.
   _, s, state, _ = submission._trained(str(tmp_path / 'run'), 'latest')
   x = images.test_inputs(config, str(folder), [f'{i}.jpg' for i in range(1, 9)])
-  whole = submission._predict_each(s['task'], state, x, 8, shared=True)
+  whole = submission._Predictor(s['task'], state, 8).each(x, shared=True)
   assert whole.shape == (2, 8, 1)
-  np.testing.assert_allclose(submission._predict_each(s['task'], state, x, 3, shared=True),
+  np.testing.assert_allclose(submission._Predictor(s['task'], state, 3).each(x, shared=True),
                              whole, rtol=1e-5, atol=1e-6)
-  own = submission._out_of_fold(s['task'], state, x, [np.array([1, 4, 6]), np.array([0, 7])],
-                                2, shared=True)
+  own = submission._Predictor(s['task'], state, 2).out_of_fold(
+      x, [np.array([1, 4, 6]), np.array([0, 7])], shared=True)
   np.testing.assert_allclose(own[0], whole[0, [1, 4, 6]], rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(own[1], whole[1, [0, 7]], rtol=1e-5, atol=1e-6)
-  # One model with a validation holdout: its validation images are the out-of-fold rows.
+  # One model with a validation holdout: its validation images are the out-of-fold rows,
+  # scored as the loop scored its validation split (log loss is its binary cross-entropy).
   config.members.scheme = ''
   config.data.validation = 0.25
-  train.train_and_evaluate(config, str(tmp_path / 'single'))
+  results = train.train_and_evaluate(config, str(tmp_path / 'single'))
   report = submission.submit(str(tmp_path / 'single'), str(folder), metric='log_loss')
   assert (report['members'], report['oof_rows']) == (1, 8)
-  assert np.isfinite(report['models'][0]['oof']) and report['models'][0]['test'] is None
+  assert report['models'][0]['oof'] == pytest.approx(results['validation']['loss'], abs=1e-4)
+  assert report['models'][0]['test'] is None      # (no answers in this folder)
   assert list(pd.read_csv(tmp_path / 'single' / 'submission.csv')['id']) == list(range(1, 9))

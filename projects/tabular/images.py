@@ -98,12 +98,11 @@ def load_data(config, split_rows, kind: str) -> pipeline.Datasets:
                     f'task_config.loss={config.task_config.loss} is a regression')
   # What the image_folder source's other settings would change, a competition does not do.
   for key, value, unused in (('max_train', d.max_train, 0), ('one_hot', d.one_hot, False),
-                             ('flatten', d.flatten, False),
                              ('features.module', d.features.module, '')):
     if value != unused:
       raise UserError(f'data.{key}={value!r} is not applied to an image-folder competition '
                       f'(every training image, labels as class numbers, pixels times '
-                      f'data.scale); leave it at {unused!r}')
+                      f'data.scale, flattened if data.flatten); leave it at {unused!r}')
   classes = class_names(d.path, d)
   if kind == 'binary' and len(classes) != 2:
     raise UserError(f'task_config.loss=binary_crossentropy needs 2 classes; {d.path}/train '

@@ -8,17 +8,20 @@ test rows through its own fitted preprocessing (preprocessing.json); the test pr
 averaged over the folds are submission.csv, with exactly sample_submission.csv's columns, in
 its order, with its ids in its order. scikit-learn's baselines are trained on the same folds,
 and a blend of ours with gradient boosting, its weight fitted on the out-of-fold predictions,
-is written when it beats both there. A single model (no members) predicts the test rows
-alone, and its validation split, if it has one, takes the out-of-fold column.
+is written when it beats both there. Members that also vary hyperparameter values
+(members.learning_rate=(...) and the like: folds x values, one run) are scored out of fold
+value by value; the best value's folds make the submission, and the report lists the others'
+scores. A single model (no members) predicts the test rows alone, and its validation split,
+if it has one, takes the out-of-fold column.
 
 `predict_table(workdir, frame)` is the same path for any new table: each member's saved
-preprocessing, then the fold average. The trained state is rebuilt through the run's folder
+preprocessing, then the fold average (of the value the submission chose, scores.json's
+`values`). The trained state is rebuilt through the run's folder
 (config.data.path): its train.csv must be the one the run fitted, which is checked against
 preprocessing.json (an edited or moved train.csv is a one-line error, not other inputs).
 `check(config, folder, metric)` makes every check of the folder that a submission needs, so
 that scripts.competition makes them before it trains.
 """
-import functools
 import json
 import os
 
@@ -60,44 +63,54 @@ def _trained(workdir: str, which: str):
   return config, s, state, specs
 
 
-@functools.lru_cache(maxsize=None)
-def _vmapped(predict, shared: bool):
-  """predict over the members, compiled once for every call that shares its shapes."""
-  return jax.jit(jax.vmap(predict, in_axes=(0, None if shared else 0)))
+class _Predictor:
+  """The members' predictions of one trained run: their state (leading axis M) placed on the
+  device once, predict vmapped over them and compiled once a chunk shape, at most
+  rows_per_call rows a call (config.eval_batch_size, the rows the run's evaluation took at
+  once); a short last chunk is padded to the others' shape."""
 
+  def __init__(self, task, state_M, rows_per_call: int):
+    self.state = jax.device_put(state_M)
+    self.rows_per_call = max(1, rows_per_call)
+    self._fns = {shared: jax.jit(jax.vmap(task.predict, in_axes=(0, None if shared else 0)))
+                 for shared in (True, False)}
 
-def _predict_each(task, state_M, inputs, rows_per_call: int, shared: bool = False):
-  """Each member's outputs on its own inputs (leading axis M), or on the inputs they all share:
-  (M, N, outputs), rows_per_call rows at a time (config.eval_batch_size, the rows the run's
-  evaluation took at once); the last call is padded, so that one compiled shape serves all."""
-  predict = _vmapped(task.predict, shared)
-  axis = 0 if shared else 1
-  n = jax.tree.leaves(inputs)[0].shape[axis]
-  rows_per_call = max(1, min(rows_per_call, n))
+  def each(self, inputs, shared: bool = False) -> np.ndarray:
+    """Each member's outputs on its own inputs (pytree of (M, N, ...)), or on the inputs they
+    all share ((N, ...)): (M, N, outputs)."""
+    n = jax.tree.leaves(inputs)[0].shape[0 if shared else 1]
+    return self._chunked(self.state, inputs, shared, min(self.rows_per_call, n))
 
-  def chunk(x, a):
-    part = x[a:a + rows_per_call] if shared else x[:, a:a + rows_per_call]
-    short = rows_per_call - part.shape[axis]
-    if short:
-      pad = [(0, 0)] * part.ndim
-      pad[axis] = (0, short)
-      part = np.pad(part, pad, mode='edge')
-    return part
+  def out_of_fold(self, inputs, rows_of, shared: bool) -> list:
+    """Member m's outputs on its own validation rows alone, rows_of[m] (of the shared inputs,
+    or of its own inputs m): a list of (len(rows_of[m]), outputs), one chunk shape for all."""
+    rows_per_call = min(self.rows_per_call, max(len(r) for r in rows_of))
+    outputs = []
+    for m, rows in enumerate(rows_of):
+      own = jax.tree.map(lambda x, m=m: x[m:m + 1], self.state)
+      rows_m = jax.tree.map(lambda x, m=m, r=rows: x[r] if shared else x[m][r], inputs)
+      outputs.append(self._chunked(own, rows_m, True, rows_per_call)[0])
+    return outputs
 
-  parts = [np.asarray(predict(state_M, jax.tree.map(lambda x, a=a: chunk(x, a), inputs)))
-           for a in range(0, n, rows_per_call)]
-  return np.concatenate(parts, axis=1)[:, :n]
+  def _chunked(self, state, inputs, shared: bool, rows_per_call: int) -> np.ndarray:
+    axis = 0 if shared else 1
+    n = jax.tree.leaves(inputs)[0].shape[axis]
+    if n == 0:
+      raise UserError('there are no rows to predict')
 
+    def chunk(x, a):
+      part = x[a:a + rows_per_call] if shared else x[:, a:a + rows_per_call]
+      short = rows_per_call - part.shape[axis]
+      if short:
+        pad = [(0, 0)] * part.ndim
+        pad[axis] = (0, short)
+        part = np.pad(part, pad, mode='edge')
+      return part
 
-def _out_of_fold(task, state_M, inputs, rows_of, rows_per_call: int, shared: bool):
-  """Member m's outputs on its own validation rows alone, rows_of[m] (of the shared inputs,
-  or of its own inputs m): a list of (len(rows_of[m]), outputs)."""
-  outputs = []
-  for m, rows in enumerate(rows_of):
-    own = jax.tree.map(lambda x, m=m: x[m:m + 1], state_M)
-    rows_m = jax.tree.map(lambda x, m=m, r=rows: x[r] if shared else x[m][r], inputs)
-    outputs.append(_predict_each(task, own, rows_m, rows_per_call, shared=True)[0])
-  return outputs
+    predict = self._fns[shared]
+    parts = [np.asarray(predict(state, jax.tree.map(lambda x, a=a: chunk(x, a), inputs)))
+             for a in range(0, n, rows_per_call)]
+    return np.concatenate(parts, axis=1)[:, :n]
 
 
 def _transform_each(specs: list, frame) -> dict:
@@ -112,8 +125,18 @@ def predict_table(workdir: str, frame, which: str = 'latest') -> np.ndarray:
   if 'images' in specs[0]:
     raise UserError(f'{workdir} is a run of an image-folder competition: its test images are '
                     'predicted by scripts.competition --workdir')
-  return _predict_each(s['task'], state, _transform_each(specs, frame),
-                       config.eval_batch_size).mean(axis=0)
+  if not len(frame):
+    raise UserError('the table to predict has no rows')
+  members = list(range(len(specs)))
+  scores = os.path.join(workdir, 'scores.json')
+  if s['members'] is not None and os.path.exists(scores):
+    with open(scores) as f:
+      values = json.load(f).get('values')
+    if values:      # the hyperparameter values the submission chose
+      members = [m for values_m, group in _value_groups(s['members'].names[:len(specs)])
+                 if values_m == values for m in group]
+  predictor = _Predictor(s['task'], state, config.eval_batch_size)
+  return predictor.each(_transform_each(specs, frame))[members].mean(axis=0)
 
 
 def _values(outputs, classes, kind: str):
@@ -124,9 +147,11 @@ def _values(outputs, classes, kind: str):
   if outputs.shape[-1] == 1:           # a sigmoid: the probability of classes[1]
     p = outputs[:, 0]
     return np.asarray(classes)[(p > 0.5).astype(int)] if kind == 'label' else p
+  if outputs.shape[-1] == 2 and kind != 'label':   # a softmax over two: P(classes[1])
+    return outputs[:, 1]
   if kind != 'label':
-    raise UserError('a metric of probabilities for more than two classes (one column per '
-                    'class) is not supported yet; use accuracy')
+    raise UserError(f'a metric of probabilities for {outputs.shape[-1]} classes (one column '
+                    'per class) is not supported yet; use accuracy')
   return np.asarray(classes)[outputs.argmax(-1)]
 
 
@@ -135,6 +160,12 @@ def _truth(y, classes, kind: str):
   if classes is not None and kind == 'probability':
     return competitions.positive(y, classes)
   return y.to_numpy()
+
+
+def _score(fn, kind: str, expected, column) -> float:
+  if kind == 'label':     # class labels, compared as text
+    column, expected = competitions.labels_as_text(column), competitions.labels_as_text(expected)
+  return float(fn(expected, column))
 
 
 def check(config, folder: str, metric: str | None = None) -> dict:
@@ -210,37 +241,49 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
   # Out-of-fold outputs in train.csv's row order (each row predicted by the member that did
   # not train on it), and the folds in train.csv's rows.
   oof_rows, fold_rows, oof = None, None, None
-  rows_per_call = config.eval_batch_size
+  chosen, values, grid = list(range(len(specs))), None, []   # the members submitted
+  predictor = _Predictor(task, state, config.eval_batch_size)
+
+  def oof_score(outputs, at):
+    return _score(fn, kind, _truth(target.iloc[at], classes, kind),
+                  _values(outputs[at], classes, kind))
+
   if lay is not None and 'validation' in lay.eval_rows:
     validation = lay.eval_rows['validation']
-    predicted = _out_of_fold(task, state, lay.data['inputs'] if image else lay.member_inputs,
-                             validation, rows_per_call, shared=image)
-    oof = np.full((len(target), predicted[0].shape[-1]), np.nan)
-    for val, outputs in zip(validation, predicted):
-      oof[laid_out[val]] = outputs
-    fold_rows = [(laid_out[tr], laid_out[va]) for tr, va in zip(lay.train_rows, validation)]
-    oof_rows = np.sort(np.concatenate([va for _, va in fold_rows]))
+    predicted = predictor.out_of_fold(lay.data['inputs'] if image else lay.member_inputs,
+                                      validation, shared=image)
+    # Each combination of hyperparameter values (one, without members.<value> grids) is
+    # scored out of fold on its own folds; the best one's folds are the submission.
+    scored = []
+    for group_values, members in _value_groups(lay.names[:len(specs)]):
+      outputs = np.full((len(target), predicted[0].shape[-1]), np.nan)
+      for m in members:
+        outputs[laid_out[validation[m]]] = predicted[m]
+      at = np.sort(np.concatenate([laid_out[validation[m]] for m in members]))
+      scored.append((oof_score(outputs, at), group_values, members, outputs, at))
+    best = (max if higher else min)(scored, key=lambda g: g[0])
+    _, values, chosen, oof, oof_rows = best
+    fold_rows = [(laid_out[lay.train_rows[m]], laid_out[validation[m]]) for m in chosen]
+    if len(scored) > 1:
+      grid = [(_label(v), score) for score, v, _, _, _ in scored]
   elif lay is None and 'validation' in rows:
     oof_rows = rows['validation']
     inputs = (s['datasets'].splits['validation']['inputs'] if image else
               jax.tree.map(lambda x: x[0], _transform_each(specs, train.iloc[oof_rows])))
-    predicted = _predict_each(task, state, inputs, rows_per_call, shared=True)[0]
+    predicted = predictor.each(inputs, shared=True)[0]
     oof = np.full((len(target), predicted.shape[-1]), np.nan)
     oof[oof_rows] = predicted
   test_inputs = (images.test_inputs(config, folder, files) if image else
                  _transform_each(specs, test))
-  test_outputs = _predict_each(task, state, test_inputs, rows_per_call,
-                               shared=image).mean(axis=0)
+  test_outputs = predictor.each(test_inputs, shared=image)[chosen].mean(axis=0)
   truth = None if oof_rows is None else _truth(target.iloc[oof_rows], classes, kind)
-  report = {'metric': info['metric'], 'higher_is_better': higher, 'members': len(specs),
+  report = {'metric': info['metric'], 'higher_is_better': higher, 'members': len(chosen),
             'oof_rows': 0 if oof_rows is None else int(len(oof_rows)), 'models': []}
+  if grid:
+    report['values'] = values
 
   def add(name, path, column):
-    if kind == 'label' and truth is not None:     # class labels, compared as text
-      column, expected = competitions.labels_as_text(column), competitions.labels_as_text(truth)
-    else:
-      expected = truth
-    row = {'model': name, 'oof': None if truth is None else float(fn(expected, column)),
+    row = {'model': name, 'oof': None if truth is None else _score(fn, kind, truth, column),
            'test': competitions.score_if_solved(path, folder), 'submission': path}
     report['models'].append(row)
     return row
@@ -248,7 +291,12 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
   path = os.path.join(workdir, 'submission.csv')
   pd.DataFrame({t.id: sample[t.id].to_numpy(),
                 t.target: _values(test_outputs, classes, kind)}).to_csv(path, index=False)
-  ours = add('ours', path, None if truth is None else _values(oof[oof_rows], classes, kind))
+  ours = add('ours' + (f' ({_label(values)})' if grid else ''), path,
+             None if truth is None else _values(oof[oof_rows], classes, kind))
+  for label, score in grid:      # the other values, out of fold
+    if label != _label(values):
+      report['models'].append({'model': f'ours ({label})', 'oof': score, 'test': None,
+                               'submission': ''})
   # (scikit-learn's baselines are models of a table's columns, not of images)
   if baselines and fold_rows is not None and info['task'] != 'multiclass' and not image:
     predictions = {}
@@ -273,6 +321,20 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
           np.asarray(classes, dtype=object)[column] if kind == 'label' else column)
   writers.write_json_atomic(os.path.join(workdir, 'scores.json'), report)
   return report
+
+
+def _value_groups(names: list) -> list:
+  """[(values, members)]: the members of each combination of the varied hyperparameter
+  values (members.learning_rate, ...), in the order they were laid out."""
+  varied = [key for key in names[0] if key not in ('member', 'fold', 'seed')]
+  groups = {}
+  for m, name in enumerate(names):
+    groups.setdefault(tuple(name[key] for key in varied), []).append(m)
+  return [(dict(zip(varied, key)), members) for key, members in groups.items()]
+
+
+def _label(values: dict) -> str:
+  return ', '.join(f'{key}={value:g}' for key, value in values.items())
 
 
 def _blend(fn, higher: bool, kind: str, truth, ours, boost) -> tuple[float, float]:
