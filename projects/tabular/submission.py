@@ -28,7 +28,7 @@ import os
 import jax
 import numpy as np
 
-from library import inference, writers
+from library import inference, members as members_lib, writers
 from library.errors import UserError
 from projects.tabular import competitions, images, preprocessing, task as task_lib
 
@@ -133,7 +133,7 @@ def predict_table(workdir: str, frame, which: str = 'latest') -> np.ndarray:
     with open(scores) as f:
       values = json.load(f).get('values')
     if values:      # the hyperparameter values the submission chose
-      members = [m for values_m, group in _value_groups(s['members'].names[:len(specs)])
+      members = [m for values_m, group in _value_groups(config, s['members'].names[:len(specs)])
                  if values_m == values for m in group]
   predictor = _Predictor(s['task'], state, config.eval_batch_size)
   return predictor.each(_transform_each(specs, frame))[members].mean(axis=0)
@@ -255,7 +255,7 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
     # Each combination of hyperparameter values (one, without members.<value> grids) is
     # scored out of fold on its own folds; the best one's folds are the submission.
     scored = []
-    for group_values, members in _value_groups(lay.names[:len(specs)]):
+    for group_values, members in _value_groups(config, lay.names[:len(specs)]):
       outputs = np.full((len(target), predicted[0].shape[-1]), np.nan)
       for m in members:
         outputs[laid_out[validation[m]]] = predicted[m]
@@ -323,10 +323,11 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
   return report
 
 
-def _value_groups(names: list) -> list:
+def _value_groups(config, names: list) -> list:
   """[(values, members)]: the members of each combination of the varied hyperparameter
-  values (members.learning_rate, ...), in the order they were laid out."""
-  varied = [key for key in names[0] if key not in ('member', 'fold', 'seed')]
+  values (members.learning_rate, ...; library/members.varied), in the order they were laid
+  out."""
+  varied = members_lib.varied(config)
   groups = {}
   for m, name in enumerate(names):
     groups.setdefault(tuple(name[key] for key in varied), []).append(m)
