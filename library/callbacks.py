@@ -8,6 +8,14 @@ ReduceLROnPlateau counts down its cooldown first, then multiplies the rate by `f
 below `min_lr`. Keras calls them at each epoch's end; here they run at each evaluation, which is
 each epoch's end unless the config evaluates more often, and `epoch` is the evaluation's index.
 
+Numbers as Keras 3 has them on its JAX (and TensorFlow) backend: the comparisons are
+`keras.ops.less/greater`, which compare in float32 (`current - min_delta` is computed in Python,
+then cast), so an improvement of exactly `min_delta` decides as it does there; the learning rate
+is a float32 variable, so ReduceLROnPlateau acts on the float32 rate it set last, not on the
+loop's reading of schedule x scale (one float32 step off it, which made it "reduce" again to
+`min_lr`). Tested on random series and arguments against Keras' own classes
+(tests/test_callbacks.py).
+
 Their state is plain JSON (`state()` / `load()`), saved with every checkpoint: a run killed
 while counting patience resumes counting exactly. What they act on, the loop provides: the
 learning-rate scale in the state (`library.optimizers.lr_scale`) and a copy of the best state.
@@ -71,9 +79,9 @@ class _Monitor:
   def is_improvement(self, value: float, reference: float | None) -> bool:
     if reference is None:
       return True
-    if self.mode == 'min':
-      return value - self.min_delta < reference
-    return value - self.min_delta > reference
+    # keras.ops.less/greater: the operands become float32 tensors (Keras' floatx).
+    shifted, reference = np.float32(value - self.min_delta), np.float32(reference)
+    return bool(shifted < reference if self.mode == 'min' else shifted > reference)
 
   def value(self, logs: dict) -> float | None:
     value = logs.get(self.monitor)
@@ -125,17 +133,25 @@ class EarlyStopping(_Monitor):
 
 
 class ReduceLROnPlateau(_Monitor):
+  """constant_rate: whether the optimizer's own schedule is constant. Then the rate in effect
+  is the one this callback set last, as Keras' float32 variable holds it. Under a schedule that
+  moves the rate (Keras refuses to combine the two; here the callback scales the schedule),
+  it acts on the rate the loop reports."""
 
-  def __init__(self, c):
+  def __init__(self, c, constant_rate: bool = True):
     super().__init__('reduce_lr', c.monitor, c.mode, c.min_delta)
     self.factor, self.patience, self.cooldown = c.factor, c.patience, c.cooldown
-    self.min_lr = c.min_lr
+    self.min_lr, self.constant_rate = c.min_lr, constant_rate
     self.best, self.cooldown_counter, self.wait = None, 0, 0
+    self.learning_rate = None    # the rate it set last, rounded to float32 as Keras stores it
     self.reductions = []         # (step, new learning rate)
 
   def on_evaluation(self, epoch: int, step: int, logs: dict,  # pylint: disable=unused-argument
                     learning_rate: float) -> float | None:
-    """-> the new learning rate, or None to keep the current one."""
+    """learning_rate: the rate in effect, as the loop reads it. -> the new learning rate, or
+    None to keep the current one."""
+    if self.constant_rate and self.learning_rate is not None:
+      learning_rate = self.learning_rate
     current = self.value(logs)
     if self.cooldown_counter > 0:
       self.cooldown_counter -= 1
@@ -145,29 +161,34 @@ class ReduceLROnPlateau(_Monitor):
     elif not self.cooldown_counter > 0:
       self.wait += 1
       if self.wait >= self.patience:
-        if learning_rate > np.float32(self.min_lr):
+        if np.float32(learning_rate) > np.float32(self.min_lr):
           new_lr = max(learning_rate * self.factor, self.min_lr)
+          self.learning_rate = float(np.float32(new_lr))
           self.cooldown_counter, self.wait = self.cooldown, 0
-          self.reductions.append((step, new_lr))
-          return new_lr
+          self.reductions.append((step, self.learning_rate))
+          return self.learning_rate
     return None
 
   def state(self) -> dict:
     return {'best': self.best, 'cooldown_counter': self.cooldown_counter, 'wait': self.wait,
-            'reductions': self.reductions}
+            'reductions': self.reductions, 'learning_rate': self.learning_rate}
 
   def load(self, state: dict) -> None:
     self.best, self.wait = state['best'], state['wait']
     self.cooldown_counter = state['cooldown_counter']
     self.reductions = [tuple(r) for r in state['reductions']]
+    # (checkpoints written before it was kept: the last reduction's rate)
+    self.learning_rate = state.get('learning_rate', self.reductions[-1][1] if self.reductions
+                                   else None)
 
 
-def from_config(c) -> dict:
-  """The callbacks the config turns on, by name."""
+def from_config(c, constant_rate: bool = True) -> dict:
+  """The callbacks the config turns on, by name. constant_rate: whether the optimizer's
+  schedule is constant (ReduceLROnPlateau's docstring)."""
   out = {}
   if c.early_stopping.monitor:
     out['early_stopping'] = EarlyStopping(c.early_stopping)
   if c.reduce_lr.monitor:
-    out['reduce_lr'] = ReduceLROnPlateau(c.reduce_lr)
+    out['reduce_lr'] = ReduceLROnPlateau(c.reduce_lr, constant_rate)
   return out
 

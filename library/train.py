@@ -355,7 +355,8 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
   splits = set(feed.splits)
   _check_monitors(config, splits, task, state, s['example'], lay is not None)
   has_validation = 'validation' in splits and task.eval_step is not None
-  callbacks = callbacks_lib.from_config(config.callbacks)
+  callbacks = callbacks_lib.from_config(config.callbacks, constant_rate=(
+      config.optimizer.schedule == 'constant' and not config.optimizer.warmup_steps))
   if 'reduce_lr' in callbacks and optimizers.lr_scale(state) is None:
     raise UserError(f'callbacks.reduce_lr: the state of task={config.task!r} holds no '
                     'learning-rate scale (library.optimizers.make_optimizer adds one)')
