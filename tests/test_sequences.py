@@ -59,24 +59,31 @@ def _same_sequences(ours, theirs):
 
 
 def test_imdb_and_reuters_load_exactly_as_keras_load_data(tmp_path, keras_datasets):
-  imdb_path = write_keras_imdb(tmp_path / 'imdb.npz')
-  (x_train, y_train), (x_test, y_test) = keras_datasets(imdb_path)['imdb'].load_data(
-      num_words=10000)
-  ours = sequences.load_keras_imdb(imdb_path, 10000)
-  _same_sequences(ours['train']['inputs'], x_train)
-  _same_sequences(ours['test']['inputs'], x_test)
-  np.testing.assert_array_equal(ours['train']['labels'], y_train)
-  np.testing.assert_array_equal(ours['test']['labels'], y_test)
-  assert max(max(s) for s in ours['train']['inputs']) < 10000
-  assert all(s[0] == sequences.START_CHAR for s in ours['train']['inputs'])
+  """Every kind of num_words (0 = all words, where Keras turns the largest index itself into
+  oov_char; below, at and above the largest index; random ones) on random files: the same
+  sequences and labels as Keras' own load_data."""
+  rng = np.random.default_rng(0)
+  imdb_path = write_keras_imdb(tmp_path / 'imdb.npz', max_index=300)
+  reuters_path = write_keras_reuters(tmp_path / 'reuters.npz', max_index=300)
+  largest = 300 - 1 + sequences.INDEX_FROM
+  for num_words in [0, 1, 2, 3, 4, largest - 1, largest, largest + 1, 10000,
+                    *rng.integers(5, largest, 4).tolist()]:
+    (x_train, y_train), (x_test, y_test) = keras_datasets(imdb_path)['imdb'].load_data(
+        num_words=num_words or None)
+    ours = sequences.load_keras_imdb(imdb_path, num_words)
+    _same_sequences(ours['train']['inputs'], x_train)
+    _same_sequences(ours['test']['inputs'], x_test)
+    np.testing.assert_array_equal(ours['train']['labels'], y_train)
+    np.testing.assert_array_equal(ours['test']['labels'], y_test)
+    assert all(s[0] == sequences.START_CHAR or num_words <= sequences.START_CHAR
+               for s in ours['train']['inputs'])
 
-  reuters_path = write_keras_reuters(tmp_path / 'reuters.npz')
-  (x_train, y_train), (x_test, y_test) = keras_datasets(reuters_path)['reuters'].load_data(
-      num_words=10000)
-  ours = sequences.load_keras_reuters(reuters_path, 10000)
-  _same_sequences(ours['train']['inputs'], x_train)
-  _same_sequences(ours['test']['inputs'], x_test)
-  np.testing.assert_array_equal(ours['test']['labels'], y_test)
+    (x_train, y_train), (x_test, y_test) = keras_datasets(reuters_path)['reuters'].load_data(
+        num_words=num_words or None)
+    ours = sequences.load_keras_reuters(reuters_path, num_words)
+    _same_sequences(ours['train']['inputs'], x_train)
+    _same_sequences(ours['test']['inputs'], x_test)
+    np.testing.assert_array_equal(ours['test']['labels'], y_test)
 
   boston_path = write_keras_boston(tmp_path / 'boston.npz')
   (x_train, y_train), (x_test, y_test) = keras_datasets(boston_path)['boston'].load_data()

@@ -84,14 +84,19 @@ def _as_sequences(xs, path: str) -> np.ndarray:
   return out
 
 
-def _keras_indexing(xs: np.ndarray, num_words: int) -> np.ndarray:
-  """start_char, index_from and the num_words cut to oov_char, as Keras' load_data."""
-  out = np.empty(len(xs), dtype=object)
-  for i, x in enumerate(xs):
-    seq = np.concatenate([[START_CHAR], x + INDEX_FROM])
-    if num_words:
-      seq = np.where(seq < num_words, seq, OOV_CHAR)
-    out[i] = seq.astype(np.int32)
+def _keras_indexing(splits: list[np.ndarray], num_words: int) -> list[np.ndarray]:
+  """start_char, index_from and the num_words cut to oov_char, as Keras' load_data, over
+  every split at once: num_words=0 ("all words") is, as there, the largest index of all
+  splits, which itself then becomes oov_char (Keras keeps indices < num_words)."""
+  indexed = [[np.concatenate([[START_CHAR], x + INDEX_FROM]) for x in xs] for xs in splits]
+  if not num_words:
+    num_words = max((int(seq.max()) for xs in indexed for seq in xs), default=0)
+  out = []
+  for xs in indexed:
+    column = np.empty(len(xs), dtype=object)
+    for i, seq in enumerate(xs):
+      column[i] = np.where(seq < num_words, seq, OOV_CHAR).astype(np.int32)
+    out.append(column)
   return out
 
 
@@ -106,12 +111,11 @@ def load_keras_imdb(path: str, num_words: int):
   arrays = load_npz_arrays(path)
   _require(arrays, ('x_train', 'y_train', 'x_test', 'y_test'), path)
   rng = np.random.RandomState(KERAS_SEED)
-  out = {}
-  for split in ('train', 'test'):
-    xs = _as_sequences(arrays[f'x_{split}'], path)
-    x, y = _shuffled(rng, xs, np.asarray(arrays[f'y_{split}']))
-    out[split] = {'inputs': _keras_indexing(x, num_words), 'labels': y}
-  return out
+  shuffled = {split: _shuffled(rng, _as_sequences(arrays[f'x_{split}'], path),
+                               np.asarray(arrays[f'y_{split}'])) for split in ('train', 'test')}
+  inputs = _keras_indexing([x for x, _ in shuffled.values()], num_words)
+  return {split: {'inputs': x, 'labels': y}
+          for (split, (_, y)), x in zip(shuffled.items(), inputs)}
 
 
 def load_keras_reuters(path: str, num_words: int):
@@ -120,7 +124,7 @@ def load_keras_reuters(path: str, num_words: int):
   _require(arrays, ('x', 'y'), path)
   xs, ys = _shuffled(np.random.RandomState(KERAS_SEED), _as_sequences(arrays['x'], path),
                      np.asarray(arrays['y']))
-  xs = _keras_indexing(xs, num_words)
+  [xs] = _keras_indexing([xs], num_words)
   cut = int(len(xs) * (1 - KERAS_TEST_SPLIT))
   return {'train': {'inputs': xs[:cut], 'labels': ys[:cut]},
           'test': {'inputs': xs[cut:], 'labels': ys[cut:]}}
