@@ -103,7 +103,8 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
   # the transfer demo become classes 0-4); () keeps all.
   c.data.keep_labels = ()
   # Image augmentation of every training batch, on device (library/data/augment.py): Keras'
-  # ImageDataGenerator ranges (rotation and shear in degrees, shifts and zoom as fractions).
+  # ImageDataGenerator ranges (rotation and shear in degrees; shifts below 1 as fractions of the
+  # size, from 1 up in pixels, as Keras; zoom as a fraction).
   c.data.augment = augment.default_config()
   c.data.scale = 1.0                # inputs *= scale (1/255 for pixels)
   c.data.standardize = False        # feature-wise z-score with training-split statistics

@@ -29,6 +29,51 @@ def test_the_transform_is_keras_apply_affine_transform(params, fill):
   np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
+@pytest.mark.parametrize('ranges', [
+    dict(width_shift=0.2, height_shift=0.1), dict(width_shift=3.0, height_shift=1.0),
+    dict(width_shift=0.999, height_shift=7.5, rotation=30.0, shear=10.0, zoom=0.3)])
+def test_the_draws_follow_keras_get_random_transform(ranges):
+  """Ours and Keras' ImageDataGenerator.get_random_transform on a 40x30 image: every drawn
+  parameter inside Keras' range, and the same distribution (two-sample Kolmogorov-Smirnov)."""
+  import scipy.stats  # pylint: disable=import-outside-toplevel
+  from keras.src.legacy.preprocessing import image  # pylint: disable=import-outside-toplevel
+  keras_kwargs = {'width_shift': 'width_shift_range', 'height_shift': 'height_shift_range',
+                  'rotation': 'rotation_range', 'shear': 'shear_range', 'zoom': 'zoom_range'}
+  generator = image.ImageDataGenerator(**{keras_kwargs[k]: v for k, v in ranges.items()})
+  theirs = [generator.get_random_transform((40, 30, 1), seed=i) for i in range(1000)]
+  keys = jax.random.split(jax.random.PRNGKey(0), 1000)
+  ours = jax.jit(jax.vmap(lambda k: augment.random_parameters(k, _aug(**ranges), 40, 30)))(keys)
+  for name in ('tx', 'ty', 'theta', 'shear', 'zx'):
+    a, b = np.asarray(ours[name], np.float64), np.array([t[name] for t in theirs], np.float64)
+    if not b.any():
+      assert not a.any(), name
+      continue
+    assert a.min() >= b.min() - 0.05 * np.ptp(b) and a.max() <= b.max() + 0.05 * np.ptp(b), name
+    assert scipy.stats.ks_2samp(a, b).pvalue > 1e-3, name
+  # A pixel range moves images by pixels, not by that many image sizes (a 3.0 used to move a
+  # 30-pixel-wide image by up to 90 pixels).
+  assert np.abs(np.asarray(ours['ty'])).max() <= max(ranges['width_shift'] * (
+      30 if ranges['width_shift'] < 1 else 1), 1e-9) + 1e-5
+
+
+@pytest.mark.parametrize('theta', [90.0, 180.0, -90.0, 270.0, 360.0])
+def test_quarter_turns_with_constant_fill(theta):
+  """At multiples of 90 degrees with 'constant' fill, ours is the exact rotation (np.rot90);
+  Keras equals it except on edge pixels its float64 rounding puts outside (filled with cval)."""
+  from keras.src.legacy.preprocessing import image  # pylint: disable=import-outside-toplevel
+  img = np.random.default_rng(0).uniform(1, 2, size=(16, 16, 2)).astype(np.float32)
+  got = np.asarray(augment.warp(img, augment.keras_matrix(
+      np.float32(theta), 0.0, 0.0, 0.0, 1.0, 1.0, 16, 16), 'constant'))
+  np.testing.assert_allclose(got, np.rot90(img, round(theta / 90) % 4), atol=1e-5)
+  keras_out = image.apply_affine_transform(img, theta=theta, row_axis=0, col_axis=1,
+                                           channel_axis=2, fill_mode='constant', cval=0.0,
+                                           order=1)
+  differ = np.abs(got - keras_out).max(-1) > 1e-4
+  border = np.ones((16, 16), bool)
+  border[1:-1, 1:-1] = False
+  assert not (differ & ~border).any() and (keras_out[differ] == 0).all()
+
+
 def test_a_known_pixel_lands_where_it_should():
   img = np.zeros((9, 9, 1), np.float32)
   img[2, 6] = 1.0
