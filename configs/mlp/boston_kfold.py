@@ -11,8 +11,9 @@ and protocol 2.65 (median of 3, `python -m scripts.benchmark --only boston_kfold
 folds train as members of one run in 2.3 s on a 2-core x86 CPU (JAX 0.10.2), compilation
 included; 1.2 s on a rerun; Keras 3 takes 63 s (`python -m scripts.benchmark --only
 boston_kfold --repeats 3`). More in projects/mlp/README.md.
-Variants: (none) the Keras file ~/.keras/datasets/boston_housing.npz (404/102 as
-keras.datasets.boston_housing.load_data() splits it); `embedded` the 506 rows mlxtend ships,
+Variants: (none) the Keras file ~/.keras/datasets/boston_housing.npz, fetched on first use
+(python -m scripts.fetch --only boston_housing), 404/102 as
+keras.datasets.boston_housing.load_data() splits it; `embedded` the 506 rows mlxtend ships,
 102 held out as test with the seed (404 cross-validated), no network needed; `smoke` 2 epochs.
 """
 from configs import variants

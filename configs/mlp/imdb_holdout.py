@@ -7,8 +7,10 @@ dense 16 relu -> dense 16 relu -> dense 1 sigmoid on 10,000-dim multi-hot review
 1e-3, binary cross-entropy, batch 512; history.png holds the training vs validation curves.
 Book: validation loss lowest near epoch 4, then overfitting (training accuracy -> ~1.0,
 validation ~0.87). The 4-epoch model on all 25,000 reviews: configs/mlp/imdb_final.py.
-Ours: not run here (no network to fetch IMDB; tests run it on mock data in both formats).
-Variants: (none) Keras' ~/.keras/datasets/imdb.npz, top 10,000 words as
+Ours: not run here (no network to fetch IMDB; tests run it on mock data in both formats, and
+from a loopback mirror as a first use fetches it). Variants: (none) Keras'
+~/.keras/datasets/imdb.npz, fetched on first use (checked against the SHA-256 Keras pins; or
+ahead of time: python -m scripts.fetch --only imdb), top 10,000 words as
 keras.datasets.imdb.load_data(num_words=10000); `tfds` TFDS `imdb_reviews` raw text, a word
 tokenizer fitted on the training reviews (top 10,000 words); `early_stopping` (book 7.2.1):
 EarlyStopping on validation.loss, patience 2, the best weights restored (the book's curves turn

@@ -7,7 +7,8 @@ labels, categorical cross-entropy, rmsprop 1e-3, batch 512; history.png holds th
 Book: validation loss lowest near epoch 9, then overfitting; the 9-epoch model's test
 accuracy is 0.7765 (configs/mlp/reuters_final.py); a random classifier gets 0.189.
 Ours: not run here (no network to fetch Reuters; tests run it on a mock reuters.npz).
-Variants: (none) Keras' ~/.keras/datasets/reuters.npz, 8,982/2,246 newswires as
+Variants: (none) Keras' ~/.keras/datasets/reuters.npz, fetched on first use (checked against
+the SHA-256 Keras pins; python -m scripts.fetch --only reuters), 8,982/2,246 newswires as
 keras.datasets.reuters.load_data(num_words=10000) splits them; `smoke` a few steps.
 """
 from configs import variants

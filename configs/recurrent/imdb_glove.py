@@ -1,8 +1,6 @@
 """Book 6.1 (B): pretrained GloVe word embeddings on 200 training reviews, frozen.
 
-  python -m scripts.train --config=configs/recurrent/imdb_glove.py \
-      --config.data.path=~/aclImdb --config.data.embedding_file=~/glove.6B.100d.txt \
-      --workdir=/tmp/glove
+  python -m scripts.train --config=configs/recurrent/imdb_glove.py --workdir=/tmp/glove
 
 Raw aclImdb reviews, a tokenizer fitted on the training reviews (top 10,000 words), reviews cut
 to their first 100 words as the book's, 10,000 held out for validation and only 200 to train
@@ -12,7 +10,11 @@ cross-entropy, 10 epochs, batch 32. `scratch`: the same with the embedding learn
 scratch (the book's comparison).
 Book: test accuracy 0.56 (printed); validation ~0.5-0.6 either way with 200 samples.
 Ours: not run here (aclImdb and GloVe cannot be downloaded on our machines); the tests run it
-on mock reviews and a mock GloVe file. Variants: `scratch`, `smoke`.
+on mock reviews and a mock GloVe file. Both defaults are fetched on first use (python -m
+scripts.fetch --only aclimdb --only glove): ~/aclImdb from Stanford's aclImdb_v1.tar.gz (84 MB,
+SHA-256 from TFDS), ~/glove.6B.100d.txt from https://nlp.stanford.edu/data/glove.6B.zip (862 MB,
+no published hash: unverified); the archives stay in ~/.keras/datasets/. Variants: `scratch`,
+`smoke`.
 """
 from configs import variants
 from library.config import default_config

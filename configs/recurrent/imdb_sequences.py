@@ -2,7 +2,7 @@
 
   python -m scripts.train --config=configs/recurrent/imdb_sequences.py:lstm --workdir=/tmp/lstm
   python -m scripts.train --config=configs/recurrent/imdb_sequences.py:conv1d,folder \
-      --config.data.path=~/aclImdb --workdir=/tmp/conv1d
+      --workdir=/tmp/conv1d
 
 Top 10,000 words, reviews padded / truncated to their last 500 words (Keras' pad_sequences
 defaults), 20% of the training reviews held out (the first 5,000: Keras' validation_split
@@ -18,8 +18,9 @@ cross-entropy on logits, batch 128, 10 epochs. Models (projects/recurrent/models
 Ours: not run here (no network to fetch IMDB); the tests run every model on mock data in the
 three formats. Variants: a model name (default lstm); the data format: (none) Keras'
 ~/.keras/datasets/imdb.npz, `tfds` TFDS imdb_reviews raw text, `folder` Stanford's aclImdb
-folders (data.path) raw text (both tokenized with a vocabulary fitted on the training
-reviews); `smoke` a few steps.
+folders (data.path, default ~/aclImdb) raw text (both tokenized with a vocabulary fitted on
+the training reviews); the two files are fetched on first use (python -m scripts.fetch --only
+imdb --only aclimdb); `smoke` a few steps.
 """
 from configs import variants
 from library.config import default_config

@@ -1,7 +1,6 @@
 """Book 6.3 and 6.4: forecasting the temperature 24 hours ahead from 10 days of weather.
 
-  python -m scripts.train --config=configs/recurrent/jena.py:gru \
-      --config.data.path=~/jena_climate_2009_2016.csv --workdir=/tmp/jena_gru
+  python -m scripts.train --config=configs/recurrent/jena.py:gru --workdir=/tmp/jena_gru
 
 The Jena climate CSV (420,551 rows, every 10 minutes, 14 numeric columns after 'Date Time'),
 all columns z-scored with the training rows' statistics; a window is 10 days (lookback 1440
@@ -21,8 +20,11 @@ Models (projects/recurrent/models.py):
 Book: baseline MAE 0.29; dense ~0.3; GRU ~0.265; GRU with dropout ~0.252; stacked ~0.26;
 reversed 0.45-0.49; conv-only in the 0.40s; conv + GRU ~0.265-0.27.
 Ours: not run here (the Jena CSV cannot be downloaded on our machines; the tests run every
-model on a synthetic CSV of the same layout). The file: https://s3.amazonaws.com/keras-datasets/
-jena_climate_2009_2016.csv.zip (unzip into ~). Variants: a model name (default gru), `smoke`.
+model on a synthetic CSV of the same layout). data.path's default, ~/jena_climate_2009_2016.csv,
+is fetched on first use: https://s3.amazonaws.com/keras-datasets/jena_climate_2009_2016.csv.zip
+(13.6 MB, no published hash: unverified) is kept in ~/.keras/datasets/ and the CSV unpacked
+into ~ (python -m scripts.fetch --only jena_climate). Variants: a model name (default gru),
+`smoke`.
 """
 from configs import variants
 from library.config import default_config

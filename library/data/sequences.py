@@ -14,6 +14,7 @@ import zipfile
 
 import numpy as np
 
+from library.data import fetch
 from library.errors import UserError
 
 # What Keras' load_data() does to the stored files (keras.datasets.imdb / reuters).
@@ -39,9 +40,9 @@ def load_npz_arrays(path: str) -> dict[str, np.ndarray]:
   """Every array of a .npz file; object arrays through the restricted unpickler."""
   if not path:
     raise UserError('this data source needs data.path, the Keras-format .npz file')
-  path = os.path.expanduser(path)
+  path = fetch.on_first_use(path)      # Keras' own files, at their default place
   if not os.path.isfile(path):
-    raise UserError(f'data.path={path!r}: no such file')
+    raise UserError(f'data.path={path!r}: no such file{fetch.hint(path)}')
   out = {}
   try:
     with zipfile.ZipFile(path) as archive:

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from library.data import sequences
+from library.data import fetch, sequences
 from library.errors import UserError
 
 Split = dict[str, np.ndarray]
@@ -124,9 +124,12 @@ def class_folder_files(root: str, splits, class_names, extensions: tuple[str, ..
 def load_text_folder(root: str, splits, class_names) -> dict[str, Split]:
   """Raw text files in one folder per class per split, as Stanford's aclImdb:
   root/train/neg/*.txt, root/train/pos/*.txt, root/test/..."""
+  if root:
+    root = fetch.on_first_use(root)      # Stanford's aclImdb, at its default place
   files = class_folder_files(root, splits, class_names, ('.txt',), 'text_folder',
-                             'for IMDB, unpack https://ai.stanford.edu/~amaas/data/sentiment/'
-                             'aclImdb_v1.tar.gz')
+                             (fetch.hint(root or '').lstrip('; ') or
+                              'for IMDB, unpack https://ai.stanford.edu/~amaas/data/sentiment/'
+                              'aclImdb_v1.tar.gz'))
   out = {}
   for split, items in files.items():
     texts = []

@@ -9,6 +9,7 @@ import hashlib
 
 import numpy as np
 
+from library.data import fetch
 from library.errors import UserError
 
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
@@ -126,10 +127,11 @@ def load_glove(path: str, word_index: dict[str, int], num_words: int) -> np.ndar
   row i is the vector of the word with index i (i < num_words); rows of words the file lacks,
   and row 0 (padding), stay zero, as in the book's 6.1."""
   import os  # pylint: disable=import-outside-toplevel
-  path = os.path.expanduser(path or '')
+  path = fetch.on_first_use(path) if path else ''     # GloVe, at its default place
   if not os.path.isfile(path):
-    raise UserError(f'data.embedding_file={path!r}: no such file (GloVe: glove.6B.100d.txt from '
-                    'https://nlp.stanford.edu/data/glove.6B.zip)')
+    where = fetch.hint(path) or (' (GloVe: glove.6B.100d.txt from '
+                                 'https://nlp.stanford.edu/data/glove.6B.zip)')
+    raise UserError(f'data.embedding_file={path!r}: no such file{where}')
   wanted = {w: i for w, i in word_index.items() if i < num_words}
   matrix, dim = None, None
   with open(path, encoding='utf-8', errors='replace') as f:

@@ -21,6 +21,7 @@ import os
 
 import numpy as np
 
+from library.data import fetch
 from library.errors import UserError
 
 
@@ -29,10 +30,10 @@ def load_csv(path: str, drop_columns=()) -> tuple[np.ndarray, list[str]]:
   import pandas as pd  # pylint: disable=import-outside-toplevel
   if not path:
     raise UserError('data.source=csv needs data.path, the .csv file')
-  path = os.path.expanduser(path)
+  path = fetch.on_first_use(path)      # the Jena CSV, at its default place
   if not os.path.isfile(path):
-    raise UserError(f'data.path={path!r}: no such file (the Jena climate CSV: see '
-                    'projects/recurrent/README.md for where to get it)')
+    where = fetch.hint(path) or ' (the Jena climate CSV: see projects/recurrent/README.md)'
+    raise UserError(f'data.path={path!r}: no such file{where}')
   try:
     frame = pd.read_csv(path)
   except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:

@@ -32,7 +32,7 @@ import ml_collections
 import numpy as np
 
 from library import config as config_lib, supervised
-from library.data import pipeline
+from library.data import fetch, pipeline
 from library.errors import UserError
 from library.task import make_model
 
@@ -82,10 +82,10 @@ def read_corpus(corpus: str, lowercase: bool) -> tuple[str, tuple[str, ...]]:
     # continues forever. One space for a run, as prose has.
     text = re.sub(r'\n{3,}', '\n\n', re.sub(r'[ \t]+', ' ', text))
   else:
-    path = os.path.expanduser(corpus)
+    path = fetch.on_first_use(corpus)      # nietzsche.txt, at its default place
     if not os.path.isfile(path):
       raise UserError(f'task_config.corpus={corpus!r} is not a file (give a text file, or '
-                      "'pydoc' for Python's documentation)")
+                      f"'pydoc' for Python's documentation){fetch.hint(path)}")
     try:
       with open(path, encoding='utf-8') as f:
         text = f.read()
