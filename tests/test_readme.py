@@ -169,6 +169,9 @@ RUNS = {
     'tfds.builder(\'mnist\').download_and_prepare()"': (
         'python -c "import tensorflow_datasets as tfds; print(tfds.builder(\'mnist\').name)"',
         'mnist'),
+    # The registry as a user lists it (fetching is tested against a loopback server in
+    # tests/test_fetch.py; these machines reach no origin).
+    'python -m scripts.fetch --list': ('python -m scripts.fetch --list', 'unverified'),
     # The cheapest experiment, rewriting copies of the committed report and README.
     'python -m scripts.reproduce --update_readme': (
         'cp README.md configs/REPRODUCED.md configs/REPRODUCED.json {tmp}/ && '
