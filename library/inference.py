@@ -192,6 +192,19 @@ def predict_workdir(workdir: str, paths: list[str], which: str = 'latest') -> np
   return np.asarray(jax.jit(task.predict)(state, inputs))
 
 
+def describe(row) -> str:
+  """One prediction in words: the class and its probability. A one-output model (one
+  sigmoid) gives the probability of class 1, which is the class when above 0.5, as Keras'
+  binary accuracy thresholds it; the argmax of that one-element row would always be 0."""
+  row = np.atleast_1d(np.asarray(row))
+  if row.size == 1:
+    return (f'class {int(row[0] > 0.5)} (p(class 1) = {row[0]:.4f}; class 1 when above 0.5, '
+            'class 0 otherwise)')
+  top = int(np.argmax(row))
+  with np.printoptions(precision=4, suppress=True, linewidth=120):
+    return f'class {top} ({row[top]:.4f})  {row}'
+
+
 def write_samples(workdir: str, output: str, which: str, assignments) -> tuple[dict, list]:
   """({name: artifact}, the paths written) of the task's artifacts (Task.artifacts) for the
   workdir's checkpoint `which`, written into `output` (default WORKDIR/samples), with the

@@ -41,11 +41,9 @@ def main(_):
     return
   from library import inference  # pylint: disable=import-outside-toplevel
   outputs = inference.predict_workdir(_WORKDIR.value, _INPUT.value, _CHECKPOINT.value)
-  np.set_printoptions(precision=4, suppress=True, linewidth=120)
   names = _INPUT.value if len(_INPUT.value) == len(outputs) else range(len(outputs))
   for name, row in zip(names, outputs):
-    top = int(np.argmax(row))
-    print(f'{name}: class {top} ({row[top]:.4f})  {row}')
+    print(f'{name}: {inference.describe(row)}')
   if _OUTPUT.value:
     np.save(_OUTPUT.value, outputs)
 

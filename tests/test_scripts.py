@@ -289,3 +289,13 @@ def test_two_hosts_train_like_one_host_and_agree_on_a_preemption(tmp_path):
   assert json.loads((termed / 'results.json').read_text())['resumed_from_step'] == saved[0]
   for a, b in zip(*(jax.tree.leaves(_final_params(w)) for w in (termed, tmp_path / 'two'))):
     np.testing.assert_array_equal(a, b)
+
+
+def test_a_one_sigmoid_prediction_is_thresholded_not_argmaxed():
+  """A binary model's one output is p(class 1): 0.96 is class 1 (its argmax, always 0, was
+  printed before), 0.5 and below class 0; several outputs keep their argmax."""
+  from library import inference  # pylint: disable=import-outside-toplevel
+  for p, label in [(0.96, 1), (0.51, 1), (0.5, 0), (0.04, 0)]:
+    for row in (np.float32(p), np.array([p], np.float32)):
+      assert inference.describe(row).startswith(f'class {label} '), (p, row)
+  assert inference.describe(np.array([0.1, 0.7, 0.2])).startswith('class 1 (0.7000)')
