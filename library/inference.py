@@ -109,16 +109,72 @@ def evaluate_workdir(workdir: str, split: str = 'test', which: str = 'latest') -
   return {'split': split, 'step': meta['step'], **metrics}
 
 
+def conform(x, raw_shape: tuple[int, ...], what: str = 'the inputs') -> np.ndarray:
+  """An array of examples as training saw them: (N, *raw_shape). One example gets its batch
+  axis; images of another size or colour are converted as the image files are (PIL:
+  bilinear resize, RGB -> L by ITU-R 601 luma, grey repeated to RGB, alpha dropped), with a
+  note saying what was converted. Anything else that does not fit is a UserError."""
+  x = np.asarray(x)
+  raw_shape, given = tuple(raw_shape), x.shape
+  if x.shape == raw_shape:
+    return x[None]
+  if x.shape[1:] == raw_shape:
+    return x
+  if len(raw_shape) != 3 or x.ndim not in (2, 3, 4) or not np.issubdtype(x.dtype, np.number):
+    raise UserError(f'{what} have shape {x.shape}; expected (N, '
+                    f'{", ".join(map(str, raw_shape))}) as in training')
+  height, width, channels = raw_shape
+  # One image (H, W) or (H, W, 1|3|4), or a batch (N, H, W) or (N, H, W, C).
+  if x.ndim == 2 or (x.ndim == 3 and x.shape[-1] in (1, 3, 4)):
+    x = x[None]
+  if x.ndim == 3:
+    x = x[..., None]
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  out = []
+  for image in x.astype(np.float32):
+    if image.shape[-1] == 4:
+      image = image[..., :3]
+    if image.shape[-1] == 3 and channels == 1:
+      image = image @ np.array([0.299, 0.587, 0.114], np.float32)[:, None]
+    elif image.shape[-1] == 1 and channels == 3:
+      image = np.repeat(image, 3, axis=-1)
+    if image.shape[-1] != channels:
+      raise UserError(f'{what} have {image.shape[-1]} channels; training saw {channels}')
+    if image.shape[:2] != (height, width):
+      image = np.stack([np.asarray(Image.fromarray(image[..., c], mode='F').resize(
+          (width, height), Image.BILINEAR)) for c in range(channels)], axis=-1)
+    out.append(image)
+  print(f'note: {what} of shape {given} converted to {len(out)} x {height}x{width}x'
+        f'{channels}, as training saw them', file=sys.stderr, flush=True)
+  return np.stack(out)
+
+
+def check_examples(raw: np.ndarray, profile: dict | None, names=None) -> None:
+  """Says, one line each, which examples are blank or unlike every training example (their
+  mean value outside the training examples' spread by more than its width: a digit drawn dark
+  on light where training digits were light on dark, say): their predictions mean little."""
+  if profile is None or not raw.size or not np.issubdtype(raw.dtype, np.number):
+    return
+  flat = raw.reshape(len(raw), -1).astype(np.float64)
+  width = max(profile['mean_high'] - profile['mean_low'], 1e-12)
+  for i, (mean, std) in enumerate(zip(flat.mean(axis=1), flat.std(axis=1))):
+    name = names[i] if names is not None and len(names) == len(raw) else f'input {i}'
+    if std == 0 and profile['std_low'] > 0:
+      print(f'note: {name} is blank (every value {mean:g}); no training example was: its '
+            'prediction means little', file=sys.stderr, flush=True)
+    elif mean < profile['mean_low'] - width or mean > profile['mean_high'] + width:
+      print(f'note: {name} has mean value {mean:.4g}, far from every training example\'s '
+            f'({profile["mean_low"]:.4g} to {profile["mean_high"]:.4g}): an inverted '
+            'background (dark on light)? Its prediction means little', file=sys.stderr,
+            flush=True)
+
+
 def load_inputs(paths: list[str], raw_shape: tuple[int, ...]) -> np.ndarray:
   """A .npy batch, or PNG/JPEG files resized to the training images' (H, W, C)."""
   if len(paths) == 1 and paths[0].endswith('.npy'):
     if not os.path.exists(paths[0]):
       raise UserError(f'input {paths[0]!r}: no such file')
-    x = np.load(paths[0], allow_pickle=False)
-    if x.shape[1:] != tuple(raw_shape) and x.shape != tuple(raw_shape):
-      raise UserError(f'input {paths[0]} has shape {x.shape}; expected (N, '
-                      f'{", ".join(map(str, raw_shape))}) as in training')
-    return x[None] if x.shape == tuple(raw_shape) else x
+    return conform(np.load(paths[0], allow_pickle=False), raw_shape, f'input {paths[0]}')
   from PIL import Image  # pylint: disable=import-outside-toplevel
   if len(raw_shape) != 3:
     raise UserError(f'images cannot be fed to a model trained on inputs of shape {raw_shape}')
@@ -173,6 +229,7 @@ def predict_workdir(workdir: str, paths: list[str], which: str = 'latest') -> np
     spec = json.load(f)
   raw = load_inputs(paths, tuple(spec['input_shape']))
   check_range(raw, spec.get('input_range'), config.data.scale)
+  check_examples(raw, spec.get('input_profile'), paths)
   stats = None
   if config.data.standardize:
     with np.load(os.path.join(workdir, 'preprocessing.npz'), allow_pickle=False) as f:

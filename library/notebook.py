@@ -44,7 +44,8 @@ class Run:
   def predict(self, inputs, member: int | None = None):
     """The task's predict (Keras' outputs: softmax probabilities, ...) on raw inputs as the
     source gives them (pixels 0-255, ...): the run's own preprocessing (data.scale, flatten,
-    standardization) is applied, as scripts.predict does. With members: member `member`'s
+    standardization) is applied, as scripts.predict does, and images of another size or
+    colour are converted as it converts image files (saying so), one image or a batch. With members: member `member`'s
     outputs, or every member's on a leading axis when it is None."""
     from library import inference  # pylint: disable=import-outside-toplevel
     from library.data import preprocessing  # pylint: disable=import-outside-toplevel
@@ -60,7 +61,10 @@ class Run:
                       'run.predict does not apply yet: train one model to predict with')
     raw = np.asarray(inputs)
     if datasets is not None:
+      if datasets.raw_input_shape:   # colour or grey, any size, one example or a batch
+        raw = inference.conform(raw, datasets.raw_input_shape)
       inference.check_range(raw, datasets.raw_input_range, self.config.data.scale)
+      inference.check_examples(raw, datasets.raw_input_profile)
     x = preprocessing.transform_inputs(raw, self.config.data,
                                        datasets.stats if datasets is not None else None)
     if lay is None:

