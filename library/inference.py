@@ -120,7 +120,11 @@ def conform(x, raw_shape: tuple[int, ...], what: str = 'the inputs') -> np.ndarr
     return x[None]
   if x.shape[1:] == raw_shape:
     return x
-  if len(raw_shape) != 3 or x.ndim not in (2, 3, 4) or not np.issubdtype(x.dtype, np.number):
+  # A picture is at least 8 x 8 pixels: a (2, 5) array is no image to resize.
+  spatial = x.shape[:2] if x.ndim == 2 or (x.ndim == 3 and x.shape[-1] in (1, 3, 4)) else (
+      x.shape[1:3])
+  if (len(raw_shape) != 3 or x.ndim not in (2, 3, 4) or not np.issubdtype(x.dtype, np.number)
+      or min(spatial) < 8):
     raise UserError(f'{what} have shape {x.shape}; expected (N, '
                     f'{", ".join(map(str, raw_shape))}) as in training')
   height, width, channels = raw_shape
