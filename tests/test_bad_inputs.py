@@ -65,7 +65,7 @@ CASES = [
      ['data.validation=-3']),
     ('variant', 'scripts.train', [f'--config={CONVNET}:bogus', '--workdir={new}'],
      ['bogus', 'embedded']),
-    ('dataset-offline', 'scripts.train', [f'--config={CONVNET}:smoke', '--workdir={new}',
+    ('dataset-offline', 'scripts.train', [f'--config={CONVNET}:tfds,smoke', '--workdir={new}',
                                           '--config.data.data_dir={tmp}/tfds'],
      ['not prepared', 'download_and_prepare']),
     # train: the wrong kind of workdir

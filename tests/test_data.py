@@ -108,6 +108,24 @@ def test_tfds_dataset_not_prepared_offline_is_a_quick_one_line_error(tmp_path):
   assert time.perf_counter() - start < 60  # no hang on the network
 
 
+def test_tfds_prepares_on_first_use_when_online_and_a_failed_download_is_one_line(
+    tmp_path, monkeypatch):
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  from library.data import fetch  # pylint: disable=import-outside-toplevel
+  asked = []
+
+  def download_and_prepare(self, *args, **kwargs):
+    asked.append(self.name)
+    raise ConnectionError('Connection reset by peer\nsecond line')
+
+  monkeypatch.setattr(fetch, 'online', lambda *a, **k: True)
+  monkeypatch.setattr(tfds.core.DatasetBuilder, 'download_and_prepare', download_and_prepare)
+  with pytest.raises(UserError, match='preparing it failed') as info:
+    sources.load_tfds('mnist', ('train',), str(tmp_path), 'image', 'label')
+  assert asked == ['mnist'] and 'Connection reset by peer' in str(info.value)
+  assert '\n' not in str(info.value) and 'download_and_prepare' in str(info.value)
+
+
 def test_tfds_mock_data_through_the_real_loader(tmp_path):
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
   config = ml_collections.ConfigDict(default_config().to_dict())

@@ -270,9 +270,9 @@ GOLDEN_FIRST_LOSS = 2.449011  # MLP(32) smoke, embedded digits, seed 0
 
 
 @pytest.mark.parametrize('path', [DENSE, CONVNET])
-def test_the_default_tfds_config_trains_on_tfds_mock_data(load_config, tmp_path, path):
+def test_the_tfds_variant_trains_on_tfds_mock_data(load_config, tmp_path, path):
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-  config = load_config(path, 'smoke')
+  config = load_config(path, 'tfds,smoke')
   config.data.data_dir = str(tmp_path / 'tfds')
   config.data.validation = 16
   with tfds.testing.mock_data(num_examples=96):
@@ -282,7 +282,7 @@ def test_the_default_tfds_config_trains_on_tfds_mock_data(load_config, tmp_path,
 
 
 def test_an_unknown_tfds_name_is_an_error(load_config, tmp_path):
-  config = load_config(DENSE, 'smoke')
+  config = load_config(DENSE, 'tfds,smoke')
   config.data.name = 'mnistt'
   config.data.data_dir = str(tmp_path)
   with pytest.raises(UserError, match="'mnistt' is not a TFDS dataset"):

@@ -12,7 +12,8 @@ Book: (Python twin) validation loss ~0.180 on MNIST's 10,000 test digits, 60,000
 Ours (`embedded`, 4,000 offline digits, 2,500 steps): test loss 0.207 in 231 s of training
 on a 2-core x86 CPU (JAX 0.10.2); pictures and a quality check of its samples in
 projects/generative/README.md.
-Variants: (none) TFDS `mnist`; `embedded` the 5,000 offline digits (4,000 train, 1,000 test);
+Variants: (none) full MNIST from Keras' mnist.npz (fetched on first use into
+~/.keras/datasets, 11 MB); `tfds` the same digits from TFDS `mnist`; `embedded` the 5,000 offline digits (4,000 train, 1,000 test);
 `book` the book's sampling z = mean + exp(log_var) * eps (vae.py explains the difference);
 `latent16` a 16-d latent space instead of 2 (sharper samples; the grid and the scatter show
 its first two dimensions); `smoke` a few steps.
@@ -20,12 +21,13 @@ its first two dimensions); `smoke` a few steps.
 from configs import variants
 from library.config import default_config
 
-VARIANTS = ('embedded', 'book', 'latent16', 'smoke')
+VARIANTS = ('embedded', 'tfds', 'book', 'latent16', 'smoke')
 
 
 def get_config(arg: str | None = None):
   chosen = variants.parse(arg, VARIANTS)
   config = default_config(task='projects.generative.vae')
+  variants.use_keras_mnist(config)
   config.model.module = 'projects.generative.models'
   config.model.name = 'VAE'
   config.model.kwargs = {'image_shape': (28, 28, 1), 'latent': 2}
@@ -37,6 +39,8 @@ def get_config(arg: str | None = None):
   config.eval_batch_size = 1000
   config.num_epochs = 10.0
   config.eval_every_epochs = 1.0
+  if 'tfds' in chosen:
+    variants.use_tfds_mnist(config)
   if 'embedded' in chosen:
     variants.use_embedded_digits(config)
   if 'book' in chosen:

