@@ -28,7 +28,9 @@ class Experiment:
   read: Callable               # workdir -> (our result as text, {name: number})
   smoke: tuple = ()            # the commands with smoke settings (default: `commands` with
                                # each config's `smoke` variant, their duration overrides dropped)
-  needs: tuple = ()            # files or folders that must exist; else skipped, naming them
+  needs: tuple = ()            # what the run reads: registry entries (library/data/fetch.py),
+                               # fetched first when missing; `imagenet:<name>` weights, fetched
+                               # and converted; or paths that must exist. Else skipped, saying why
   keras: str = ''              # scripts/benchmark.py's entry of the Keras twin
   env: tuple = ()              # (name, value) for the processes
 
@@ -174,7 +176,7 @@ def _train(config: str, *extra: str):
 
 
 SEEDS = ('--config.members.scheme=seeds', '--config.members.k=5')
-KERAS_IMDB = f'{HOME}/.keras/datasets/imdb.npz'
+KERAS_IMDB = 'imdb'
 EXPERIMENTS = (
     Experiment('2.1', '2.1', 'dense 512 -> 10, rmsprop, 5 epochs of batch 128, offline digits',
                'test acc 0.9807 (full MNIST)',
@@ -186,7 +188,7 @@ EXPERIMENTS = (
                _metric('test', 'accuracy', 'test acc'), needs=(KERAS_IMDB,)),
     Experiment('3.5', '3.5', 'Reuters newswires, 64-64-46 dense', 'test acc 0.7765',
                (_train('configs/mlp/reuters_final.py'),), _metric('test', 'accuracy', 'test acc'),
-               needs=(f'{HOME}/.keras/datasets/reuters.npz',)),
+               needs=('reuters',)),
     Experiment('3.6-kfold', '3.6', 'Boston 64 -> 64 -> 1, 4-fold, 100 epochs of batch 1',
                'fold MAE 2.06-2.86, mean 2.36',
                (('scripts.crossval', '--config=configs/mlp/boston_kfold.py:embedded',
@@ -215,7 +217,7 @@ EXPERIMENTS = (
                 ('scripts.train', '--config=configs/transfer/cats_dogs_vgg16.py:finetune',
                  '--config.model_init.path={w}/frozen', '--workdir={w}')),
                _metric('test', 'accuracy', 'fine-tuned test acc'),
-               needs=(f'{HOME}/cats_and_dogs_small', f'{HOME}/weights/vgg16_notop')),
+               needs=(f'{HOME}/cats_and_dogs_small', 'imagenet:vgg16_notop')),
     Experiment('5.3-offline', '5.3 method, offline', 'pretrain the 5.1 convnet on digits 0-4, '
                'learn 5-9 from 100 labelled examples, 5 seeds',
                '(5.3: fine-tuned VGG16 test acc 0.965 on cats/dogs)',
@@ -228,7 +230,7 @@ EXPERIMENTS = (
                _metric('validation', 'accuracy', 'val acc'), needs=(KERAS_IMDB,)),
     Experiment('6.3', '6.3', 'Jena climate, GRU 32', 'baseline MAE 0.29, GRU ~0.265',
                (_train('configs/recurrent/jena.py:gru'),), _co2,
-               needs=(f'{HOME}/jena_climate_2009_2016.csv',)),
+               needs=('jena_climate',)),
     Experiment('6.3-offline', '6.3 method, offline', 'weekly CO2 (statsmodels), a year '
                'predicts +4 weeks, GRU 32', 'Jena: baseline 0.29, GRU ~0.265',
                (_train('configs/recurrent/co2_forecast.py:gru'),), _co2),
@@ -244,16 +246,14 @@ EXPERIMENTS = (
                (_train('configs/generative/text_lstm.py:pydoc', '--config.num_epochs=6'),), _text),
     Experiment('8.2', '8.2', "DeepDream on InceptionV3's mixed2-5 layers",
                'dreamed image; loss climbs ~3.4 -> ~10 per octave',
-               (_train('configs/generative/deep_dream.py',
-                       f'--config.task_config.weights_dir={HOME}/weights/inception_v3'),),
+               (_train('configs/generative/deep_dream.py'),),
                lambda w: ('the dream of each octave in artifacts/', {}),
-               needs=(f'{HOME}/weights/inception_v3',)),
+               needs=('imagenet:inception_v3_notop',)),
     Experiment('8.3', '8.3', 'neural style transfer on VGG19, 20 rounds of L-BFGS',
                'styled image',
-               (_train('configs/generative/style_transfer.py',
-                       f'--config.task_config.weights_dir={HOME}/weights/vgg19'),),
+               (_train('configs/generative/style_transfer.py'),),
                lambda w: ('the image of each round in artifacts/', {}),
-               needs=(f'{HOME}/weights/vgg19',)),
+               needs=('imagenet:vgg19_notop',)),
     Experiment('8.4', '8.4, offline digits', 'VAE, 2-d latent, rmsprop, 10 epochs of batch 16',
                'validation loss ~0.180 (full MNIST)',
                (_train('configs/generative/mnist_vae.py:embedded'),),
@@ -350,6 +350,37 @@ def _keras_twin(name: str, workdir: str) -> str:
   return fmt.format(row[key]) + f' (Keras {row.get("keras", "3")})'
 
 
+def unmet_need(needs: tuple, fetch_missing: bool) -> str:
+  """'' when every need is here (registry entries and ImageNet weights fetched first when
+  fetch_missing); else why not, in a few words."""
+  from library import weights  # pylint: disable=import-outside-toplevel
+  from library.data import fetch  # pylint: disable=import-outside-toplevel
+  for need in needs:
+    if need.startswith(weights.IMAGENET):
+      here = os.path.exists(os.path.join(os.path.expanduser(weights.NAMED_FOLDER),
+                                         need[len(weights.IMAGENET):], weights.WEIGHTS_FILE))
+    elif need in fetch.REGISTRY:
+      here = all(os.path.exists(t) for t in fetch.REGISTRY[need].targets())
+    else:
+      if not os.path.exists(need):
+        return f'needs {need.replace(HOME, "~")}, which this machine does not have'
+      continue
+    if here:
+      continue
+    if not fetch_missing:
+      return f'needs {need} (not fetched with smoke settings)'
+    try:
+      if need.startswith(weights.IMAGENET):
+        weights.resolve(need)
+      else:
+        fetch.fetch(need)
+    except UserError:
+      entry = need[len(weights.IMAGENET):] if need.startswith(weights.IMAGENET) else need
+      return (f'needs {need}, which could not be fetched here (no network): '
+              f'python -m scripts.fetch --only {entry} where there is one')
+  return ''
+
+
 def run_experiment(e: Experiment, root: str, smoke: bool, keras: bool, hardware: str) -> dict:
   """One row of the report: the experiment run (or reused, or skipped with the reason)."""
   workdir = os.path.join(root, e.id + ('-smoke' if smoke else ''))
@@ -357,10 +388,9 @@ def run_experiment(e: Experiment, root: str, smoke: bool, keras: bool, hardware:
   row = {'id': e.id, 'section': e.section, 'what': e.what, 'book': e.book,
          'command': '; '.join(_display(c, e.env) for c in commands), 'hardware': hardware,
          'ours': '', 'keras': '', 'numbers': {}, 'wall_s': None, 'status': 'ran'}
-  missing = [p for p in e.needs if not os.path.exists(p)]
+  missing = unmet_need(e.needs, fetch_missing=not smoke)
   if missing:
-    return dict(row, status='skipped', ours=f'skipped: needs {missing[0].replace(HOME, "~")}, '
-                'which this machine does not have')
+    return dict(row, status='skipped', ours=f'skipped: {missing}')
   saved = os.path.join(workdir, 'reproduce.json')
   if os.path.exists(saved):       # a finished run: its results; its description as now
     with open(saved) as f:

@@ -22,12 +22,45 @@ import numpy as np
 
 from library.errors import UserError
 
+IMAGENET = 'imagenet:'
+# Where `imagenet:<name>` is converted to, once: the folder scripts.convert_weights used to be
+# run by hand to make (~/weights/vgg16_notop), so such a folder is reused.
+NAMED_FOLDER = '~/weights'
+# The converter of Keras' ImageNet files: it knows the architectures, which live with their
+# models in projects/, so the library names it instead of importing it.
+CONVERTER = 'projects.transfer.convert'
 PICKLE_SUFFIXES = ('.pt', '.pth', '.bin', '.ckpt', '.pkl', '.pickle')
 WEIGHTS_FILE, INFO_FILE = 'weights.safetensors', 'info.json'
 _OURS_ORDER = ('kernel', 'scale', 'bias', 'mean', 'var')
 _KERAS_NAMES = {'kernel': 'kernel', 'bias': 'bias', 'gamma': 'scale', 'beta': 'bias',
                 'moving_mean': 'mean', 'moving_variance': 'var'}
 _AUTO_NAME = re.compile(r'^(conv2d|batch_normalization|dense|conv1d|embedding)(?:_(\d+))?$')
+
+
+def imagenet_names() -> tuple[str, ...]:
+  from library.data import fetch  # pylint: disable=import-outside-toplevel
+  return tuple(f'{IMAGENET}{n}' for n, e in fetch.REGISTRY.items() if e.arch)
+
+
+def resolve(path: str) -> str:
+  """A weights path as the user gives it: `imagenet:vgg16_notop` (any of imagenet_names()) is
+  Keras' ImageNet file, fetched on first use (library/data/fetch.py) and converted once into
+  the weight folder ~/weights/vgg16_notop, which is returned; any other path, ~ expanded."""
+  if not path.startswith(IMAGENET):
+    return os.path.expanduser(path)
+  import importlib  # pylint: disable=import-outside-toplevel
+  from library.data import fetch  # pylint: disable=import-outside-toplevel
+  name = path[len(IMAGENET):]
+  entry = fetch.REGISTRY.get(name)
+  if entry is None or not entry.arch:
+    raise UserError(f'{path!r} names no ImageNet weights; choose from '
+                    f'{", ".join(imagenet_names())}')
+  folder = os.path.join(os.path.expanduser(NAMED_FOLDER), name)
+  if not os.path.exists(os.path.join(folder, WEIGHTS_FILE)):
+    (h5,) = fetch.fetch(name)
+    print(f'converting {h5} into {folder} (first use only)', flush=True)
+    importlib.import_module(CONVERTER).convert(entry.arch, h5, folder)
+  return folder
 
 
 def refuse_pickle(path: str) -> None:
@@ -251,8 +284,9 @@ def read_safetensors(path: str) -> dict[str, np.ndarray]:
 
 
 def read_folder(path: str) -> tuple[dict[str, np.ndarray], dict]:
-  """(flat arrays, info) of a folder written by save_folder, or of a bare .safetensors file."""
-  path = os.path.expanduser(path)
+  """(flat arrays, info) of a folder written by save_folder, or of a bare .safetensors file;
+  `imagenet:<name>` as resolve() reads it."""
+  path = resolve(path)
   if os.path.isdir(path):
     if not os.path.exists(os.path.join(path, WEIGHTS_FILE)):
       raise UserError(f'{path} has no {WEIGHTS_FILE}: not a folder written by '
@@ -305,8 +339,8 @@ def fit_flat(source: dict[str, np.ndarray], target: dict[str, tuple], *, prefix:
 
 def load_for(path: str, target: dict[str, tuple], *, prefix: str = '', skip: str = '') -> dict:
   """{our flat path: array} to start a model from: a weights folder, a .safetensors file, a
-  Keras file, or a training workdir of ours (its latest checkpoint)."""
-  path = os.path.expanduser(path)
+  Keras file, a training workdir of ours (its latest checkpoint), or `imagenet:<name>`."""
+  path = resolve(path)
   refuse_pickle(path)
   if os.path.isdir(os.path.join(path, 'checkpoints')):
     source = workdir_variables(path)

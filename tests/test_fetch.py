@@ -244,6 +244,75 @@ def test_a_book_config_trains_from_the_mirror_and_the_second_run_makes_no_reques
   assert mirror.requests == ['imdb.npz']
 
 
+def _mnist_bytes(tmp_path, n_train=512, n_test=256) -> bytes:
+  """Keras' mnist.npz layout ((N, 28, 28) uint8, no channel axis): each class a bright bar at
+  its own place over noise, so a few steps learn it."""
+  rng = np.random.default_rng(0)
+
+  def digits(n):
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+    for i, label in enumerate(labels):
+      images[i, 2 + 2 * label:4 + 2 * label, 4:24] = 255
+    return images, labels
+
+  (x_train, y_train), (x_test, y_test) = digits(n_train), digits(n_test)
+  buffer = io.BytesIO()
+  np.savez(buffer, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+  return buffer.getvalue()
+
+
+@pytest.mark.parametrize('path', ['configs/mlp/mnist_dense.py',
+                                  'configs/convnets/mnist_convnet.py'])
+def test_book_mnist_configs_learn_from_keras_mnist_npz_fetched_on_first_use(
+    mirror, tmp_path, load_config, path):
+  from library import train  # pylint: disable=import-outside-toplevel
+  mirror.serve('mnist', _mnist_bytes(tmp_path))
+  config = load_config(path, 'smoke')
+  assert (config.data.source, config.data.path) == ('npz', '~/.keras/datasets/mnist.npz')
+  config.num_train_steps, config.eval_every_steps = 100, 100
+  results = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert mirror.requests == ['mnist.npz']
+  assert results['test']['accuracy'] > 0.3        # chance: 0.1
+  with np.load(mirror.cache / 'mnist.npz') as f:
+    assert f['x_train'].shape == (512, 28, 28)    # kept as Keras has it; the channel is ours
+
+
+def _keras_applications_file(tmp_path) -> tuple[bytes, object]:
+  """VGG16 without its top, random weights, written as keras.applications' release .h5 files
+  are (a weights-only legacy HDF5: layer_names at the root), and the Keras model."""
+  import h5py  # pylint: disable=import-outside-toplevel
+  from keras.src.legacy.saving import legacy_h5_format  # pylint: disable=import-outside-toplevel
+  from tests.test_transfer import keras_model  # pylint: disable=import-outside-toplevel
+  model = keras_model('vgg16', include_top=False, input_shape=(32, 32, 3))
+  path = tmp_path / 'vgg16_notop.h5'
+  with h5py.File(path, 'w') as f:
+    legacy_h5_format.save_weights_to_hdf5_group(f, model)
+  return path.read_bytes(), model
+
+
+def test_imagenet_weights_by_name_are_fetched_converted_once_and_reused(mirror, tmp_path):
+  from library import weights  # pylint: disable=import-outside-toplevel
+  from projects.transfer import convert  # pylint: disable=import-outside-toplevel
+  from tests.test_transfer import images, keras_outputs  # pylint: disable=import-outside-toplevel
+  data, keras_net = _keras_applications_file(tmp_path)
+  mirror.serve('vgg16_notop', data, 'md5:' + hashlib.md5(data).hexdigest())   # as Keras pins
+  folder = weights.resolve('imagenet:vgg16_notop')
+  assert folder == str(mirror.home / 'weights' / 'vgg16_notop')
+  assert (mirror.home / '.keras' / 'models' / fetch.REGISTRY['vgg16_notop'].url.rsplit(
+      '/', 1)[-1]).is_file() and mirror.requests == [fetch.REGISTRY['vgg16_notop'].url.rsplit(
+          '/', 1)[-1]]
+  model, variables = convert.load('vgg16', 'imagenet:vgg16_notop')     # read back by name
+  x = images(32)
+  np.testing.assert_allclose(convert.predict(model, variables, x), keras_outputs(keras_net, x),
+                             rtol=1e-4, atol=1e-3)
+  assert weights.resolve('imagenet:vgg16_notop') == folder and len(mirror.requests) == 1
+  with pytest.raises(UserError, match='imagenet:vgg16_notop') as info:
+    weights.resolve('imagenet:vgg17')
+  _one_line(info)
+  assert 'imagenet:inception_v3_notop' in str(info.value)
+
+
 def test_the_fetch_script_lists_fetches_and_fails_in_one_line(mirror, tmp_path):
   env = {'HOME': str(mirror.home), fetch.MIRROR_ENV: mirror.url}
   listed = run_script('scripts.fetch', '--list', env_extra=env)

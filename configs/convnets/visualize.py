@@ -4,13 +4,11 @@
   python -m scripts.visualize --config=configs/convnets/visualize.py:digits \
       --config.init=/tmp/convnet --output=/tmp/vis_digits
 
-Default (5.4.3): VGG16 with its ImageNet top, converted once with
-  python -m scripts.convert_weights --arch=vgg16 \
-      --input=~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels.h5 --output=~/weights/vgg16
-on scikit-image's `chelsea` (a cat; offline, where the book's elephant photo is not), 224x224:
+Default (5.4.3): VGG16 with its ImageNet top (`imagenet:vgg16`: Keras' file, 553 MB, fetched on
+first use and converted once into ~/weights/vgg16) on scikit-image's `chelsea` (a cat; offline, where the book's elephant photo is not), 224x224:
 activations of the first 8 layers and Grad-CAM on block5_conv3 with the top-3 classes
 (gradcam.class_names: Keras' imagenet_class_index.json).
-`filters` (5.4.2): VGG16 without its top (~/weights/vgg16_notop, as for 5.3) at 150x150: the
+`filters` (5.4.2): VGG16 without its top (`imagenet:vgg16_notop`, as for 5.3) at 150x150: the
 patterns of block1_conv1, block2_conv1, block3_conv1 and block4_conv1, 64 each, 40 steps of
 gradient ascent (the book's grids). That is 160 batched VGG16 passes of 64 images: minutes on a
 GPU, about an hour on a 2-core CPU (there, --config.filters.count=16).
@@ -42,13 +40,13 @@ def get_config(arg: str | None = None):
     config.model.kwargs.preprocess = 'caffe'     # the image stays in [0, 255]
   if which == 'vgg16':
     config.model.kwargs.include_top = True
-    config.init = '~/weights/vgg16'
+    config.init = 'imagenet:vgg16'
     config.image_size = (224, 224)
     config.show = ('activations', 'gradcam')
     config.gradcam.layer = 'block5_conv3'
   elif which == 'filters':
     config.model.kwargs.include_top = False
-    config.init = '~/weights/vgg16_notop'
+    config.init = 'imagenet:vgg16_notop'
     config.image_size = (150, 150)
     config.show = ('filters',)
     config.filters.layers = ('block1_conv1', 'block2_conv1', 'block3_conv1', 'block4_conv1')

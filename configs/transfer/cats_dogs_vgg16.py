@@ -1,11 +1,9 @@
 """Book 5.3, "Using a pretrained convnet": VGG16 (ImageNet) on the 2,000 cats and dogs of 5.2.
 
-The ImageNet weights, once (Keras downloads them to ~/.keras/models on a machine with network):
-  python -c "import keras; keras.applications.VGG16(weights='imagenet', include_top=False)"
-  python -m scripts.convert_weights --arch=vgg16 \
-      --input=~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 \
-      --output=~/weights/vgg16_notop
-Then, with the 5.2 subset in ~/cats_and_dogs_small (scripts.make_cats_dogs_subset):
+The ImageNet weights are named `imagenet:vgg16_notop`: Keras' VGG16 file without the top
+(59 MB, MD5 from Keras' source) is fetched into ~/.keras/models on first use and converted once
+into the weight folder ~/weights/vgg16_notop (or ahead of time: python -m scripts.fetch --only
+vgg16_notop). With the 5.2 subset in ~/cats_and_dogs_small (scripts.make_cats_dogs_subset):
   python -m scripts.train --config=configs/transfer/cats_dogs_vgg16.py:features --workdir=/tmp/fx
   python -m scripts.train --config=configs/transfer/cats_dogs_vgg16.py:frozen --workdir=/tmp/fz
   python -m scripts.train --config=configs/transfer/cats_dogs_vgg16.py:finetune --workdir=/tmp/ft \
@@ -28,13 +26,14 @@ Book: validation accuracy ~0.90 for recipes 1 and 2 (text); fine-tuned test accu
 downloaded on our machines). The tests run every recipe on small images with random VGG16
 weights, and check the converter against Keras' VGG16 (tests/test_transfer.py).
 Variants: `features`, `frozen`, `finetune`, `finetune_block5` (one; default `frozen`),
-`keras_preprocess`, `smoke`.
+`keras_preprocess`, `tfds` (TFDS cats_vs_dogs, as 5.2's), `smoke`.
 """
 from configs import variants
 from library.config import default_config
 
-VARIANTS = ('features', 'frozen', 'finetune', 'finetune_block5', 'keras_preprocess', 'smoke')
-WEIGHTS = '~/weights/vgg16_notop'
+VARIANTS = ('features', 'frozen', 'finetune', 'finetune_block5', 'keras_preprocess', 'tfds',
+            'smoke')
+WEIGHTS = 'imagenet:vgg16_notop'
 SMOKE_WIDTHS = (4, 8, 16, 32, 32)
 
 
@@ -44,7 +43,7 @@ def get_config(arg: str | None = None):
                              'frozen')
   preprocess = 'caffe' if 'keras_preprocess' in chosen else 'none'
   config = default_config()
-  variants.use_cats_dogs_small(config)
+  variants.use_cats_dogs_small(config, tfds='tfds' in chosen)
   if preprocess == 'caffe':
     config.data.scale = 1.0
   config.optimizer.name = 'rmsprop'

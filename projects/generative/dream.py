@@ -108,7 +108,7 @@ def _network(t):
     from projects.transfer import convert  # pylint: disable=import-outside-toplevel
     return model, convert.load('inception_v3', t.weights_dir, preprocess='none')[1]
   print('warning: task_config.weights_dir is empty: InceptionV3 has random weights, and the '
-        'dream means nothing (convert Keras\' InceptionV3 weights with scripts.convert_weights)',
+        'dream means nothing (weights_dir=imagenet:inception_v3_notop fetches the ImageNet ones)',
         flush=True)
   return model, None
 

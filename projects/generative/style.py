@@ -89,7 +89,7 @@ def _network(t):
     model, variables = convert.load('vgg19', t.weights_dir, preprocess='none')
     return model, variables
   print('warning: task_config.weights_dir is empty: VGG19 has random weights, and the picture '
-        'shows nothing of the style (convert Keras\' VGG19 weights with scripts.convert_weights)',
+        'shows nothing of the style (weights_dir=imagenet:vgg19_notop fetches the ImageNet ones)',
         flush=True)
   model = transfer_models.VGG(depth=19, include_top=False, preprocess='none',
                               widths=tuple(t.widths))
