@@ -114,3 +114,14 @@ def test_cats_vs_dogs_from_tfds_resized_and_sliced(load_config, tmp_path):
   config.data.image_size = ()
   with tfds.testing.mock_data(num_examples=40), pytest.raises(UserError, match='image_size'):
     pipeline.prepare(config)
+
+
+def test_missing_cats_and_dogs_name_the_kaggle_commands_in_one_line(tmp_path):
+  with pytest.raises(UserError) as info:
+    images.load_image_folder(str(tmp_path / 'cats_and_dogs_small'), ('train',), (), (32, 32))
+  message = str(info.value)
+  assert '\n' not in message and 'kaggle competitions download -c dogs-vs-cats' in message
+  assert f'--output={tmp_path / "cats_and_dogs_small"}' in message and ':tfds' in message
+  with pytest.raises(UserError) as info:    # any other folder: no word of Kaggle
+    images.load_image_folder(str(tmp_path / 'flowers'), ('train',), (), (32, 32))
+  assert 'kaggle' not in str(info.value).lower()

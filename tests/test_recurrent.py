@@ -196,6 +196,8 @@ def test_imdb_sequences_from_raw_text_end_to_end(load_config, tmp_path, data_for
     data = pipeline.prepare(config)
     assert data.splits['train']['inputs'].shape == (40, 60)     # neg + pos, 8 held out
     assert sorted(set(data.splits['test']['labels'].tolist())) == [0, 1]   # no 'unsup'
+    # The folders are sorted by class: the validation reviews are drawn from both.
+    assert sorted(set(data.splits['validation']['labels'].tolist())) == [0, 1]
     results = train.train_and_evaluate(config, str(tmp_path / 'run'))
   else:
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
@@ -203,6 +205,17 @@ def test_imdb_sequences_from_raw_text_end_to_end(load_config, tmp_path, data_for
     with tfds.testing.mock_data(num_examples=48):
       results = train.train_and_evaluate(config, str(tmp_path / 'run'))
   assert np.isfinite(results['test']['loss'])
+
+
+def test_a_one_class_holdout_from_an_ordered_source_is_warned(load_config, tmp_path, capsys):
+  from library.data import pipeline  # pylint: disable=import-outside-toplevel
+  config = load_config('configs/recurrent/imdb_sequences.py', 'conv1d,folder,smoke')
+  config.data.path = _write_aclimdb(tmp_path / 'aclImdb')
+  config.data.shuffle_holdout = False           # the first 8 of 48 sorted reviews: negative
+  data = pipeline.prepare(config)
+  assert set(data.splits['validation']['labels'].tolist()) == {0}
+  err = capsys.readouterr().err
+  assert 'holds class 0 only' in err and 'data.shuffle_holdout=True' in err
 
 
 def test_text_folder_errors_are_one_line(load_config, tmp_path):

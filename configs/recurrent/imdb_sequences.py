@@ -79,6 +79,10 @@ def get_config(arg: str | None = None):
     #   python -m scripts.benchmark --only imdb_lstm --steps_per_dispatch 1,4 --no_keras \
     #     --set model.kwargs.backward=fused
     config.steps_per_dispatch.cpu = 4
+  if 'tfds' in chosen or 'folder' in chosen:
+    # Raw reviews come ordered (aclImdb's folders: every negative, then every positive): the
+    # validation reviews are drawn at random, as Keras' imdb.npz was shuffled once for its users.
+    config.data.shuffle_holdout = True
   if 'tfds' in chosen:
     variants.use_tfds_imdb(config)
   if 'folder' in chosen:

@@ -9,6 +9,7 @@ at any step replays exactly the batches an uninterrupted run would have seen.
 """
 import dataclasses
 import math
+import sys
 from typing import Any
 
 import jax
@@ -143,6 +144,8 @@ def prepare(config, arrays=None) -> Datasets:
     index = splits_lib.holdout_indices(split_size(pool), carve, seed, d.shuffle_holdout)
     for name, idx in index.items():
       raw[name] = _take(pool, idx)
+    if not d.shuffle_holdout:
+      _warn_one_class_holdout(raw, carve)
   if 'train' not in raw:
     raise UserError(f'no training split: the source has {", ".join(sorted(raw))}; '
                     'set data.pool to carve one')
@@ -159,12 +162,29 @@ def prepare(config, arrays=None) -> Datasets:
                 'labels': preprocessing.transform_labels(s['labels'], d)}
          for name, s in raw.items()}
   if features.enabled(d.features):
-    features.extract(out, d.features)
+    features.extract(out, d.features, progress=config.progress_bar)
   train_inputs = np.asarray(raw['train']['inputs'])
   value_range = ((float(train_inputs.min()), float(train_inputs.max()))
                  if train_inputs.size and np.issubdtype(train_inputs.dtype, np.number) else None)
   return Datasets(out, stats, tuple(train_inputs.shape[1:]), param_init=param_init,
                   raw_input_range=value_range, raw_input_profile=input_profile(train_inputs))
+
+
+def _warn_one_class_holdout(raw: dict, carve: dict) -> None:
+  """A split held out from the front of an ordered source (data.shuffle_holdout=False) that
+  holds one class while training holds several: the source is sorted by class (aclImdb's
+  folders), and every score on that split is meaningless. Said, not refused: a user may mean it."""
+  labels = raw['train']['labels']
+  if isinstance(labels, dict) or np.asarray(labels).ndim != 1 or not np.issubdtype(
+      np.asarray(labels).dtype, np.integer):
+    return
+  for name in carve:
+    held = np.unique(np.asarray(raw[name]['labels']))
+    if len(held) == 1 and len(np.unique(labels)) > 1:
+      print(f'warning: the {name} split (the first {split_size(raw[name]):,} examples, '
+            f'data.shuffle_holdout=False) holds class {held[0]} only, while training holds '
+            f'{len(np.unique(labels))} classes: the source is ordered by class, so its {name} '
+            'scores mean nothing; set data.shuffle_holdout=True', file=sys.stderr, flush=True)
 
 
 def input_profile(inputs: np.ndarray) -> dict[str, float] | None:
