@@ -35,18 +35,27 @@ class Extractor:
         weights.model_variables(self.model, f.init, example_inputs.shape[1:]))
     self._apply = jax.jit(lambda v, x: self.model.apply(v, x, train=False))
 
-  def __call__(self, inputs: np.ndarray) -> np.ndarray:
-    out = [np.asarray(self._apply(self.variables, jnp.asarray(inputs[i:i + self.batch_size],
-                                                              jnp.float32)))
-           for i in range(0, len(inputs), self.batch_size)]
+  def __call__(self, inputs: np.ndarray, done=lambda n: None) -> np.ndarray:
+    """The outputs of `inputs`, batch by batch; done(n) after each batch of n examples."""
+    out = []
+    for i in range(0, len(inputs), self.batch_size):
+      batch = inputs[i:i + self.batch_size]
+      out.append(np.asarray(self._apply(self.variables, jnp.asarray(batch, jnp.float32))))
+      done(len(batch))
     return np.concatenate(out).astype(np.float32)
 
 
-def extract(splits: dict[str, dict[str, np.ndarray]], features_config) -> None:
-  """Replaces every split's inputs by the frozen model's outputs, in place."""
+def extract(splits: dict[str, dict[str, np.ndarray]], features_config,
+            progress: bool = True) -> None:
+  """Replaces every split's inputs by the frozen model's outputs, in place, with a progress bar
+  over every example (minutes on a CPU for the book's 4,000 photos through VGG16)."""
+  import tqdm  # pylint: disable=import-outside-toplevel
   extractor = Extractor(features_config, splits['train']['inputs'])
-  for name, split in splits.items():
-    start = time.perf_counter()
-    split['inputs'] = extractor(split['inputs'])
-    logging.info('features of %s: %s in %.1f s', name, split['inputs'].shape,
-                 time.perf_counter() - start)
+  total = sum(len(split['inputs']) for split in splits.values())
+  with tqdm.tqdm(total=total, unit='example', desc='frozen-model features', mininterval=1.0,
+                 dynamic_ncols=True, disable=not progress) as bar:
+    for name, split in splits.items():
+      start = time.perf_counter()
+      split['inputs'] = extractor(split['inputs'], bar.update)
+      logging.info('features of %s: %s in %.1f s', name, split['inputs'].shape,
+                   time.perf_counter() - start)

@@ -24,7 +24,9 @@ def transform_inputs(inputs: np.ndarray, data_config, stats: dict[str, np.ndarra
   """Scale, flatten and standardize one split's inputs (the same for train, test, predict)."""
   if data_config.vectorize or data_config.maxlen:
     return np.asarray(inputs)   # 0/1 uint8 rows or int32 word indices: nothing to scale
-  x = np.asarray(inputs, np.float32) * np.float32(data_config.scale)
+  x = np.array(inputs, np.float32)     # one float32 copy, scaled in place (no second one)
+  if data_config.scale != 1:
+    x *= np.float32(data_config.scale)
   if data_config.flatten:
     x = x.reshape(len(x), -1)
   if stats is not None:
