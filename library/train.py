@@ -619,6 +619,8 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
         print(f'restoring the best weights, of step {weights_step} '
               f'({early.monitor} = {early.best:.6g})', flush=True)
     results = {'steps': int(step), 'epochs': epoch_of(step), 'train_seconds': train_seconds,
+               # data read and preprocessed, model built and placed: all before the first step
+               'setup_seconds': loop_start - run_start,
                'devices': mesh.size, 'backend': _backend(mesh),
                'device_kind': mesh.devices.flat[0].device_kind, 'processes': jax.process_count(),
                'batch_size': config.batch_size, 'steps_per_dispatch': k,

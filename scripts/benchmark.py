@@ -47,6 +47,7 @@ from absl import flags  # pylint: disable=wrong-import-position
 
 from library import cli  # pylint: disable=wrong-import-position
 from library.errors import UserError  # pylint: disable=wrong-import-position
+from scripts import keras_twins as twins  # pylint: disable=wrong-import-position
 
 _ONLY = flags.DEFINE_multi_string('only', None, 'entries to run (default: all)')
 _REPEATS = flags.DEFINE_integer('repeats', 3, 'runs per side; medians are reported')
@@ -64,94 +65,6 @@ _SET = flags.DEFINE_multi_string('set', [], 'key=value for our side, e.g. '
                                  'model.kwargs.unroll=2 (the Keras twin is unchanged)')
 
 
-def _keras_dense(keras):
-  return keras.Sequential([keras.Input((784,)), keras.layers.Dense(512, activation='relu'),
-                           keras.layers.Dense(10, activation='softmax')])
-
-
-def _keras_convnet(keras):
-  layers = keras.layers
-  return keras.Sequential([
-      keras.Input((28, 28, 1)),
-      layers.Conv2D(32, 3, activation='relu'), layers.MaxPooling2D(2),
-      layers.Conv2D(64, 3, activation='relu'), layers.MaxPooling2D(2),
-      layers.Conv2D(64, 3, activation='relu'), layers.Flatten(),
-      layers.Dense(64, activation='relu'), layers.Dense(10, activation='softmax')])
-
-
-def _keras_boston(keras):
-  return keras.Sequential([keras.Input((13,)), keras.layers.Dense(64, activation='relu'),
-                           keras.layers.Dense(64, activation='relu'), keras.layers.Dense(1)])
-
-
-def _keras_lstm(keras):
-  layers = keras.layers
-  return keras.Sequential([keras.Input((500,), dtype='int32'), layers.Embedding(10000, 32),
-                           layers.LSTM(32), layers.Dense(1, activation='sigmoid')])
-
-
-def _keras_vae(keras):
-  """Book 8.4's VAE in Keras 3: the KL term through add_loss, the sampling from a SeedGenerator
-  (sigma = exp(log_var / 2), as ours by default), pixel BCE as the compiled loss."""
-  layers, ops = keras.layers, keras.ops
-
-  class Sampling(layers.Layer):
-
-    def __init__(self, **kwargs):
-      super().__init__(**kwargs)
-      self.seed = keras.random.SeedGenerator(0)
-
-    def call(self, inputs):
-      mean, log_var = inputs
-      return mean + ops.exp(0.5 * log_var) * keras.random.normal(ops.shape(mean), seed=self.seed)
-
-  class KLLoss(layers.Layer):
-
-    def call(self, inputs):
-      mean, log_var = inputs
-      self.add_loss(-5e-4 * ops.mean(1 + log_var - ops.square(mean) - ops.exp(log_var)))
-      return mean
-
-  images = keras.Input((28, 28, 1))
-  x = layers.Conv2D(32, 3, padding='same', activation='relu')(images)
-  x = layers.Conv2D(64, 3, padding='same', activation='relu', strides=2)(x)
-  x = layers.Conv2D(64, 3, padding='same', activation='relu')(x)
-  x = layers.Conv2D(64, 3, padding='same', activation='relu')(x)
-  x = layers.Dense(32, activation='relu')(layers.Flatten()(x))
-  mean, log_var = layers.Dense(2)(x), layers.Dense(2)(x)
-  z = Sampling()([KLLoss()([mean, log_var]), log_var])
-  x = layers.Reshape((14, 14, 64))(layers.Dense(14 * 14 * 64, activation='relu')(z))
-  x = layers.Conv2DTranspose(32, 3, padding='same', activation='relu', strides=2)(x)
-  return keras.Model(images, layers.Conv2D(1, 3, padding='same', activation='sigmoid')(x))
-
-
-def _keras_dcgan(keras):
-  """Book 8.5's generator, discriminator and GAN model, compiled as the book does. Keras 3
-  trains a model with the trainable flags of its compile(): the book's `discriminator.trainable
-  = FALSE` after compiling the discriminator would then leave it untrained, so the step sets the
-  flag around each update (gan_keras_step)."""
-  layers = keras.layers
-  leaky = lambda: layers.LeakyReLU(0.3)  # noqa: E731
-  generator = keras.Sequential([
-      keras.Input((32,)), layers.Dense(128 * 16 * 16), leaky(), layers.Reshape((16, 16, 128)),
-      layers.Conv2D(256, 5, padding='same'), leaky(),
-      layers.Conv2DTranspose(256, 4, strides=2, padding='same'), leaky(),
-      layers.Conv2D(256, 5, padding='same'), leaky(),
-      layers.Conv2D(256, 5, padding='same'), leaky(),
-      layers.Conv2D(3, 7, padding='same', activation='tanh')])
-  discriminator = keras.Sequential([
-      keras.Input((32, 32, 3)), layers.Conv2D(128, 3), leaky(),
-      *[x for _ in range(3) for x in (layers.Conv2D(128, 4, strides=2), leaky())],
-      layers.Flatten(), layers.Dropout(0.4), layers.Dense(1, activation='sigmoid')])
-  discriminator.compile(optimizer=keras.optimizers.RMSprop(8e-4, clipvalue=1.0),
-                        loss='binary_crossentropy')
-  discriminator.trainable = False
-  z = keras.Input((32,))
-  gan = keras.Model(z, discriminator(generator(z)))
-  gan.compile(optimizer=keras.optimizers.RMSprop(4e-4, clipvalue=1.0), loss='binary_crossentropy')
-  return generator, discriminator, gan
-
-
 def _synthetic_reviews():
   """IMDB-shaped data (no IMDB offline): 1,536 training and 256 test reviews of 500 word
   indices below 10,000, random labels. Speed does not depend on the words."""
@@ -162,35 +75,11 @@ def _synthetic_reviews():
           for split, n in (('train', 1536), ('test', 256))}
 
 
-def _keras_gru(keras):
-  return keras.Sequential([keras.Input((240, 14)),
-                           keras.layers.GRU(32, reset_after=False),   # the book's GRU
-                           keras.layers.Dense(1)])
-
-
 def _jena_like_csv():
   """A 10,000-row CSV with the Jena file's layout (no Jena offline): windows of 240 x 14."""
   from library.data.timeseries import write_jena_like  # pylint: disable=import-outside-toplevel
   path = os.path.join(tempfile.mkdtemp(), 'jena_like.csv')
   return write_jena_like(path, rows=10000)
-
-
-def _keras_cats_dogs_aug(keras):
-  """Book 5.2 with augmentation, as Keras 3 does it: its augmentation layers in the model
-  (rotation 40 degrees, shifts, shear and zoom 0.2, horizontal flip, 'nearest' fill)."""
-  layers = keras.layers
-  fill = dict(fill_mode='nearest')
-  return keras.Sequential([
-      keras.Input((150, 150, 3)),
-      layers.RandomRotation(40 / 360, **fill), layers.RandomTranslation(0.2, 0.2, **fill),
-      layers.RandomShear(0.2, 0.2, **fill), layers.RandomZoom(0.2, **fill),
-      layers.RandomFlip('horizontal'),
-      layers.Conv2D(32, 3, activation='relu'), layers.MaxPooling2D(2),
-      layers.Conv2D(64, 3, activation='relu'), layers.MaxPooling2D(2),
-      layers.Conv2D(128, 3, activation='relu'), layers.MaxPooling2D(2),
-      layers.Conv2D(128, 3, activation='relu'), layers.MaxPooling2D(2),
-      layers.Flatten(), layers.Dropout(0.5),
-      layers.Dense(512, activation='relu'), layers.Dense(1, activation='sigmoid')])
 
 
 def _synthetic_photos():
@@ -206,24 +95,24 @@ def _synthetic_photos():
 # name -> (config[:variant], epochs, Keras twin, Keras loss, synthetic arrays or None). Offline
 # digits: 4,000 training, the book's 5 epochs.
 ENTRIES = {
-    'mnist_dense': ('configs/mlp/mnist_dense.py:embedded', 5, _keras_dense,
+    'mnist_dense': ('configs/mlp/mnist_dense.py:embedded', 5, twins.dense,
                     'categorical_crossentropy', None),
-    'mnist_convnet': ('configs/convnets/mnist_convnet.py:embedded', 5, _keras_convnet,
+    'mnist_convnet': ('configs/convnets/mnist_convnet.py:embedded', 5, twins.convnet,
                       'categorical_crossentropy', None),
-    'imdb_lstm': ('configs/recurrent/imdb_sequences.py:lstm', 3, _keras_lstm,
+    'imdb_lstm': ('configs/recurrent/imdb_sequences.py:lstm', 3, twins.lstm,
                   'binary_crossentropy', _synthetic_reviews),
     # 4,416 training windows of 240 x 14 (Jena-shaped): 35 steps an epoch.
-    'jena_gru': ('configs/recurrent/jena.py:gru', 5, _keras_gru, 'mae', _jena_like_csv),
+    'jena_gru': ('configs/recurrent/jena.py:gru', 5, twins.gru, 'mae', _jena_like_csv),
     # The 5.2 model with augmentation, batch 32: 10 steps an epoch.
     'cats_dogs_small_aug': ('configs/convnets/cats_dogs_small.py:augment', 3,
-                            _keras_cats_dogs_aug, 'binary_crossentropy', _synthetic_photos),
+                            twins.cats_dogs_aug, 'binary_crossentropy', _synthetic_photos),
     # Book 8.4's VAE, batch 16: one epoch of the offline digits (250 steps), inputs as targets.
-    'vae_digits': ('configs/generative/mnist_vae.py:embedded', 1, _keras_vae,
+    'vae_digits': ('configs/generative/mnist_vae.py:embedded', 1, twins.vae,
                    'binary_crossentropy', None),
 }
 # Whole cross-validation runs, timed end to end: name -> (config file, Keras twin or None).
 CROSSVAL_ENTRIES = {
-    'boston_kfold': ('configs/mlp/boston_kfold.py', _keras_boston),
+    'boston_kfold': ('configs/mlp/boston_kfold.py', twins.boston),
     'boston_loo': ('configs/mlp/boston_loo.py', None),
 }
 
@@ -564,7 +453,7 @@ def sweep_row() -> dict:
       turns.append({'run_seconds': sum(r['run_seconds'] for r in runs),
                     'process_s': sum(r['process_s'] for r in runs)})
     if not _NO_KERAS.value:
-      keras_runs.append(run_crossval_keras(path, _keras_boston, list(SWEEP_RATES)))
+      keras_runs.append(run_crossval_keras(path, twins.boston, list(SWEEP_RATES)))
   med = lambda runs, f: statistics.median(f(r) for r in runs)  # noqa: E731
   by_rate = {}
   for member in one[0]['members']:
@@ -720,7 +609,7 @@ def run_gan_keras(arrays) -> dict:
   and real images with noisy labels, gan.train_on_batch towards "real"."""
   import keras  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
-  generator, discriminator, gan = _keras_dcgan(keras)
+  generator, discriminator, gan = twins.dcgan(keras)
   images = arrays['train']['inputs'] / 255.0
   rng = np.random.default_rng(0)
   b, stamps = 20, []
