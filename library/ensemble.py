@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from library import inference, members
-from library.data import timeseries
+from library.data import pipeline, timeseries
 from library.errors import UserError
 
 
@@ -24,7 +24,9 @@ def _split_arrays(s, split: str):
   if split not in host:
     raise UserError(f'split={split!r} is not one of {", ".join(sorted(host))}')
   n = s['datasets'].size(split)
-  return timeseries.gather(host[split], np.arange(n))
+  arrays = timeseries.gather(host[split], np.arange(n))
+  arrays['inputs'] = pipeline.scale_inputs(arrays['inputs'], s['datasets'].input_scale)
+  return arrays
 
 
 def _predictions(workdir: str, splits: tuple[str, ...]):

@@ -167,7 +167,7 @@ def layout(config, module, arrays) -> Layout:
   plain = copy.deepcopy(config)
   plain.unlock()
   plain.data.standardize = False
-  datasets = module.load_data(plain, arrays)
+  datasets = module.load_data(plain, arrays).as_float()   # members gather float inputs
   if datasets.param_init:
     raise UserError('members do not take initial parameter values from the data yet')
   pool = datasets.splits['train']

@@ -10,7 +10,7 @@ from jax.sharding import Mesh
 
 from library import parallel
 from library.data import timeseries
-from library.data.pipeline import Datasets, eval_batches, split_size
+from library.data.pipeline import Datasets, eval_batches, scale_inputs, split_size
 from library.task import Task
 from library.trace_cache import gc_paused
 
@@ -27,6 +27,7 @@ class MeshData:
     self.mesh = mesh
     self.on_device = on_device
     self.host = datasets.splits
+    self.input_scale = datasets.input_scale     # byte inputs: scaled in each batch
     self.device = ({name: parallel.put_tree(arrays, parallel.replicated(mesh))
                     for name, arrays in datasets.splits.items()} if on_device else None)
 
@@ -61,8 +62,10 @@ def put_rows(split, idx: np.ndarray, sharding) -> dict:
   return jax.tree.unflatten(treedef, leaves)
 
 
-def _batch(data, idx, weights, on_device: bool, mesh: Mesh):
+def _batch(data, idx, weights, on_device: bool, mesh: Mesh, input_scale=None):
   batch = timeseries.gather(data, idx) if on_device else dict(data)
+  if input_scale is not None:
+    batch['inputs'] = scale_inputs(batch['inputs'], input_scale)
   batch['weights'] = weights
   return jax.lax.with_sharding_constraint(batch, parallel.sharded_on_batch(mesh))
 
@@ -79,20 +82,23 @@ def _constrained(step, state_sharding):
   return constrained
 
 
-def make_train_chunk(task: Task, mesh: Mesh, on_device: bool, state_sharding=None):
-  """jit((state, data, idx_KxB, weights_KxB) -> (state, metrics stacked over K)); donates state."""
+def make_train_chunk(task: Task, mesh: Mesh, on_device: bool, state_sharding=None,
+                     input_scale=None):
+  """jit((state, data, idx_KxB, weights_KxB) -> (state, metrics stacked over K)); donates state.
+  input_scale: byte inputs' scale (Datasets.input_scale), applied to each batch."""
   train_step = _constrained(task.train_step, state_sharding)
 
   def train_chunk(state, data, idx, weights):
     if idx.shape[0] == 1:
       squeeze = (lambda x: x[0]) if not on_device else (lambda x: x)
-      batch = _batch(jax.tree.map(squeeze, data), idx[0], weights[0], on_device, mesh)
+      batch = _batch(jax.tree.map(squeeze, data), idx[0], weights[0], on_device, mesh,
+                     input_scale)
       state, metrics = train_step(state, batch)
       return state, jax.tree.map(lambda m: m[None], metrics)
 
     def body(state, xs):
       data_k, idx_k, weights_k = xs
-      return train_step(state, _batch(data_k, idx_k, weights_k, on_device, mesh))
+      return train_step(state, _batch(data_k, idx_k, weights_k, on_device, mesh, input_scale))
 
     if on_device:
       return jax.lax.scan(lambda s, xs: body(s, (data, *xs)), state, (idx, weights))
@@ -115,11 +121,11 @@ def make_dataless_chunk(task: Task, state_sharding=None):
   return gc_paused(jax.jit(train_chunk, donate_argnums=(0,)))
 
 
-def make_eval_batch(task: Task, mesh: Mesh, on_device: bool):
+def make_eval_batch(task: Task, mesh: Mesh, on_device: bool, input_scale=None):
   """jit((state, data, idx_B, weights_B) -> metric sums)."""
 
   def eval_batch(state, data, idx, weights):
-    return task.eval_step(state, _batch(data, idx, weights, on_device, mesh))
+    return task.eval_step(state, _batch(data, idx, weights, on_device, mesh, input_scale))
 
   return gc_paused(jax.jit(eval_batch))
 
@@ -152,8 +158,8 @@ class DataFeed:
                state_sharding=None):
     self.data, self.batches, self.eval_batch_size = data, batches, eval_batch_size
     self.splits = set(data.host)
-    self.chunk = make_train_chunk(task, mesh, data.on_device, state_sharding)
-    self.eval_fn = (make_eval_batch(task, mesh, data.on_device)
+    self.chunk = make_train_chunk(task, mesh, data.on_device, state_sharding, data.input_scale)
+    self.eval_fn = (make_eval_batch(task, mesh, data.on_device, data.input_scale)
                     if task.eval_step is not None else None)
 
   def args(self, step: int, end: int):

@@ -194,7 +194,7 @@ def run_keras(config_path: str, epochs: int, build, loss: str, arrays=None,
   config = _load_config(config_path, arrays)
   from library.data import timeseries  # pylint: disable=import-outside-toplevel
   # The same preprocessed examples ours trains on (timeseries windows cut out whole).
-  data = pipeline.prepare(config, None if isinstance(arrays, str) else arrays)
+  data = pipeline.prepare(config, None if isinstance(arrays, str) else arrays).as_float()
   splits = {name: timeseries.gather(split, np.arange(data.size(name)))
             for name, split in data.splits.items()}
   # A task without metrics (the VAE) reconstructs its inputs: they are the targets.

@@ -48,15 +48,39 @@ class Datasets:
   # order train, validation, test. None: the members share the inputs above (and fit only
   # data.standardize, on the fly).
   refit: Any = None
+  # Set when the inputs are kept as the source's uint8 images (prepare's keep_bytes): the
+  # model sees inputs * input_scale in float32, made on the device in each batch
+  # (library/steps.py), so that memory holds a byte per pixel, not four. inputs(split) gives
+  # them scaled on the host; None: the inputs are as the model sees them.
+  input_scale: float | None = None
 
   def size(self, split: str) -> int:
     return split_size(self.splits[split])
 
+  def inputs(self, split: str):
+    """A split's inputs as the model sees them (scaled to float32 where kept as bytes)."""
+    return scale_inputs(self.splits[split]['inputs'], self.input_scale)
+
+  def as_float(self) -> 'Datasets':
+    """These datasets with float32 inputs, as the model sees them (no byte inputs)."""
+    if self.input_scale is None:
+      return self
+    return dataclasses.replace(self, input_scale=None, splits={
+        name: dict(split, inputs=self.inputs(name)) for name, split in self.splits.items()})
+
   def example(self, n: int) -> dict[str, Any]:
     """The first n (at most) training examples as a batch, with weights 1."""
     batch = timeseries.gather(self.splits['train'], np.arange(min(n, self.size('train'))))
+    batch['inputs'] = scale_inputs(batch['inputs'], self.input_scale)
     batch['weights'] = np.ones(min(n, self.size('train')), np.float32)
     return batch
+
+
+def scale_inputs(inputs, scale: float | None):
+  """Byte inputs as float32 times `scale` (NumPy or traced arrays); others as they are."""
+  if scale is None:
+    return inputs
+  return inputs.astype(np.float32) * np.float32(scale)
 
 
 @dataclasses.dataclass
@@ -158,7 +182,19 @@ def prepare(config, arrays=None) -> Datasets:
   if d.standardize:
     stats = preprocessing.fit_standardizer(
         preprocessing.transform_inputs(raw['train']['inputs'], d, None))
-  out = {name: {'inputs': preprocessing.transform_inputs(s['inputs'], d, stats),
+  # uint8 images only scaled (and flattened) stay bytes: 1/4 of the memory, on the host and on
+  # the device; each batch is scaled in the step (Datasets.input_scale).
+  keep_bytes = not (stats is not None or d.vectorize or d.maxlen or
+                    features.enabled(d.features)) and all(
+                        isinstance(s['inputs'], np.ndarray) and s['inputs'].dtype == np.uint8
+                        and s['inputs'].ndim >= 3 for s in raw.values())
+
+  def inputs(x):
+    if keep_bytes:
+      return x.reshape(len(x), -1) if d.flatten else x
+    return preprocessing.transform_inputs(x, d, stats)
+
+  out = {name: {'inputs': inputs(s['inputs']),
                 'labels': preprocessing.transform_labels(s['labels'], d)}
          for name, s in raw.items()}
   if features.enabled(d.features):
@@ -167,7 +203,8 @@ def prepare(config, arrays=None) -> Datasets:
   value_range = ((float(train_inputs.min()), float(train_inputs.max()))
                  if train_inputs.size and np.issubdtype(train_inputs.dtype, np.number) else None)
   return Datasets(out, stats, tuple(train_inputs.shape[1:]), param_init=param_init,
-                  raw_input_range=value_range, raw_input_profile=input_profile(train_inputs))
+                  raw_input_range=value_range, raw_input_profile=input_profile(train_inputs),
+                  input_scale=float(d.scale) if keep_bytes else None)
 
 
 def _warn_one_class_holdout(raw: dict, carve: dict) -> None:

@@ -69,7 +69,7 @@ def anomaly(config, workdir: str) -> dict:
     if split not in datasets.splits:
       raise UserError(f'scripts.anomaly needs a {split} split: set data.{split}')
     data = datasets.splits[split]
-    scores = ae_task.reconstruction_errors(config, params, np.asarray(data['inputs']))
+    scores = ae_task.reconstruction_errors(config, params, np.asarray(datasets.inputs(split)))
     anomalous = ~np.isin(np.asarray(data['labels']), normal)
     if anomalous.all() or not anomalous.any():
       raise UserError(f'the {split} split needs normal and anomalous examples; it has '
@@ -110,7 +110,7 @@ def clusters(config, workdir: str, seed: int = 0) -> dict:
   from sklearn import metrics  # pylint: disable=import-outside-toplevel
   params, datasets = trained(config, workdir)
   split = 'test' if 'test' in datasets.splits else 'validation'
-  inputs = np.asarray(datasets.splits[split]['inputs'])
+  inputs = np.asarray(datasets.inputs(split))
   labels = np.asarray(datasets.splits[split]['labels'])
   if labels.ndim != 1:
     raise UserError('scripts.cluster needs integer labels (set data.one_hot=False)')

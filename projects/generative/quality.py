@@ -39,8 +39,8 @@ class Classifier:
     if s['datasets'] is None or s['members'] is not None:
       raise UserError(f'--classifier={workdir} is not a single classifier trained on a dataset')
     state, _ = inference.restore(workdir, config, s['state'], 'latest', inference.setup_size(s))
-    self.train_inputs = np.asarray(s['datasets'].splits['train']['inputs'])
-    self.test_inputs = np.asarray(s['datasets'].splits['test']['inputs']) if (
+    self.train_inputs = np.asarray(s['datasets'].inputs('train'))
+    self.test_inputs = np.asarray(s['datasets'].inputs('test')) if (
         'test' in s['datasets'].splits) else None
     if self.train_inputs.shape[1:] != (28, 28, 1):
       raise UserError(f'--classifier={workdir} takes inputs of shape '
@@ -113,7 +113,7 @@ def samples_of(workdir: str, count: int, seed: int) -> dict[str, np.ndarray]:
   out = {'prior': np.asarray(module.sample(config, state, key, count))}
   if hasattr(module, 'sample_fitted'):
     out['fitted codes'] = np.asarray(module.sample_fitted(
-        config, state, s['datasets'].splits['train']['inputs'], key, count))
+        config, state, s['datasets'].inputs('train'), key, count))
   return out
 
 

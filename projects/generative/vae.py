@@ -150,7 +150,8 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
     out = {'latent_grid': pictures.tile(decode(state.params, codes), t.grid)}
     if test is not None and model.latent >= 2:
       n = min(t.scatter_points, len(test['inputs']))
-      means = np.asarray(encode(state.params, jnp.asarray(test['inputs'][:n])))
+      images = pipeline.scale_inputs(test['inputs'][:n], data.input_scale)
+      means = np.asarray(encode(state.params, jnp.asarray(images)))
       labels = np.asarray(test['labels'][:n])
       out['latent_scatter'] = scatter_picture(
           means, labels.argmax(-1) if labels.ndim > 1 else labels)

@@ -268,7 +268,7 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
       grid = [(_label(v), score) for score, v, _, _, _ in scored]
   elif lay is None and 'validation' in rows:
     oof_rows = rows['validation']
-    inputs = (s['datasets'].splits['validation']['inputs'] if image else
+    inputs = (s['datasets'].inputs('validation') if image else
               jax.tree.map(lambda x: x[0], _transform_each(specs, train.iloc[oof_rows])))
     predicted = predictor.each(inputs, shared=True)[0]
     oof = np.full((len(target), predicted.shape[-1]), np.nan)
