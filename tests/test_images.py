@@ -53,7 +53,8 @@ def test_cats_dogs_small_end_to_end(load_config, tmp_path, variant):
   config.data.path = write_image_folder(tmp_path / 'cd')
   data = pipeline.prepare(config)
   assert data.splits['train']['inputs'].shape[1:] == (48, 48, 3)
-  assert float(data.splits['train']['inputs'].max()) <= 1.0
+  assert data.splits['train']['inputs'].dtype == np.uint8     # bytes, scaled in the step
+  assert float(data.inputs('train').max()) <= 1.0
   results = train.train_and_evaluate(config, str(tmp_path / 'run'))
   assert np.isfinite(results['test']['loss']) and 'accuracy' in results['validation']
 

@@ -239,6 +239,17 @@ def test_cached_features_and_model_init_recipes(load_config, tmp_path):
   np.testing.assert_allclose(data.splits['train']['inputs'][:3], expected, rtol=1e-5, atol=1e-5)
   results = train.train_and_evaluate(config, str(tmp_path / 'features'), arrays=arrays)
   assert np.isfinite(results['validation']['loss'])
+  # uint8 photos (as read from JPEGs) go through the base as bytes, scaled on the device:
+  # the same features as the float32 photos scaled on the host.
+  photos = {name: dict(split, inputs=(np.clip(split['inputs'] / 2, 0, 1) * 255).astype(np.uint8))
+            for name, split in arrays.items()}
+  config.data.scale = 1 / 255
+  from_bytes = pipeline.prepare(config, photos)
+  assert from_bytes.input_scale is None and from_bytes.splits['train']['inputs'].dtype == np.float32
+  scaled = photos['train']['inputs'].astype(np.float32) * np.float32(1 / 255)
+  np.testing.assert_allclose(from_bytes.splits['train']['inputs'], models.VGG(
+      depth=16, include_top=False, preprocess='none', widths=SMOKE_WIDTHS).apply(base, scaled),
+                             rtol=1e-5, atol=1e-5)
 
   flat_base = {k.replace('params/', 'params/conv_base/'): v
                for k, v in weights.flat_variables(base).items()}

@@ -183,9 +183,9 @@ def prepare(config, arrays=None) -> Datasets:
     stats = preprocessing.fit_standardizer(
         preprocessing.transform_inputs(raw['train']['inputs'], d, None))
   # uint8 images only scaled (and flattened) stay bytes: 1/4 of the memory, on the host and on
-  # the device; each batch is scaled in the step (Datasets.input_scale).
-  keep_bytes = not (stats is not None or d.vectorize or d.maxlen or
-                    features.enabled(d.features)) and all(
+  # the device; each batch is scaled in the step (Datasets.input_scale), or in the frozen
+  # model that replaces them by its features.
+  keep_bytes = not (stats is not None or d.vectorize or d.maxlen) and all(
                         isinstance(s['inputs'], np.ndarray) and s['inputs'].dtype == np.uint8
                         and s['inputs'].ndim >= 3 for s in raw.values())
 
@@ -198,7 +198,9 @@ def prepare(config, arrays=None) -> Datasets:
                 'labels': preprocessing.transform_labels(s['labels'], d)}
          for name, s in raw.items()}
   if features.enabled(d.features):
-    features.extract(out, d.features, progress=config.progress_bar)
+    features.extract(out, d.features, progress=config.progress_bar,
+                     input_scale=float(d.scale) if keep_bytes else None)
+    keep_bytes = False                          # the inputs are now the features, float32
   train_inputs = np.asarray(raw['train']['inputs'])
   value_range = ((float(train_inputs.min()), float(train_inputs.max()))
                  if train_inputs.size and np.issubdtype(train_inputs.dtype, np.number) else None)
