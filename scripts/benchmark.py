@@ -47,7 +47,7 @@ from absl import flags  # pylint: disable=wrong-import-position
 
 from library import cli  # pylint: disable=wrong-import-position
 from library.errors import UserError  # pylint: disable=wrong-import-position
-from scripts import keras_twins as twins  # pylint: disable=wrong-import-position
+from scripts import _keras_twins as twins  # pylint: disable=wrong-import-position
 
 _ONLY = flags.DEFINE_multi_string('only', None, 'entries to run (default: all)')
 _REPEATS = flags.DEFINE_integer('repeats', 3, 'runs per side; medians are reported')

@@ -43,7 +43,7 @@ from absl import flags  # pylint: disable=wrong-import-position
 
 from library import cli  # pylint: disable=wrong-import-position
 from library.errors import UserError  # pylint: disable=wrong-import-position
-from scripts import keras_twins as twins  # pylint: disable=wrong-import-position
+from scripts import _keras_twins as twins  # pylint: disable=wrong-import-position
 from scripts import make_standins  # pylint: disable=wrong-import-position
 
 _ROOT = flags.DEFINE_string('root', None, 'the stand-ins, laid out as a home directory '
