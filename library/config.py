@@ -13,6 +13,7 @@ Nothing in this file knows a family.
 """
 import importlib
 import json
+import math
 from typing import Any
 
 import ml_collections
@@ -277,13 +278,22 @@ def _validate_loop(config) -> None:
   one_of('optimizer.schedule', config.optimizer.schedule, SCHEDULES)
   if config.num_epochs is None and config.num_train_steps is None:
     raise UserError('set num_epochs or num_train_steps')
-  duration = config.num_train_steps if config.num_train_steps is not None else config.num_epochs
-  if duration <= 0:
-    raise UserError(f'training duration must be positive, got {duration}')
+  for key in ('num_epochs', 'eval_every_epochs'):   # None: not set
+    if config[key] is not None and not (math.isfinite(config[key]) and config[key] > 0):
+      raise UserError(f'{key}={config[key]} must be a finite number > 0')
+  for key in ('num_train_steps', 'eval_every_steps'):
+    if config[key] is not None and config[key] < 1:
+      raise UserError(f'{key}={config[key]} must be a whole number >= 1')
+  if not 0 <= config.seed < 2**32:
+    raise UserError(f'seed={config.seed} must be a whole number from 0 to 2**32 - 1')
   for key in ('batch_size', 'eval_batch_size'):
     if config[key] < 1:
       raise UserError(f'{key}={config[key]} must be >= 1')
   for key in ('validation', 'test'):
+    if config.data[key] == 1:
+      raise UserError(f'data.{key}={config.data[key]}: a fraction must be below 1 (all of the '
+                      'examples leaves nothing to train on) and one example measures nothing: '
+                      'give a fraction in (0, 1) or a count >= 2')
     if not _is_count_or_fraction(config.data[key]):
       raise UserError(f'data.{key}={config.data[key]} must be 0, a fraction in (0, 1) '
                       'or a whole count >= 1')
@@ -313,8 +323,9 @@ def _validate_loop(config) -> None:
     raise UserError('data.vectorize=multi_hot needs data.num_words, the vector dimension')
   if config.data.placement not in ('auto', 'device', 'host'):
     raise UserError(f'data.placement={config.data.placement!r} is not one of auto, device, host')
-  if config.optimizer.learning_rate <= 0:
-    raise UserError(f'optimizer.learning_rate={config.optimizer.learning_rate} must be > 0')
+  if not (math.isfinite(config.optimizer.learning_rate) and config.optimizer.learning_rate > 0):
+    raise UserError(f'optimizer.learning_rate={config.optimizer.learning_rate} must be a '
+                    'finite number > 0')
   if config.checkpoint.best_mode not in ('max', 'min'):
     raise UserError(f'checkpoint.best_mode={config.checkpoint.best_mode!r} is not max or min')
   if config.checkpoint.keep < 1:

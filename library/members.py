@@ -66,7 +66,7 @@ def validate(config) -> None:
     raise UserError(f'members.scheme={m.scheme!r} is not one of {", ".join(SCHEMES)}')
   for name in varied(config):
     values = tuple(m[name])
-    numbers = all(isinstance(v, (int, float)) for v in values)
+    numbers = all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
     if name == 'learning_rate':
       ok, allowed = numbers and min(values) > 0, '> 0'
     elif name == 'dropout_rate':
@@ -74,7 +74,7 @@ def validate(config) -> None:
     else:
       ok, allowed = numbers and min(values) >= 0, '>= 0'
     if not ok:
-      raise UserError(f'members.{name}={values}: every value must be a number {allowed}')
+      raise UserError(f'members.{name}={values}: every value must be a finite number {allowed}')
   if m.keep_best and not enabled(config):
     raise UserError('members.keep_best is for members (members.scheme or values); a single '
                     'run keeps its best with callbacks.early_stopping.restore_best_weights')

@@ -68,6 +68,21 @@ def test_unknown_key_is_refused(load_config):
     ('data.validation', 1.5, 'fraction'),
     ('batch_size', 0, 'batch_size=0'),
     ('data.placement', 'gpu', 'auto, device, host'),
+    ('optimizer.learning_rate', float('nan'), 'learning_rate=nan must be a finite number'),
+    ('optimizer.learning_rate', float('inf'), 'learning_rate=inf must be a finite number'),
+    ('optimizer.learning_rate', -1e-3, 'must be a finite number > 0'),
+    ('num_epochs', float('nan'), 'num_epochs=nan must be a finite number > 0'),
+    ('num_epochs', float('inf'), 'num_epochs=inf must be a finite number > 0'),
+    ('num_epochs', 0.0, 'num_epochs=0.0 must be'),
+    ('eval_every_epochs', -1.0, 'eval_every_epochs=-1.0 must be a finite number > 0'),
+    ('eval_every_steps', 0, 'eval_every_steps=0 must be a whole number >= 1'),
+    ('num_train_steps', -5, 'num_train_steps=-5 must be a whole number >= 1'),
+    ('seed', -1, 'seed=-1 must be a whole number from 0'),
+    ('seed', 2**32, 'seed=4294967296 must be'),
+    ('data.validation', 1.0, 'data.validation=1.0: a fraction must be below 1'),
+    ('data.test', 1, 'a fraction must be below 1'),
+    ('data.validation', float('nan'), 'fraction'),
+    ('members.learning_rate', (1e-3, float('nan')), 'every value must be a finite number > 0'),
 ])
 def test_bad_values_name_what_is_allowed(load_config, key, value, fragment):
   config = load_config('configs/mlp/mnist_dense.py')
