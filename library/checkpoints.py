@@ -5,12 +5,24 @@ Order on start (README, "Resume"): the latest step is restored if readable; an u
 tree does not match the model is refused (it is another experiment's). Writes are atomic:
 orbax writes to a temporary directory and renames it when complete, so a kill during a save
 leaves the previous checkpoints as they were.
+
+Checksums: once a save is complete on disk, the writer records the size and CRC-32 of every
+file of the step in `<step>/checksums.json` (written whole, then renamed). Every restore checks
+them first: a step whose files differ (a flipped byte in an array, a truncated or missing
+file) is unreadable like one orbax cannot read. A step without the record (written before
+checksums were kept, or cut off between orbax's rename and the record) is used if orbax reads
+it.
+
+Readers (evaluate, predict, play, the notebook API) open the directory read only: nothing is
+cleaned up, moved or locked, so a training run writing beside them is never disturbed; a step
+the writer deletes while they read it is passed over for the newest one still there.
 """
 import json
 import logging
 import os
 import sys
 import time
+import zlib
 
 import jax
 import jax.numpy as jnp
@@ -28,8 +40,12 @@ def closed_loop_filter(previous):
   When orbax fails to read a checkpoint, asyncio.run closes its event loop while TensorStore's
   reads of that checkpoint are still finishing; their completion callbacks then schedule onto
   the closed loop, and Python prints each `RuntimeError: Event loop is closed` as an
-  unraisable exception: a screenful of tracebacks after the one useful warning. Only those,
-  raised by asyncio's own closed-loop check, are dropped."""
+  unraisable exception; the reads' own coroutines, collected with their errors never
+  retrieved, print theirs too: a screenfull of tracebacks after the one useful warning (or
+  error line), more or fewer as the threads' timing goes. Only those are dropped: asyncio's
+  own closed-loop check, and coroutines of orbax's code (the failed read is reported by the
+  restore that raised it)."""
+  orbax_dir = os.path.dirname(os.path.abspath(ocp.__file__))
 
   def hook(unraisable):
     tb = unraisable.exc_traceback
@@ -40,13 +56,52 @@ def closed_loop_filter(previous):
         and tb.tb_frame.f_code.co_name == '_check_closed'
         and tb.tb_frame.f_code.co_filename.endswith(os.path.join('asyncio', 'base_events.py'))):
       return
+    code = getattr(unraisable.object, 'cr_code', None)
+    if code is not None and os.path.abspath(code.co_filename).startswith(orbax_dir):
+      logging.debug('dropped the error of an abandoned orbax read: %s', unraisable.exc_value)
+      return
     previous(unraisable)
 
   return hook
 
 
+def _in_orbax(error: BaseException | None, orbax_dir: str) -> bool:
+  """Whether `error`, or an error it was raised from, passed through orbax's code."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    tb = error.__traceback__
+    while tb is not None:
+      if os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(orbax_dir):
+        return True
+      tb = tb.tb_next
+    error = error.__cause__ or error.__context__
+  return False
+
+
+class AbandonedReadFilter(logging.Filter):
+  """Drops asyncio's "exception was never retrieved" reports of orbax's abandoned reads: a
+  failed checkpoint read leaves its sibling reads' futures failing after the restore that
+  raised has been handled (reported once, as a warning or an error line, by our code).
+  Other never-retrieved errors are reported as asyncio reports them."""
+
+  def __init__(self):
+    super().__init__()
+    self.orbax_dir = os.path.dirname(os.path.abspath(ocp.__file__))
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if 'exception was never retrieved' not in str(record.msg):
+      return True
+    error = record.exc_info[1] if record.exc_info else None
+    # TensorStore's own futures carry no Python frames: their messages name the store.
+    from_store = error is not None and any(
+        word in str(error) for word in ('OCDBT', 'TensorStore', 'tensorstore'))
+    return not (from_store or _in_orbax(error, self.orbax_dir))
+
+
 # Installed on import: the callbacks can come before the failed read reaches our code.
 sys.unraisablehook = closed_loop_filter(sys.unraisablehook)
+logging.getLogger('asyncio').addFilter(AbandonedReadFilter())
 
 
 def abstract(state):
@@ -85,37 +140,127 @@ def _path_name(path) -> str:
   return '/'.join(parts)
 
 
+CHECKSUMS = 'checksums.json'
+
+
+def _crc32(path: str) -> int:
+  crc = 0
+  with open(path, 'rb') as f:
+    while chunk := f.read(1 << 22):
+      crc = zlib.crc32(chunk, crc)
+  return crc
+
+
+def file_checksums(step_dir: str) -> dict[str, list[int]]:
+  """{path in the step: [size, CRC-32]} of every file of a step directory but the record."""
+  sums = {}
+  for root, _, files in os.walk(step_dir):
+    for name in files:
+      path = os.path.join(root, name)
+      relative = os.path.relpath(path, step_dir)
+      if not relative.startswith(CHECKSUMS):
+        sums[relative] = [os.path.getsize(path), _crc32(path)]
+  return dict(sorted(sums.items()))
+
+
+def seal(step_dir: str) -> None:
+  """Records the checksums of a complete step directory (the record written whole)."""
+  record = {'algorithm': 'crc32', 'files': file_checksums(step_dir)}
+  partial = os.path.join(step_dir, CHECKSUMS + '.partial')
+  with open(partial, 'w') as f:
+    json.dump(record, f)
+  os.replace(partial, os.path.join(step_dir, CHECKSUMS))
+
+
+def verify(step_dir: str) -> str | None:
+  """What differs from a step's checksum record ('' for no record kept), None if nothing."""
+  try:
+    with open(os.path.join(step_dir, CHECKSUMS)) as f:
+      recorded = json.load(f)['files']
+  except FileNotFoundError:
+    return ''
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    return f'its checksum record is unreadable ({type(e).__name__})'
+  found = file_checksums(step_dir)
+  for path, (size, crc) in recorded.items():
+    if path not in found:
+      return f'{path} is missing'
+    if found[path][0] != size:
+      return f'{path} has {found[path][0]} bytes where {size} were written'
+    if found[path][1] != crc:
+      return f'{path} differs from what was written (its checksum)'
+  return None
+
+
+def _short(error: Exception) -> str:
+  """An orbax read error in a line: its first, without TensorStore's multi-line spec."""
+  text = str(error).split(' See full TensorStore details')[0].strip().splitlines()
+  return f'{type(error).__name__}: {(text[0] if text else "")[:200]}'
+
+
+class Unreadable(Exception):
+  """A checkpoint whose files fail their checksums."""
+
+
 class Checkpointer:
 
   def __init__(self, directory: str, keep: int, best_metric: str = '', best_mode: str = 'max',
-               remedy: str = 'use another --workdir or --start_over', async_save: bool = True):
+               remedy: str = 'use another --workdir or --start_over', async_save: bool = True,
+               read_only: bool = False):
     """async_save: save() returns once the arrays are copied to host memory, and orbax writes
     them in a background thread while training goes on (each save, read and close first waits
     for the one in flight). A checkpoint is still only a step directory once it is complete:
     orbax writes a temporary directory and renames it at the end, so a kill mid-write leaves
-    the previous checkpoint as the latest (the temporary one is removed at the next start)."""
+    the previous checkpoint as the latest (the temporary one is removed at the next start).
+
+    read_only: a reader's view (evaluate, predict, ...): no save, no clean-up of temporary
+    directories (a writer's save in flight), unreadable steps passed over and left in place."""
     # What the user can do about a checkpoint this run cannot use, in flags of the command
     # that reads it (training's own; evaluate and predict name scripts.train's).
     self.remedy = remedy
-    policies = [checkpoint_managers.LatestN(n=keep)]
-    if best_metric:
-      policies.append(checkpoint_managers.BestN(
-          get_metric_fn=lambda metrics: metrics[best_metric], reverse=best_mode == 'min', n=1,
-          keep_checkpoints_without_metrics=False))
-    options = ocp.CheckpointManagerOptions(
-        preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
-        enable_async_checkpointing=async_save, create=True, cleanup_tmp_directories=True)
+    self.read_only = read_only
     self.directory = os.path.abspath(directory)
     self.best_metric, self.best_mode = best_metric, best_mode
+    # Steps passed over by the last restore, with why: [(step, reason)].
+    self.skipped: list[tuple[int, str]] = []
+    self._unsealed: list[int] = []
+    from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+    verbosity = absl_logging.get_verbosity()
+    if read_only:    # orbax warns that read_only means no saves: that is the point
+      absl_logging.set_verbosity(absl_logging.ERROR)
+      try:
+        options = ocp.CheckpointManagerOptions(read_only=True, create=False,
+                                               cleanup_tmp_directories=False)
+      finally:
+        absl_logging.set_verbosity(verbosity)
+    else:
+      policies = [checkpoint_managers.LatestN(n=keep)]
+      if best_metric:
+        policies.append(checkpoint_managers.BestN(
+            get_metric_fn=lambda metrics: metrics[best_metric], reverse=best_mode == 'min',
+            n=1, keep_checkpoints_without_metrics=False))
+      options = ocp.CheckpointManagerOptions(
+          preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
+          enable_async_checkpointing=async_save, create=True, cleanup_tmp_directories=True)
     # The items' handlers named up front: their metadata (shapes, for _check_structure) can be
     # read before any save or restore, and orbax does not warn that it cannot restore them.
     handlers = {'state': ocp.StandardCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler(),
                 'best_state': ocp.StandardCheckpointHandler()}
-    self._manager = ocp.CheckpointManager(self.directory, options=options,
-                                          item_handlers=handlers)
+    if read_only:
+      absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+      self._manager = ocp.CheckpointManager(self.directory, options=options,
+                                            item_handlers=handlers)
+    finally:
+      absl_logging.set_verbosity(verbosity)
+
+  def step_dir(self, step: int) -> str:
+    return os.path.join(self.directory, str(step))
 
   def all_steps(self) -> list[int]:
     self.wait()
+    if self.read_only:
+      self._manager.reload()    # a writer beside us adds and deletes steps
     return sorted(self._manager.all_steps())
 
   def save(self, step: int, state, meta: dict, metrics: dict | None = None,
@@ -131,12 +276,20 @@ class Checkpointer:
     if best_state is not None:
       items['best_state'] = ocp.args.StandardSave(best_state)
     args = ocp.args.Composite(**items)
+    self.wait()   # the previous save sealed (orbax would wait for it here anyway)
     self._manager.save(step, args=args, metrics=metrics, force=True)
+    self._unsealed.append(step)
 
   def wait(self) -> None:
-    """Blocks until the save in flight, if any, is complete on disk."""
-    if self._manager is not None:
-      self._manager.wait_until_finished()
+    """Blocks until the save in flight, if any, is complete on disk, with its checksums."""
+    if self._manager is None:
+      return
+    self._manager.wait_until_finished()
+    unsealed, self._unsealed = self._unsealed, []
+    if jax.process_index() == 0:
+      for step in unsealed:
+        if os.path.isdir(self.step_dir(step)):   # (not one the policy already deleted)
+          seal(self.step_dir(step))
 
   def best_step(self) -> int | None:
     """The kept step with the best `best_metric` (None without one)."""
@@ -145,6 +298,8 @@ class Checkpointer:
     self.wait()
     scored = []
     for step in self.all_steps():
+      if verify(self.step_dir(step)):
+        continue
       try:
         meta = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
       except Exception:  # pylint: disable=broad-except
@@ -204,43 +359,82 @@ class Checkpointer:
     members: the number of members of a state stacked on a leading axis (padded to a multiple
     of the devices). A checkpoint of the same members written on another device count (another
     padding) is read whole onto this mesh and re-padded: its members come back, in
-    `abstract_state`'s shardings."""
+    `abstract_state`'s shardings.
+
+    Steps passed over (unreadable, failing their checksums) are in `self.skipped`; the writer
+    moves them aside, a reader leaves them in place."""
     self.wait()
-    steps = [step] if step is not None else sorted(self.all_steps(), reverse=True)
-    unreadable = []
-    target = abstract_state
-    for s in steps:
-      saved_size = self._check_structure(s, target, members)
-      abstract_state = target if saved_size is None else _resized(target, saved_size)
-      items = dict(state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore())
+    self.skipped, gone = [], set()
+    while True:
+      passed = gone | {s for s, _ in self.skipped}
+      steps = [step] if step is not None else [
+          s for s in sorted(self.all_steps(), reverse=True) if s not in passed]
+      if not steps or (step is not None and step in passed):
+        break
+      s = steps[0]
       try:
-        if with_best_state:
-          meta = self._manager.restore(s, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
-          if meta['meta'].get('has_best_state'):
-            items['best_state'] = ocp.args.StandardRestore(abstract_state)
-        restored = self._manager.restore(s, args=ocp.args.Composite(**items))
+        return self._restore_step(s, abstract_state, with_best_state, members)
+      except UserError:
+        raise
       except Exception as e:  # pylint: disable=broad-except
-        if 'is not compatible with the stored shape' in str(e):
-          # A readable checkpoint of another layout (members padded to another device count):
-          # nothing is moved aside, and starting over is not the advice.
-          raise UserError(f'checkpoint {self.directory}/{s} holds arrays of other shapes than '
-                          f'this run makes ({str(e).split(".")[0]}): it is of another model or '
-                          f'layout; {self.remedy} (for members: the device count it was '
-                          'trained with)') from None
+        if self.read_only and not os.path.isdir(self.step_dir(s)):
+          gone.add(s)        # deleted by the writer's retention while we read it
+          continue
+        reason = str(e) if isinstance(e, Unreadable) else _short(e)
         if step is not None:
-          raise UserError(f'checkpoint {self.directory}/{s} cannot be read: {e}') from None
-        logging.warning('checkpoint %s/%d cannot be read (%s: %s); falling back to the one '
-                        'before it', self.directory, s, type(e).__name__, str(e)[:200])
-        unreadable.append(s)
-        continue
-      self._move_aside(unreadable)
-      states = [restored['state'], restored.get('best_state')]
-      if saved_size is not None:
-        states = [None if x is None else _repadded(x, members, target) for x in states]
-      return states[0], restored['meta'], states[1] if 'best_state' in items else None
-    if steps:
-      raise UserError(f'no readable checkpoint in {self.directory} (steps {steps}); '
-                      f'{self.remedy}')
+          raise UserError(f'checkpoint {self.directory}/{s} cannot be read: {reason}') from None
+        logging.warning('checkpoint %s/%d cannot be read (%s); %s', self.directory, s, reason,
+                        'passing over it' if self.read_only else
+                        'falling back to the one before it')
+        self.skipped.append((s, reason))
+    if self.skipped or gone:
+      raise UserError(f'no readable checkpoint in {self.directory} (steps '
+                      f'{sorted(passed | gone, reverse=True)}); {self.remedy}')
+    return None
+
+  def _restore_step(self, s: int, target, with_best_state: bool, members: int | None):
+    """restore()'s one step: checksums, structure, the read (and, for the writer, the steps
+    passed over before it moved aside)."""
+    problem = verify(self.step_dir(s))
+    if problem:
+      raise Unreadable(f'its files fail their checksums: {problem}')
+    saved_size = self._check_structure(s, target, members)
+    abstract_state = target if saved_size is None else _resized(target, saved_size)
+    items = dict(state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore())
+    try:
+      if with_best_state:
+        meta = self._manager.restore(s, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+        if meta['meta'].get('has_best_state'):
+          items['best_state'] = ocp.args.StandardRestore(abstract_state)
+      restored = self._manager.restore(s, args=ocp.args.Composite(**items))
+    except Exception as e:  # pylint: disable=broad-except
+      if 'is not compatible with the stored shape' in str(e):
+        # A readable checkpoint of another layout (members padded to another device count):
+        # nothing is moved aside, and starting over is not the advice.
+        raise UserError(f'checkpoint {self.directory}/{s} holds arrays of other shapes than '
+                        f'this run makes ({str(e).split(".")[0]}): it is of another model or '
+                        f'layout; {self.remedy} (for members: the device count it was '
+                        'trained with)') from None
+      raise
+    if not self.read_only:
+      self._move_aside([x for x, _ in self.skipped])
+    states = [restored['state'], restored.get('best_state')]
+    if saved_size is not None:
+      states = [None if x is None else _repadded(x, members, target) for x in states]
+    return states[0], restored['meta'], states[1] if 'best_state' in items else None
+
+  def restore_raw(self) -> dict | None:
+    """The latest readable step's state as saved (nested dicts of arrays); None if none."""
+    for s in reversed(self.all_steps()):
+      try:
+        problem = verify(self.step_dir(s))
+        if problem:
+          raise Unreadable(f'its files fail their checksums: {problem}')
+        return self._manager.restore(s, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore()))['state']
+      except Exception as e:  # pylint: disable=broad-except
+        logging.warning('checkpoint %s/%d cannot be read (%s); trying the one before it',
+                        self.directory, s, e if isinstance(e, Unreadable) else _short(e))
     return None
 
   def _move_aside(self, steps: list[int]) -> None:
@@ -253,7 +447,7 @@ class Checkpointer:
       os.makedirs(aside, exist_ok=True)
       for s in steps:
         target = os.path.join(aside, f'{s}-{time.strftime("%Y%m%d-%H%M%S")}')
-        os.replace(os.path.join(self.directory, str(s)), target)
+        os.replace(self.step_dir(s), target)
         logging.warning('moved the unreadable checkpoint %d to %s', s, target)
     from library import parallel  # pylint: disable=import-outside-toplevel
     parallel.barrier('unreadable checkpoints moved')
@@ -271,22 +465,8 @@ def restore_latest_raw(directory: str) -> dict | None:
   For starting another model from this one (`model_init`): no structure is imposed and the
   directory is never written to.
   """
-  from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
-  verbosity = absl_logging.get_verbosity()
-  absl_logging.set_verbosity(absl_logging.ERROR)   # orbax warns that read_only means no saves
+  ckpt = Checkpointer(directory, keep=1, read_only=True)
   try:
-    manager = ocp.CheckpointManager(os.path.abspath(directory),
-                                    options=ocp.CheckpointManagerOptions(read_only=True))
+    return ckpt.restore_raw()
   finally:
-    absl_logging.set_verbosity(verbosity)
-  try:
-    for step in sorted(manager.all_steps(), reverse=True):
-      try:
-        return manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore()))['state']
-      except Exception as e:  # pylint: disable=broad-except
-        logging.warning('checkpoint %s/%d cannot be read (%s); trying the one before it',
-                        directory, step, str(e)[:200])
-    return None
-  finally:
-    manager.close()
+    ckpt.close()

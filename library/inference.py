@@ -27,10 +27,12 @@ def _checkpointer(workdir: str, config) -> checkpoints.Checkpointer:
   directory = os.path.join(workdir, 'checkpoints')
   if not os.path.isdir(directory):
     raise UserError(f'{workdir} has no checkpoints/')
+  # Read only: a run training in this workdir is never disturbed (no clean-up, no lock).
   return checkpoints.Checkpointer(
       directory, config.checkpoint.keep, config.checkpoint.best_metric,
       config.checkpoint.best_mode, remedy=f'train it again (python -m scripts.train '
-      f'--workdir={workdir} --config=... --start_over moves the old run aside)')
+      f'--workdir={workdir} --config=... --start_over moves the old run aside)',
+      read_only=True)
 
 
 def _pick_step(ckpt: checkpoints.Checkpointer, which: str) -> int | None:
@@ -70,6 +72,9 @@ def restore(workdir, config, state, which, size: int | None = None):
     ckpt.close()
   if restored is None:
     raise UserError(f'{workdir}/checkpoints holds no checkpoint')
+  passed = ''.join(f'; passed over step {s}: {why}' for s, why in ckpt.skipped)
+  print(f'read the checkpoint of step {restored[1]["step"]} in {workdir}{passed}',
+        file=sys.stderr, flush=True)
   if kept:
     state, meta, best = restored
     if best is None:

@@ -20,6 +20,17 @@ def figure(rows: int = 1, cols: int = 1, *, figsize=None, dpi=None, **subplots):
   FigureCanvasAgg(fig)
   return fig, fig.subplots(rows, cols, **subplots)
 
+
+
+def save(fig, out_path: str, dpi: int) -> None:
+  """Writes `fig` whole: to a temporary file renamed over `out_path`, so that a kill mid-write
+  leaves no half picture that a rerun would take for a written one."""
+  import os  # pylint: disable=import-outside-toplevel
+  partial = out_path + '.partial'
+  fig.savefig(partial, dpi=dpi, format=os.path.splitext(out_path)[1][1:] or 'png')
+  os.replace(partial, out_path)
+
+
 _NOT_CURVES = {'step', 'split', 'epoch', 'count', 'grad_norm', 'param_norm', 'learning_rate'}
 
 
@@ -43,7 +54,7 @@ def plot_history(metrics_path: str, out_path: str) -> None:
     ax.legend()
   axes[-1, 0].set_xlabel('epoch' if all('epoch' in r for r in records) else 'step')
   fig.tight_layout()
-  fig.savefig(out_path, dpi=100)
+  save(fig, out_path, 100)
 
 
 def _smooth(values, factor: float = 0.9):
@@ -74,7 +85,7 @@ def plot_folds(history: dict, out_path: str) -> None:
     ax.legend()
   axes[-1, 0].set_xlabel('epoch')
   fig.tight_layout()
-  fig.savefig(out_path, dpi=100)
+  save(fig, out_path, 100)
 
 
 def plot_mean_validation(history: dict, name: str, out_path: str) -> None:
@@ -92,7 +103,7 @@ def plot_mean_validation(history: dict, name: str, out_path: str) -> None:
     ax.set_ylabel(f'validation {name}')
     ax.grid(alpha=0.3)
   fig.tight_layout()
-  fig.savefig(out_path, dpi=100)
+  save(fig, out_path, 100)
 
 
 def plot_runs(curves: dict, metric: str, out_path: str) -> None:
@@ -108,7 +119,7 @@ def plot_runs(curves: dict, metric: str, out_path: str) -> None:
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(out_path, dpi=100)
+  save(fig, out_path, 100)
 
 
 def plot_values(rows: list, key: str, metric: str, out_path: str) -> None:
@@ -134,7 +145,7 @@ def plot_values(rows: list, key: str, metric: str, out_path: str) -> None:
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(out_path, dpi=100)
+  save(fig, out_path, 100)
 
 
 def plot_capacity(rows: list, metric: str, out_path: str) -> None:
@@ -157,7 +168,7 @@ def plot_capacity(rows: list, metric: str, out_path: str) -> None:
   ax.grid(alpha=0.3)
   ax.legend()
   fig.tight_layout()
-  fig.savefig(out_path, dpi=100)
+  save(fig, out_path, 100)
 
 
 def plot_bars(values: dict[str, list[float]], ylabel: str, out_path: str) -> None:
@@ -170,7 +181,7 @@ def plot_bars(values: dict[str, list[float]], ylabel: str, out_path: str) -> Non
   ax.set_ylabel(ylabel)
   ax.grid(axis='y', alpha=0.3)
   fig.tight_layout()
-  fig.savefig(out_path, dpi=100)
+  save(fig, out_path, 100)
 
 
 def plot_activations(maps: dict, per_row: int, out_path: str) -> None:
@@ -191,7 +202,7 @@ def plot_activations(maps: dict, per_row: int, out_path: str) -> None:
         ax.set_title(name, fontsize=7, loc='left')
     r += int(np.ceil(channels / per_row))
   fig.tight_layout(pad=0.2)
-  fig.savefig(out_path, dpi=80)
+  save(fig, out_path, 80)
 
 
 def plot_image_grid(images, title: str, out_path: str) -> None:
@@ -208,7 +219,7 @@ def plot_image_grid(images, title: str, out_path: str) -> None:
                 else None)
   fig.suptitle(title, fontsize=9)
   fig.tight_layout(pad=0.2)
-  fig.savefig(out_path, dpi=80)
+  save(fig, out_path, 80)
 
 
 def plot_gradcam(image, cam, top: list[dict], out_path: str) -> None:
@@ -225,4 +236,4 @@ def plot_gradcam(image, cam, top: list[dict], out_path: str) -> None:
   axes[1].set_title('Grad-CAM', fontsize=9)
   axes[0].set_title(', '.join(f'{t["name"]} {t["probability"]:.1%}' for t in top), fontsize=8)
   fig.tight_layout()
-  fig.savefig(out_path, dpi=90)
+  save(fig, out_path, 90)

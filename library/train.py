@@ -345,6 +345,23 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
   return out if return_state else out[0]
 
 
+def _write_finish_files(workdir: str, lay, history: dict, durations: dict,
+                        only_missing: bool = False) -> None:
+  """The finish's pictures and members' history, from the records (metrics.jsonl, the
+  members' history saved with each checkpoint). only_missing: write them only when one is
+  missing (a rerun of a run killed after its results.json)."""
+  names = ['history.png']
+  if lay is not None:
+    names += ['history.json', 'curves.png'] + (['mean_validation.png'] if history.get(
+        'validation') else [])
+  if only_missing and all(os.path.exists(os.path.join(workdir, n)) for n in names):
+    return
+  plots.plot_history(os.path.join(workdir, 'metrics.jsonl'),
+                     os.path.join(workdir, 'history.png'))
+  if lay is not None:
+    members_lib.write_history(workdir, history, durations)
+
+
 def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start, lock):
   main = parallel.is_main_process()
   workdirs.check_config(workdir, config, start_over)
@@ -377,6 +394,7 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
     ckpt.close()          # outlive the interpreter ("cannot schedule new futures")
     raise
   best_state, history, saved_running = None, {'train': {}, 'validation': {}}, None
+  final = {}    # members: each split's last values (results.json's rows)
   if restored is not None:
     state, meta, best_state = restored
     for name, cb in callbacks.items():
@@ -384,6 +402,8 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
         cb.load(meta['callbacks'][name])
     history = meta.get('member_history') or history
     saved_running = meta.get('train_running')
+    if lay is not None and history['train']:   # the last train record: results' train means
+      final['train'] = {n: np.asarray(v[-1]) for n, v in history['train'].items()}
     if member_best is not None:
       member_best.load(meta.get('member_best'), lay.size)
     if main:
@@ -399,6 +419,8 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
     if main:
       print(f'{workdir} holds this run finished at step {start_step}: nothing to train, '
             'results.json is as it was (--start_over trains it again)', flush=True)
+      # Killed after results.json, before its pictures: they are completed from the records.
+      _write_finish_files(workdir, lay, history, d, only_missing=True)
     if keeps_best and best_state is not None:
       state = best_state
     return results, state, s
@@ -448,7 +470,7 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
   timing = {'first_chunk_s': None, 'first_done': None, 'first_steps': 0, 'eval_s': 0.0,
             'ckpt_s': 0.0}
   last_good = {'step': ckpt.all_steps()[-1] if ckpt.all_steps() else None}
-  latest_val, last_train, shown, final = {}, {}, {}, {}
+  latest_val, last_train, shown = {}, {}, {}
 
   def epoch_of(step):
     return step / d['steps_per_epoch'] if d['steps_per_epoch'] else None
@@ -675,10 +697,10 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
     ckpt.wait()     # results.json is written once the final checkpoint is complete
     if main:
       lock.check()
+      _write_finish_files(workdir, lay, history, d)
+      # Last: a run with results.json is finished (a rerun trains nothing), so everything
+      # else of the finish is on disk before it.
       writers.write_json_atomic(os.path.join(workdir, 'results.json'), results)
-      plots.plot_history(writer.path, os.path.join(workdir, 'history.png'))
-      if lay is not None:
-        members_lib.write_history(workdir, history, d)
     return results, state, s
   finally:
     progress.close()

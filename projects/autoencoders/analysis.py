@@ -90,8 +90,8 @@ def anomaly(config, workdir: str) -> dict:
 
 
 def _histogram(scores, anomalous, threshold, path):
-  from library.plots import figure  # pylint: disable=import-outside-toplevel
-  fig, ax = figure(figsize=(7, 4))
+  from library import plots  # pylint: disable=import-outside-toplevel
+  fig, ax = plots.figure(figsize=(7, 4))
   bins = np.geomspace(max(scores.min(), 1e-6), scores.max(), 40)
   ax.hist(scores[~anomalous], bins=bins, alpha=0.6, label=f'normal ({(~anomalous).sum()})')
   ax.hist(scores[anomalous], bins=bins, alpha=0.6, label=f'anomalies ({anomalous.sum()})')
@@ -101,7 +101,7 @@ def _histogram(scores, anomalous, threshold, path):
   ax.set_ylabel('examples')
   ax.legend()
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  plots.save(fig, path, 100)
 
 
 def clusters(config, workdir: str, seed: int = 0) -> dict:
@@ -123,13 +123,13 @@ def clusters(config, workdir: str, seed: int = 0) -> dict:
     out[f'{name}_ari'] = float(metrics.adjusted_rand_score(labels, assigned[name]))
     out[f'{name}_nmi'] = float(metrics.normalized_mutual_info_score(labels, assigned[name]))
   plane = PCA(2, random_state=seed).fit_transform(codes)
-  from library.plots import figure  # pylint: disable=import-outside-toplevel
-  fig, axes = figure(1, 2, figsize=(11, 5))
+  from library import plots  # pylint: disable=import-outside-toplevel
+  fig, axes = plots.figure(1, 2, figsize=(11, 5))
   for ax, colour, title in ((axes[0], assigned['codes'], 'k-means cluster (codes)'),
                             (axes[1], labels, 'label')):
     points = ax.scatter(plane[:, 0], plane[:, 1], c=colour, cmap='tab10', s=6)
     ax.set_title(f'codes on their 2 principal axes, coloured by {title}')
     fig.colorbar(points, ax=ax)
   fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'clusters.png'), dpi=100)
+  plots.save(fig, os.path.join(workdir, 'clusters.png'), 100)
   return out
