@@ -249,8 +249,9 @@ class Checkpointer:
     if read_only:
       absl_logging.set_verbosity(absl_logging.ERROR)
     try:
-      self._manager = ocp.CheckpointManager(self.directory, options=options,
-                                            item_handlers=handlers)
+      self._manager = None
+      self._retrying(lambda: setattr(self, '_manager', ocp.CheckpointManager(
+          self.directory, options=options, item_handlers=handlers)))
     finally:
       absl_logging.set_verbosity(verbosity)
 
@@ -260,8 +261,23 @@ class Checkpointer:
   def all_steps(self) -> list[int]:
     self.wait()
     if self.read_only:
-      self._manager.reload()    # a writer beside us adds and deletes steps
+      self._reload()    # a writer beside us adds and deletes steps
     return sorted(self._manager.all_steps())
+
+  def _reload(self) -> None:
+    self._retrying(self._manager.reload)
+
+  def _retrying(self, listing) -> None:
+    """orbax's listing of the steps, again when a step it listed was deleted before it could
+    look at it (a writer's retention, beside a reader)."""
+    for attempt in range(20):
+      try:
+        listing()
+        return
+      except FileNotFoundError:
+        if attempt == 19 or not self.read_only:
+          raise
+        time.sleep(0.05)
 
   def save(self, step: int, state, meta: dict, metrics: dict | None = None,
            best_state=None) -> None:
@@ -451,7 +467,7 @@ class Checkpointer:
         logging.warning('moved the unreadable checkpoint %d to %s', s, target)
     from library import parallel  # pylint: disable=import-outside-toplevel
     parallel.barrier('unreadable checkpoints moved')
-    self._manager.reload()
+    self._reload()
 
   def close(self) -> None:
     if self._manager is not None:

@@ -1,0 +1,208 @@
+"""What a user does while a run lives or dies: kills at any point of it (the last ones too),
+readers beside a writer, bytes flipped on disk. Kills are real SIGKILLs of real processes;
+where a point must be hit exactly, the process kills itself there (KILLER below)."""
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+
+from library import checkpoints, inference, train, writers
+from tests.conftest import ROOT, UNCACHED_OUT, run_script
+
+DENSE = 'configs/mlp/mnist_dense.py'
+
+# Runs scripts.train, SIGKILLing itself at the nth call of one of the loop's writes, before or
+# after it: the points a kill can fall between.
+KILLER = '''
+import os, runpy, signal, sys
+from library import checkpoints, members, plots, writers
+point, when, nth = sys.argv[1], sys.argv[2], int(sys.argv[3])
+owner, name = {'save': (checkpoints.Checkpointer, 'save'), 'seal': (checkpoints, 'seal'),
+               'history': (plots, 'plot_history'), 'members': (members, 'write_history'),
+               'results': (writers, 'write_json_atomic')}[point]
+original, calls = getattr(owner, name), [0]
+def wrapped(*args, **kwargs):
+  if point == 'results' and not str(args[0]).endswith('results.json'):
+    return original(*args, **kwargs)
+  calls[0] += 1
+  if calls[0] == nth and when == 'before':
+    os.kill(os.getpid(), signal.SIGKILL)
+  out = original(*args, **kwargs)
+  if calls[0] == nth and when == 'after':
+    if point == 'save':
+      args[0].wait()
+    os.kill(os.getpid(), signal.SIGKILL)
+  return out
+setattr(owner, name, wrapped)
+sys.argv = ['scripts/train.py', *sys.argv[4:]]
+runpy.run_module('scripts.train', run_name='__main__')
+'''
+
+# results.json's keys that time the run or say where it resumed: not the same after a kill.
+TIMING = {'train_seconds', 'setup_seconds', 'run_seconds', 'first_step_seconds',
+          'examples_per_second', 'steps_per_second', 'resumed_from_step', 'trace_save_seconds',
+          'trace_cache'}
+# What a run writes besides the records compared below.
+NOT_COMPARED = {'.lock', 'tensorboard', 'corrupted_checkpoints', 'summary.txt'}
+
+
+def _command(config, workdir, *extra):
+  return [f'--config={config}', f'--workdir={workdir}', '--config.progress_bar=False',
+          '--config.compilation_cache_dir=', *extra]
+
+
+def _assert_same_run(killed, straight):
+  """Same files, same results (timing aside), same records behind the pictures."""
+  names = lambda w: sorted(set(os.listdir(w)) - NOT_COMPARED)
+  assert names(killed) == names(straight)
+  a, b = (json.loads((w / 'results.json').read_text()) for w in (killed, straight))
+  for key in TIMING:
+    a.pop(key, None), b.pop(key, None)
+  assert a == b, (a, b)
+  records = lambda w: {(r['step'], r['split']): r for r in writers.read_metrics(
+      str(w / 'metrics.jsonl'))}
+  assert records(killed) == records(straight)
+  if (straight / 'history.json').exists():
+    assert json.loads((killed / 'history.json').read_text()) == json.loads(
+        (straight / 'history.json').read_text())
+  assert sorted(os.listdir(killed / 'checkpoints')) == sorted(os.listdir(straight /
+                                                                          'checkpoints'))
+
+
+def _killed(workdir, flags, point, when, nth):
+  """Runs scripts.train with `flags` into workdir, SIGKILLed at the nth `point`."""
+  env = {k: v for k, v in os.environ.items() if k not in UNCACHED_OUT}
+  proc = subprocess.run([sys.executable, '-c', KILLER, point, when, str(nth),
+                         *_command(flags[0], workdir, *flags[1:])], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=300, check=False)
+  assert proc.returncode == -9, (point, when, nth, proc.stderr[-2000:])
+
+
+def test_a_run_killed_at_any_point_and_rerun_ends_as_an_uninterrupted_one(load_config,
+                                                                          tmp_path):
+  """The last points always (the final checksums, the pictures, members' history), and one
+  random save, before or after it (the seed is in the message); the rerun is the same loop
+  in this process."""
+  seed = random.randrange(2**16)
+  rng = random.Random(seed)
+  single = (f'{DENSE}:embedded,smoke', '--config.eval_every_steps=1',
+            '--config.data.validation=0.2')
+  folds = ('configs/mlp/boston_kfold.py:embedded,smoke',)
+
+  def config_of(flags):
+    config = load_config(*flags[0].split(':'))
+    if flags is single:
+      config.eval_every_steps, config.data.validation = 1, 0.2
+    return config
+
+  cases = [(single, 'seal', 'before', 6), (single, 'history', 'before', 1),
+           (single, 'save', rng.choice(['before', 'after']), rng.randrange(1, 7)),
+           (folds, 'members', 'before', 1)]
+  straight = {}
+  for flags in (single, folds):
+    straight[flags] = tmp_path / f'straight{len(straight)}'
+    train.train_and_evaluate(config_of(flags), str(straight[flags]))
+  for i, (flags, point, when, nth) in enumerate(cases):
+    workdir = tmp_path / f'killed{i}'
+    _killed(workdir, flags, point, when, nth)
+    train.train_and_evaluate(config_of(flags), str(workdir))
+    try:
+      _assert_same_run(workdir, straight[flags])
+    except AssertionError as e:
+      raise AssertionError(f'killed {when} {point} #{nth} (seed {seed}): {e}') from None
+
+
+def test_a_flipped_byte_in_any_file_of_a_checkpoint_is_detected(load_config, tmp_path):
+  config = load_config(DENSE, 'embedded,smoke')
+  train.train_and_evaluate(config, str(tmp_path))
+  step_dir = str(tmp_path / 'checkpoints' / '6')
+  assert checkpoints.verify(step_dir) is None
+  rng = np.random.default_rng()
+  for relative in checkpoints.file_checksums(step_dir):
+    path = os.path.join(step_dir, relative)
+    data = bytearray(open(path, 'rb').read())
+    if not data:
+      continue
+    at = int(rng.integers(len(data)))
+    data[at] ^= 1 << int(rng.integers(8))
+    original = open(path, 'rb').read()
+    with open(path, 'wb') as f:
+      f.write(data)
+    try:
+      assert relative in (checkpoints.verify(step_dir) or ''), (relative, at)
+    finally:
+      with open(path, 'wb') as f:
+        f.write(original)
+  assert checkpoints.verify(step_dir) is None
+  os.remove(os.path.join(step_dir, 'state', '_METADATA'))
+  assert 'state/_METADATA is missing' in checkpoints.verify(step_dir)
+
+
+def test_a_flipped_byte_in_the_latest_arrays_falls_back_for_readers_and_the_writer(
+    load_config, tmp_path, capsys):
+  config = load_config(DENSE, 'embedded,smoke')
+  expected = train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  train.train_and_evaluate(config, str(tmp_path / 'run'))
+  at_3 = inference.evaluate_workdir(str(tmp_path / 'run'), 'test', '3')
+  arrays = [os.path.join(root, name)
+            for root, _, names in os.walk(tmp_path / 'run' / 'checkpoints' / '6' / 'state')
+            for name in names if os.path.basename(root) == 'd']
+  path = random.choice(arrays)
+  data = bytearray(open(path, 'rb').read())
+  data[random.randrange(len(data))] ^= 0x40
+  open(path, 'wb').write(data)
+  capsys.readouterr()
+  out = inference.evaluate_workdir(str(tmp_path / 'run'))
+  said = capsys.readouterr().err
+  assert out == at_3, (out, at_3)
+  assert 'read the checkpoint of step 3' in said and 'passed over step 6' in said, said
+  assert os.path.isdir(tmp_path / 'run' / 'checkpoints' / '6')     # a reader moves nothing
+  results = train.train_and_evaluate(config, str(tmp_path / 'run'))   # the writer: 3, then on
+  assert results['resumed_from_step'] == 3
+  assert results['test'] == expected['test']
+  assert len(os.listdir(tmp_path / 'run' / 'corrupted_checkpoints')) == 1
+
+
+def test_readers_beside_a_writer_never_harm_it(load_config, tmp_path):
+  """evaluate and restores, 20 times while a run checkpoints every 2 steps (keeping 2, so
+  that steps vanish under the readers): the run ends as one alone does, and every read is of
+  a complete checkpoint, never older than the one before it."""
+  workdir, alone = tmp_path / 'run', tmp_path / 'alone'
+  extra = ('--config.num_train_steps=160', '--config.checkpoint.every_steps=2',
+           '--config.eval_every_steps=80')
+  writer = subprocess.Popen([sys.executable, '-m', 'scripts.train',
+                             *_command(f'{DENSE}:embedded,smoke', workdir, *extra)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  stderr = []
+  threading.Thread(target=lambda: stderr.append(writer.stderr.read()), daemon=True).start()
+  try:
+    while not (workdir / 'checkpoints').is_dir() or not [
+        n for n in os.listdir(workdir / 'checkpoints') if n.isdigit()]:
+      assert writer.poll() is None, 'the writer ended before any checkpoint'
+      time.sleep(0.01)
+    config = inference.load_config(str(workdir))
+    s = train.setup(config)
+    steps, alive = [], 0
+    for i in range(20):
+      alive += writer.poll() is None
+      if i % 5 == 0:
+        steps.append(inference.evaluate_workdir(str(workdir), 'test')['step'])
+      else:
+        _, meta = inference.restore(str(workdir), config, s['state'], 'latest')
+        steps.append(meta['step'])
+  finally:
+    writer.wait(timeout=300)
+  assert writer.returncode == 0, stderr
+  assert alive >= 10, f'the writer ended after {alive} reads: too short to test'
+  assert steps == sorted(steps) and all(st % 2 == 0 for st in steps), steps
+  config = load_config(DENSE, 'embedded,smoke')
+  config.num_train_steps, config.checkpoint.every_steps, config.eval_every_steps = 160, 2, 80
+  b = train.train_and_evaluate(config, str(alone))
+  a = json.loads((workdir / 'results.json').read_text())
+  assert a['test'] == b['test'] and a['steps'] == b['steps'] == 160
+  assert not os.path.exists(workdir / 'corrupted_checkpoints')
