@@ -6,6 +6,7 @@
   run.results['test']          # results.json's dict
   run.show()                   # history.png (and the run's other pictures), inline
   run.predict(images)          # Keras' predict(): softmax probabilities, ...
+  run = notebook.load(workdir)  # a run elsewhere, read only (it may still be training)
 
 `fit` is the loop of scripts.train (`train.train_and_evaluate`), with its checkpoints, resume
 and results; it returns a `Run` holding the trained state. The workdir defaults to
@@ -154,4 +155,23 @@ def fit(config, workdir: str | None = None, *, start_over: bool = False, arrays=
   workdir = workdir or workdir_for(config)
   results, state, setup = train.train_and_evaluate(config, workdir, arrays=arrays,
                                                    start_over=start_over, return_state=True)
+  return Run(workdir, config, results, state, setup['task'], setup)
+
+
+def load(workdir: str, checkpoint: str = 'latest', *, arrays=None) -> Run:
+  """A workdir's run, read only: its checkpoint `checkpoint` (latest, best or a step) and its
+  results.json ({} while it trains). Nothing is written and no lock is taken, so a run
+  training in that workdir (from a terminal, another notebook) goes on undisturbed; the
+  Run's predict and show work as after fit. arrays: the in-memory data of a run trained with
+  data.source='arrays', as fit was given them."""
+  import json  # pylint: disable=import-outside-toplevel
+  from library import inference  # pylint: disable=import-outside-toplevel
+  config = inference.load_config(workdir)
+  setup = train.setup(config, arrays)
+  state, _ = inference.restore(workdir, config, setup['state'], checkpoint,
+                               inference.setup_size(setup))
+  results = {}
+  if os.path.exists(os.path.join(workdir, 'results.json')):
+    with open(os.path.join(workdir, 'results.json')) as f:
+      results = json.load(f)
   return Run(workdir, config, results, state, setup['task'], setup)

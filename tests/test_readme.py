@@ -210,6 +210,9 @@ RUNS = {
     'python -m scripts.make_standins --root=/tmp/standins': (
         'python -m scripts.make_standins --root={tmp}/standins --scale=0.01 --only mnist',
         'mnist: wrote'),
+    'python -m scripts.benchmark_checkpoints --repeats=5': (
+        'python -m scripts.benchmark_checkpoints --params=0.01 --repeats=1 '
+        '--output={tmp}/checkpoints.json', 'M parameters'),
     'python -m scripts.benchmark_fullsize --root=/tmp/standins --output=/tmp/fullsize.json': (
         'python -m scripts.benchmark_fullsize --root={tmp}/standins --smoke --only 2.1 '
         '--output={tmp}/fullsize.json', '| 2.1 | `mlp/mnist_dense.py` | 2 |'),

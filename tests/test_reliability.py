@@ -9,9 +9,10 @@ import sys
 import threading
 import time
 
+import jax
 import numpy as np
 
-from library import checkpoints, inference, train, writers
+from library import checkpoints, inference, notebook, train, writers
 from tests.conftest import ROOT, UNCACHED_OUT, run_script
 
 DENSE = 'configs/mlp/mnist_dense.py'
@@ -169,7 +170,7 @@ def test_a_flipped_byte_in_the_latest_arrays_falls_back_for_readers_and_the_writ
 
 
 def test_readers_beside_a_writer_never_harm_it(load_config, tmp_path):
-  """evaluate and restores, 20 times while a run checkpoints every 2 steps (keeping 2, so
+  """evaluate, the notebook's load and restores, 20 times while a run checkpoints every 2 steps (keeping 2, so
   that steps vanish under the readers): the run ends as one alone does, and every read is of
   a complete checkpoint, never older than the one before it."""
   workdir, alone = tmp_path / 'run', tmp_path / 'alone'
@@ -192,6 +193,9 @@ def test_readers_beside_a_writer_never_harm_it(load_config, tmp_path):
       alive += writer.poll() is None
       if i % 5 == 0:
         steps.append(inference.evaluate_workdir(str(workdir), 'test')['step'])
+      elif i % 5 == 1:
+        run = notebook.load(str(workdir))
+        steps.append(int(np.ravel(jax.device_get(run.state.step))[0]))
       else:
         _, meta = inference.restore(str(workdir), config, s['state'], 'latest')
         steps.append(meta['step'])
@@ -206,3 +210,11 @@ def test_readers_beside_a_writer_never_harm_it(load_config, tmp_path):
   a = json.loads((workdir / 'results.json').read_text())
   assert a['test'] == b['test'] and a['steps'] == b['steps'] == 160
   assert not os.path.exists(workdir / 'corrupted_checkpoints')
+
+
+def test_the_checksums_benchmark_times_each_part(tmp_path):
+  from scripts import benchmark_checkpoints  # pylint: disable=import-outside-toplevel
+  row = benchmark_checkpoints.measure(0.05, 2, str(tmp_path / 'checkpoints'))
+  assert row['megabytes'] == 0.6       # 50,000 float32 parameters and two moments
+  for key in ('save_s', 'seal_s', 'verify_s', 'restore_s'):
+    assert 0 < row[key] < 60, row
