@@ -414,6 +414,10 @@ class Checkpointer:
     problem = verify(self.step_dir(s))
     if problem:
       raise Unreadable(f'its files fail their checksums: {problem}')
+    absent = [item for item in ('state', 'meta')
+              if not os.path.isdir(os.path.join(self.step_dir(s), item))]
+    if absent:     # (no checksums recorded: orbax's own parts, at least, must all be there)
+      raise Unreadable(f'its parts are not all written: no {" and no ".join(absent)}')
     saved_size = self._check_structure(s, target, members)
     abstract_state = target if saved_size is None else _resized(target, saved_size)
     items = dict(state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore())

@@ -435,12 +435,29 @@ def _assign(node: ml_collections.ConfigDict, loaded: dict) -> None:
       node[key] = tuple(value) if isinstance(value, list) else value
 
 
-def from_json(text: str) -> ml_collections.ConfigDict:
-  """The config a workdir was trained with, back from its config.json."""
-  loaded = json.loads(text)
-  config = default_config(loaded.get('task', 'library.supervised'))
-  config.unlock()
-  _assign(config, loaded)
+def from_json(text: str, where: str = 'config.json') -> ml_collections.ConfigDict:
+  """The config a workdir was trained with, back from its config.json (`where`, for the
+  error: a file that is not such a config, damaged or edited, is a UserError)."""
+
+  def damaged(reason):
+    return UserError(f'{where} is not a config this codebase wrote ({reason}): it was '
+                     'damaged or edited; train the run again (scripts.train with '
+                     '--start_over moves the old run aside)')
+
+  try:
+    loaded = json.loads(text)
+  except ValueError as e:
+    raise damaged(f'not JSON: {e}') from None
+  if not isinstance(loaded, dict) or not {'task', 'model', 'data'} <= set(loaded):
+    raise damaged('no task, model and data keys')
+  try:
+    config = default_config(loaded['task'])
+    config.unlock()
+    _assign(config, loaded)
+  except UserError as e:
+    raise damaged(str(e)) from None
+  except (TypeError, ValueError, KeyError, AttributeError, ImportError) as e:
+    raise damaged(f'{type(e).__name__}: {e}') from None
   return config
 
 

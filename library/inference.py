@@ -20,7 +20,7 @@ def load_config(workdir: str):
   if not os.path.exists(path):
     raise UserError(f'{workdir} has no config.json: not a training workdir')
   with open(path) as f:
-    return config_lib.from_json(f.read())
+    return config_lib.from_json(f.read(), path)
 
 
 def _checkpointer(workdir: str, config) -> checkpoints.Checkpointer:
@@ -72,6 +72,7 @@ def restore(workdir, config, state, which, size: int | None = None):
     ckpt.close()
   if restored is None:
     raise UserError(f'{workdir}/checkpoints holds no checkpoint')
+  restored[1]['passed_over'] = [[s, why] for s, why in ckpt.skipped]
   passed = ''.join(f'; passed over step {s}: {why}' for s, why in ckpt.skipped)
   print(f'read the checkpoint of step {restored[1]["step"]} in {workdir}{passed}',
         file=sys.stderr, flush=True)

@@ -29,7 +29,7 @@ def load_model(vis_config):
       raise UserError(f'init={vis_config.init} is not a training workdir (no config.json): '
                       'set model.module/name/kwargs for it')
     with open(os.path.join(init, 'config.json')) as f:
-      train_config = config_lib.from_json(f.read())
+      train_config = config_lib.from_json(f.read(), os.path.join(init, 'config.json'))
     model_config = train_config.model
     with open(os.path.join(init, 'data_spec.json')) as f:
       input_shape = tuple(json.load(f)['input_shape'])

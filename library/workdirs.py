@@ -56,7 +56,9 @@ def check_config(workdir: str, config, start_over: bool) -> None:
   has_run = os.path.isdir(ckpt_dir) and any(n.isdigit() for n in os.listdir(ckpt_dir))
   if has_run and not start_over and os.path.exists(config_path):
     with open(config_path) as f:
-      mismatches = config_lib.resume_mismatches(f.read(), config)
+      saved = f.read()
+    config_lib.from_json(saved, config_path)    # a damaged one is named as such
+    mismatches = config_lib.resume_mismatches(saved, config)
     if mismatches:
       raise UserError(f'{workdir} holds checkpoints of a different config ({mismatches[0]} '
                       f'differs, {len(mismatches)} keys in all); use another --workdir or '

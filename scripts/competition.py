@@ -44,7 +44,9 @@ flags.mark_flags_as_required(['folder'])
 
 def _print_report(report: dict) -> None:
   print(f'{report["metric"]} ({"higher" if report["higher_is_better"] else "lower"} is '
-        f'better), {report["members"]} member(s), {report["oof_rows"]} out-of-fold rows:')
+        f'better), {report["members"]} member(s), {report["oof_rows"]} out-of-fold rows, '
+        f'the checkpoint of step {report["step"]}' + ''.join(
+            f' (step {step} passed over: {why})' for step, why in report['passed_over']) + ':')
   fmt = lambda v: '-' if v is None else f'{v:.4f}'  # noqa: E731
   print(f'  {"model":<28} {"out-of-fold":>12} {"test":>8}  submission')
   for row in report['models']:

@@ -18,6 +18,7 @@ KFOLD = ['--config=configs/mlp/boston_kfold.py:embedded,smoke', '--config.compil
 
 # (id, script, arguments, what the line must say). {trained}: a finished convnet run;
 # {members}: a k-fold workdir; {broken}: the trained run with every checkpoint unreadable;
+# {damaged}: the trained run with half its config.json;
 # {new}: a workdir that must not appear; {file}: a plain file; {tmp}: a scratch folder.
 CASES = [
     # train: paths
@@ -133,6 +134,11 @@ CASES = [
      ['not of the tabular task']),
     ('show-config-typo', 'scripts.show_config', ['--config=configs/mlp/mnist_dens.py'],
      ['mnist_dense.py']),
+    # a workdir whose config.json was damaged (half a file): named, for readers and training
+    ('damaged-config-evaluate', 'scripts.evaluate', ['--workdir={damaged}'],
+     ['{damaged}/config.json is not a config this codebase wrote', 'not JSON']),
+    ('damaged-config-train', 'scripts.train', [*SMOKE, '--workdir={damaged}'],
+     ['{damaged}/config.json is not a config this codebase wrote', '--start_over']),
 ]
 
 
@@ -161,6 +167,10 @@ def places(tmp_path_factory, trained_convnet):
       with open(os.path.join(directory, name), 'w') as f:
         f.write('garbage')
   (root / 'file').write_text('not a folder')
+  damaged = root / 'damaged'
+  shutil.copytree(trained, damaged)
+  text = (damaged / 'config.json').read_text()
+  (damaged / 'config.json').write_text(text[:len(text) // 2])
   from projects.tabular import competitions  # pylint: disable=import-outside-toplevel
   competitions.make('boston', str(root / 'dupes'))
   train = (root / 'dupes' / 'train.csv').read_text().splitlines()
@@ -168,14 +178,14 @@ def places(tmp_path_factory, trained_convnet):
   np.save(root / 'bad.npy', np.zeros((2, 5), np.float32))
   np.save(root / 'unit.npy', np.random.default_rng(0).uniform(0, 1, (2, 28, 28, 1)))
   return {'trained': trained, 'members': members, 'broken': broken, 'file': root / 'file',
-          'tmp': root}
+          'tmp': root, 'damaged': damaged}
 
 
 @pytest.mark.parametrize('script,args,fragments', [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_a_bad_input_is_one_line_and_changes_nothing(places, tmp_path, script, args, fragments):
   fill = {**{k: str(v) for k, v in places.items()}, 'new': str(tmp_path / 'new')}
-  watched = [places['trained'], places['members'], places['broken']]
+  watched = [places['trained'], places['members'], places['broken'], places['damaged']]
   before = [_tree(p) for p in watched]
   proc = run_script(script, *(a.format(**fill) for a in args))
   lines = [l for l in proc.stderr.splitlines() if l.strip()]

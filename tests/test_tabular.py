@@ -71,6 +71,17 @@ def test_the_scorer_scores_by_the_metric_and_refuses_what_kaggle_refuses(made, t
     frame.to_csv(path, index=False)
     with pytest.raises(UserError, match=re.escape(fragment)):
       competitions.score(str(path), folder)
+  # Answers that are not this folder's: an id the sample has is missing, or one repeats.
+  for name, edit, fragment in (
+      ('other', lambda f: f.assign(id=[10**6] + list(f['id'][1:])),
+       f'solution.csv has no answer for id {solution["id"][0]}'),
+      ('twice', lambda f: pd.concat([f, f.iloc[:1]]), f'answers id {solution["id"][0]} more '
+                                                      'than once')):
+    damaged = tmp_path / name
+    shutil.copytree(folder, damaged)
+    edit(solution).to_csv(damaged / 'solution.csv', index=False)
+    with pytest.raises(UserError, match=re.escape(fragment)):
+      competitions.score(os.path.join(folder, 'sample_submission.csv'), str(damaged))
   folder, _ = made['breast_cancer']
   sample = pd.read_csv(os.path.join(folder, 'sample_submission.csv'))
   sample.assign(malignant=2.0).to_csv(tmp_path / 'p.csv', index=False)
@@ -213,6 +224,19 @@ def test_boston_from_folder_to_scored_submission_learns_beside_the_baselines(mad
   for member, (rows_m, _) in zip(spec, kfolds):
     alone = preprocessing.fit(train_rows.iloc[rows_m], 'MEDV', 'id', kinds=kinds)
     assert member['numeric'] == alone['numeric']     # fitted on that fold's rows alone
+  # The report names the checkpoint it came from; a damaged workdir file is a one-line error.
+  run = tmp_path / 'run'
+  assert report['step'] == json.load(open(run / 'results.json'))['steps']
+  assert report['passed_over'] == []
+  for name, garbage, fragment in (
+      ('preprocessing.json', '{"numeric": [', 'preprocessing.json is not JSON'),
+      ('preprocessing.json', '[1, 2]', 'preprocessing.json is not the preprocessing this run'),
+      ('config.json', '{"a": 1}', 'config.json is not a config this codebase wrote')):
+    saved = (run / name).read_text()
+    (run / name).write_text(garbage)
+    with pytest.raises(UserError, match=re.escape(fragment)):
+      submission.submit(str(run), folder)
+    (run / name).write_text(saved)
 
 
 def test_a_grid_of_values_is_scored_out_of_fold_and_the_best_one_submitted(made, tmp_path):
@@ -329,6 +353,23 @@ def test_a_competition_folders_mistakes_are_one_line_errors(made, tmp_path):
                           f"column 'TAX' holds numbers, but id {first_id('train.csv')} has "
                           "'12,5'"),
   }
+  # Numbers the model cannot compute with, at a random row of a random column of each file.
+  rng = np.random.default_rng()
+  for i, (file, value, what) in enumerate((
+      ('train.csv', np.inf, 'infinite'), ('train.csv', -1e300, "beyond float32's range"),
+      ('test.csv', -np.inf, 'infinite'), ('train.csv', 4e38, "beyond float32's range"))):
+    frame = pd.read_csv(os.path.join(source, file))
+    row, column = int(rng.integers(len(frame))), str(rng.choice(frame.columns[1:]))
+
+    def put(f, row=row, column=column, value=value):
+      f = f.copy()
+      f[column] = f[column].astype(np.float64)
+      f.loc[row, column] = value
+      return f
+
+    cases[f'range-{i}'] = (broken(f'r{i}', put, file),
+                           f"{file}: column {column!r} is {value:g} at id {frame['id'][row]}, "
+                           f'{what}')
   for name, (folder, fragment) in cases.items():
     with pytest.raises(UserError, match=re.escape(fragment)):
       train, _, _ = task.read_folder(folder, 'MEDV', 'id')
@@ -539,7 +580,7 @@ def test_the_cats_dogs_recipe_submits_kaggles_probabilities_of_a_dog(tmp_path):
   assert list(sub.columns) == ['id', 'label'] and list(sub['id']) == list(range(1, 9))
   assert sub['label'].between(0, 1).all() and sub['label'].nunique() > 1
   # Members predict a few rows at a time (the last call padded), each fold its own rows.
-  _, s, state, _ = submission._trained(str(tmp_path / 'run'), 'latest')
+  _, s, state, _, _ = submission._trained(str(tmp_path / 'run'), 'latest')
   x = images.test_inputs(config, str(folder), [f'{i}.jpg' for i in range(1, 9)])
   whole = submission._Predictor(s['task'], state, 8).each(x, shared=True)
   assert whole.shape == (2, 8, 1)

@@ -195,12 +195,24 @@ def score(submission: str, folder: str) -> float:
   if ours != theirs:
     row = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b),
                min(len(ours), len(theirs)))
-    found = f'id {ours[row]!r}' if row < len(ours) else 'no row'
-    wanted = f'id {theirs[row]!r}' if row < len(theirs) else 'no row'
+    found = f'id {_plain(ours[row])!r}' if row < len(ours) else 'no row'
+    wanted = f'id {_plain(theirs[row])!r}' if row < len(theirs) else 'no row'
     raise UserError(f'{submission}: line {row + 2} has {found} where sample_submission.csv has '
                     f'{wanted} (a submission keeps its {len(theirs)} ids, in its order)')
   fn, _, kind = _metric(info['metric'])
-  truth = solution.set_index(info['id']).loc[sub[info['id']], info['target']]
+  solved = solution.set_index(info['id'])[info['target']] if info['id'] in solution and (
+      info['target'] in solution) else None
+  if solved is None:
+    raise UserError(f'{folder}/solution.csv has columns {list(solution.columns)}; the answers '
+                    f'need {info["id"]!r} and {info["target"]!r}')
+  unsolved = ~sub[info['id']].isin(solved.index).to_numpy()
+  if unsolved.any() or solved.index.duplicated().any():
+    which = (f'has no answer for id {_plain(sub[info["id"]].iloc[np.argmax(unsolved)])!r}'
+             if unsolved.any() else
+             f'answers id {_plain(solved.index[solved.index.duplicated()][0])!r} more than once')
+    raise UserError(f'{folder}/solution.csv {which}: it is not the answers of this '
+                    "folder's sample_submission.csv")
+  truth = solved.loc[sub[info['id']]]
   if kind == 'label':                 # class labels, compared as text (2 and 2.0 alike)
     missing = np.flatnonzero(sub[info['target']].isna().to_numpy())
     if missing.size:
@@ -220,6 +232,11 @@ def score(submission: str, folder: str) -> float:
   if kind == 'probability':           # of the second class (0/1: of 1)
     truth = positive(truth, info.get('classes'))
   return float(fn(truth.to_numpy() if hasattr(truth, 'to_numpy') else truth, prediction))
+
+
+def _plain(value):
+  """A NumPy scalar as the Python value it holds (its repr is the file's text, not np.int64)."""
+  return value.item() if isinstance(value, np.generic) else value
 
 
 def labels_as_text(values) -> list[str]:
@@ -272,14 +289,15 @@ def baselines(folder: str, k: int = 5, seed: int = 0, fold_rows=None, out: str |
   fold-averaged test submission, written to out (default folder/submissions) as <model>.csv.
   `oof`, if given, receives each model's out-of-fold and test predictions; `info` is
   competition.json's id, target, metric and task (read from the folder if not given)."""
-  import pandas as pd  # pylint: disable=import-outside-toplevel
   from sklearn import ensemble, linear_model  # pylint: disable=import-outside-toplevel
   info = info or describe(folder)
   if not os.path.isfile(os.path.join(folder, 'train.csv')):
     raise UserError(f"scikit-learn's baselines are models of a table's columns; {folder} has "
                     'no train.csv (an image-folder competition?)')
-  train = pd.read_csv(os.path.join(folder, 'train.csv'))
-  test = pd.read_csv(os.path.join(folder, 'test.csv'))
+  from projects.tabular import task as task_lib  # pylint: disable=import-outside-toplevel
+  train, test, _ = task_lib.read_folder(folder, info['target'], info['id'])
+  if test is None:
+    raise UserError(f'{folder} has no test.csv: the baselines predict its rows')
   fn, _, kind = _metric(info['metric'])
   regression = info['task'] == 'regression'
   y = train[info['target']].to_numpy()

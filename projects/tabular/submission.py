@@ -35,14 +35,14 @@ from projects.tabular import competitions, images, preprocessing, task as task_l
 
 def _trained(workdir: str, which: str):
   """(config, setup, the state of each member on the host (leading axis M), each member's
-  fitted preprocessing)."""
+  fitted preprocessing, the read checkpoint's meta: its step, the steps passed over)."""
   from library import train  # pylint: disable=import-outside-toplevel
   config = inference.load_config(workdir)
   if config.task != 'projects.tabular.task':
     raise UserError(f'{workdir} is a run of task={config.task!r}, not of the tabular task '
                     '(projects.tabular.task)')
   s = train.setup(config)
-  state, _ = inference.restore(workdir, config, s['state'], which, inference.setup_size(s))
+  state, meta = inference.restore(workdir, config, s['state'], which, inference.setup_size(s))
   state = jax.device_get(state)
   if s['members'] is not None:
     lay = s['members']
@@ -53,14 +53,24 @@ def _trained(workdir: str, which: str):
     specs = [s['datasets'].preprocessing]
   saved = os.path.join(workdir, 'preprocessing.json')
   if os.path.exists(saved):
-    with open(saved) as f:
-      fitted = json.load(f)
-    if (fitted if isinstance(fitted, list) else [fitted]) != json.loads(json.dumps(specs)):
+    try:
+      with open(saved) as f:
+        fitted = json.load(f)
+    except ValueError as e:
+      raise UserError(f'{saved} is not JSON ({e}): it was damaged; train the run again '
+                      '(--start_over moves the old run aside)') from None
+    fitted = fitted if isinstance(fitted, list) else [fitted]
+    if len(fitted) != len(specs) or not all(
+        isinstance(f, dict) and set(f) == set(spec) for f, spec in zip(fitted, specs)):
+      raise UserError(f'{saved} is not the preprocessing this run fitted ({len(specs)} '
+                      f'of them, with keys {sorted(specs[0])}): it was damaged or edited; '
+                      'train the run again (--start_over moves the old run aside)')
+    if fitted != json.loads(json.dumps(specs)):
       what = ('train/ is not the images' if 'images' in specs[0] else
               'train.csv is not the table')
       raise UserError(f'{config.data.path}/{what} {workdir} was trained on (what was fitted '
                       'differs from preprocessing.json): put it back, or train again')
-  return config, s, state, specs
+  return config, s, state, specs, meta
 
 
 class _Predictor:
@@ -121,7 +131,7 @@ def _transform_each(specs: list, frame) -> dict:
 def predict_table(workdir: str, frame, which: str = 'latest') -> np.ndarray:
   """The run's predictions for every row of `frame` (a DataFrame of train.csv's feature
   columns): what the model outputs (values, or class probabilities), averaged over members."""
-  config, s, state, specs = _trained(workdir, which)
+  config, s, state, specs, _ = _trained(workdir, which)
   if 'images' in specs[0]:
     raise UserError(f'{workdir} is a run of an image-folder competition: its test images are '
                     'predicted by scripts.competition --workdir')
@@ -214,7 +224,7 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
   """Out-of-fold and test scores of a trained workdir, its submission.csv, the baselines on
   the same folds and the blend; also written to workdir/scores.json."""
   import pandas as pd  # pylint: disable=import-outside-toplevel
-  config, s, state, specs = _trained(workdir, which)
+  config, s, state, specs, meta = _trained(workdir, which)
   t = config.task_config.table
   folder = folder or config.data.path
   info = check(config, folder, metric)
@@ -277,7 +287,9 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
                  _transform_each(specs, test))
   test_outputs = predictor.each(test_inputs, shared=image)[chosen].mean(axis=0)
   truth = None if oof_rows is None else _truth(target.iloc[oof_rows], classes, kind)
-  report = {'metric': info['metric'], 'higher_is_better': higher, 'members': len(chosen),
+  report = {'metric': info['metric'], 'higher_is_better': higher,
+            'step': int(meta['step']), 'checkpoint': which,
+            'passed_over': meta.get('passed_over', []), 'members': len(chosen),
             'oof_rows': 0 if oof_rows is None else int(len(oof_rows)), 'models': []}
   if grid:
     report['values'] = values

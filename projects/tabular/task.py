@@ -73,6 +73,32 @@ def _read_csv(path: str):
     raise UserError(f'{path} is not a CSV file ({str(e).splitlines()[0]})') from None
 
 
+# The largest magnitude a table may hold: the model computes in float32.
+LARGEST = float(np.finfo(np.float32).max)
+
+
+def _check_range(frame, path: str, id_column: str, where, target: str = '') -> None:
+  """Refuses an infinite number, or one beyond float32's range, in any numeric column but the
+  id: a UserError naming the file, the column and the row."""
+  for column in frame.columns:
+    if column == id_column or not _numeric(frame[column]):
+      continue
+    values = frame[column].to_numpy(np.float64)
+    bad = np.flatnonzero(np.abs(values) > LARGEST)
+    if bad.size:
+      value = values[bad[0]]
+      what = 'infinite' if np.isinf(value) else f"beyond float32's range (±{LARGEST:.3g})"
+      remedy = ('fix the file' if column == target else
+                'fix the file, or leave the cell empty for a missing value')
+      raise UserError(f'{path}: column {column!r} is {value:g} at {where(frame, bad[0])}, '
+                      f'{what} ({bad.size} row(s) like it): {remedy}')
+
+
+def _numeric(column) -> bool:
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
 def read_folder(folder: str, target: str, id_column: str = ''):
   """(train, test or None, sample submission or None) of a competition folder, checked
   against each other: every mistake a one-line UserError naming the file, column and row."""
@@ -96,6 +122,7 @@ def read_folder(folder: str, target: str, id_column: str = ''):
   def where(frame, row):
     return f'id {frame[id_column].iloc[row]}' if id_column else f'line {row + 2} of the file'
 
+  _check_range(train, path, id_column, where, target)
   absent = np.flatnonzero(train[target].isna().to_numpy())
   if absent.size:
     raise UserError(f'{path}: the target {target!r} is missing at {where(train, absent[0])} '
@@ -117,6 +144,7 @@ def read_folder(folder: str, target: str, id_column: str = ''):
               'not' if extra else 'has them in another order')
       raise UserError(f'{path}: its columns are not train.csv\'s without the target: it '
                       f'{what}')
+    _check_range(test, path, id_column, where)
     if id_column and test[id_column].duplicated().any():
       raise UserError(f'{path}: id {test[id_column][test[id_column].duplicated()].iloc[0]!r} '
                       f'appears more than once in column {id_column!r}')
