@@ -18,7 +18,8 @@ KFOLD = ['--config=configs/mlp/boston_kfold.py:embedded,smoke', '--config.compil
 
 # (id, script, arguments, what the line must say). {trained}: a finished convnet run;
 # {members}: a k-fold workdir; {broken}: the trained run with every checkpoint unreadable;
-# {damaged}: the trained run with half its config.json;
+# {damaged}: the trained run with half its config.json; {truncated}: its array files cut
+# to 10 bytes and no checksums;
 # {new}: a workdir that must not appear; {file}: a plain file; {tmp}: a scratch folder.
 CASES = [
     # train: paths
@@ -134,6 +135,12 @@ CASES = [
      ['not of the tabular task']),
     ('show-config-typo', 'scripts.show_config', ['--config=configs/mlp/mnist_dens.py'],
      ['mnist_dense.py']),
+    # every checkpoint truncated, with no checksums to tell (a workdir from before them):
+    # orbax's reads fail in its threads, and nothing of theirs is printed after the line
+    ('evaluate-truncated', 'scripts.evaluate', ['--workdir={truncated}'],
+     ['no readable checkpoint', 'steps [6, 3]']),
+    ('train-truncated', 'scripts.train', [*SMOKE, '--workdir={truncated}'],
+     ['no readable checkpoint', '--start_over']),
     # a workdir whose config.json was damaged (half a file): named, for readers and training
     ('damaged-config-evaluate', 'scripts.evaluate', ['--workdir={damaged}'],
      ['{damaged}/config.json is not a config this codebase wrote', 'not JSON']),
@@ -167,6 +174,14 @@ def places(tmp_path_factory, trained_convnet):
       with open(os.path.join(directory, name), 'w') as f:
         f.write('garbage')
   (root / 'file').write_text('not a folder')
+  truncated = root / 'truncated'
+  shutil.copytree(trained, truncated)
+  for directory, _, names in os.walk(truncated / 'checkpoints'):
+    for name in names:
+      if name == 'checksums.json':
+        os.remove(os.path.join(directory, name))
+      elif os.path.basename(directory) == 'd':
+        os.truncate(os.path.join(directory, name), 10)
   damaged = root / 'damaged'
   shutil.copytree(trained, damaged)
   text = (damaged / 'config.json').read_text()
@@ -178,14 +193,15 @@ def places(tmp_path_factory, trained_convnet):
   np.save(root / 'bad.npy', np.zeros((2, 5), np.float32))
   np.save(root / 'unit.npy', np.random.default_rng(0).uniform(0, 1, (2, 28, 28, 1)))
   return {'trained': trained, 'members': members, 'broken': broken, 'file': root / 'file',
-          'tmp': root, 'damaged': damaged}
+          'tmp': root, 'damaged': damaged, 'truncated': truncated}
 
 
 @pytest.mark.parametrize('script,args,fragments', [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_a_bad_input_is_one_line_and_changes_nothing(places, tmp_path, script, args, fragments):
   fill = {**{k: str(v) for k, v in places.items()}, 'new': str(tmp_path / 'new')}
-  watched = [places['trained'], places['members'], places['broken'], places['damaged']]
+  watched = [places['trained'], places['members'], places['broken'], places['damaged'],
+             places['truncated']]
   before = [_tree(p) for p in watched]
   proc = run_script(script, *(a.format(**fill) for a in args))
   lines = [l for l in proc.stderr.splitlines() if l.strip()]

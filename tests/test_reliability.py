@@ -4,6 +4,7 @@ where a point must be hit exactly, the process kills itself there (KILLER below)
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import threading
@@ -218,3 +219,52 @@ def test_the_checksums_benchmark_times_each_part(tmp_path):
   assert row['megabytes'] == 0.6       # 50,000 float32 parameters and two moments
   for key in ('save_s', 'seal_s', 'verify_s', 'restore_s'):
     assert 0 < row[key] < 60, row
+
+
+def test_abandoned_orbax_reads_print_nothing_and_other_errors_still_do():
+  """The filters behind 'no traceback after the one-line error': asyncio's never-retrieved
+  reports and unraisable coroutines of orbax's reads are dropped, anything else is kept."""
+  import asyncio  # pylint: disable=import-outside-toplevel
+  import logging  # pylint: disable=import-outside-toplevel
+  import types  # pylint: disable=import-outside-toplevel
+  from orbax.checkpoint._src.serialization import serialization  # pylint: disable=import-outside-toplevel
+  never = 'Future exception was never retrieved\nfuture: <Future finished exception=...>'
+
+  def record(msg, error):
+    return logging.LogRecord('asyncio', logging.ERROR, __file__, 1, msg, None,
+                             (type(error), error, error.__traceback__))
+
+  store = ValueError('OUT_OF_RANGE: Error reading "params.x/0" in OCDBT database at local '
+                     'file "/w/checkpoints/6/state/"')
+  keep = checkpoints.AbandonedReadFilter()
+  assert not keep.filter(record(never, store))
+  assert keep.filter(record(never, ValueError('a bug of ours')))
+  assert keep.filter(record('Task was destroyed but it is pending!', store))
+  seen = []
+  hook = checkpoints.closed_loop_filter(seen.append)
+  reads = [getattr(serialization, name) for name in dir(serialization)
+           if asyncio.iscoroutinefunction(getattr(serialization, name))]
+  abandoned = types.SimpleNamespace(cr_code=reads[0].__code__)     # orbax's reading code
+  ours = types.SimpleNamespace(cr_code=record.__code__)
+  for obj in (abandoned, ours):
+    hook(types.SimpleNamespace(exc_value=store, exc_traceback=None, exc_type=ValueError,
+                               err_msg=None, object=obj))
+  assert [u.object for u in seen] == [ours]
+
+
+def test_truncated_checkpoints_end_in_one_line_every_time(trained_convnet, tmp_path):
+  """Orbax's failing reads finish in its threads as they will: repeated runs, one line each."""
+  workdir = tmp_path / 'run'
+  shutil.copytree(trained_convnet, workdir)
+  for directory, _, names in os.walk(workdir / 'checkpoints'):
+    for name in names:
+      if name == 'checksums.json':
+        os.remove(os.path.join(directory, name))
+      elif os.path.basename(directory) == 'd':
+        os.truncate(os.path.join(directory, name), 10)
+  for _ in range(3):
+    proc = run_script('scripts.train', '--config=configs/convnets/mnist_convnet.py:embedded,'
+                      'smoke', '--config.compilation_cache_dir=', f'--workdir={workdir}')
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert proc.returncode == 2 and lines[-1].startswith('error: no readable checkpoint')
+    assert all(l.startswith('W') and 'cannot be read' in l for l in lines[:-1]), lines
