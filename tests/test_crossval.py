@@ -257,9 +257,11 @@ def test_member_values_out_of_range_or_not_held_by_the_task_are_one_line_errors(
   arrays = {'train': {'inputs': x, 'labels': y}}
   for key, values, fragment in [
       ('dropout_rate', (0.2, 1.0), 'members.dropout_rate=(0.2, 1.0): every value must be a '
-                                   'number in [0, 1)'),
-      ('l1', (-1.0,), 'members.l1=(-1.0,): every value must be a number >= 0'),
-      ('learning_rate', (0.0,), 'must be a number > 0')]:
+                                   'finite number in [0, 1)'),
+      ('l1', (-1.0,), 'members.l1=(-1.0,): every value must be a finite number >= 0'),
+      ('learning_rate', (0.0,), 'must be a finite number > 0'),
+      ('learning_rate', (1e-3, float('nan')), 'must be a finite number > 0'),
+      ('l2', (float('inf'),), 'members.l2=(inf,): every value must be a finite number >= 0')]:
     config = _regression_config()
     config.members[key] = values
     with pytest.raises(UserError, match=re.escape(fragment)):

@@ -224,7 +224,6 @@ def test_glove_aclimdb_and_the_text_corpus_come_on_first_use(mirror, tmp_path):
   assert list(splits['test']['inputs']) == ['a neg review', 'a pos review']
 
   mirror.serve('nietzsche', b'PREFACE\n\nSUPPOSING that Truth is a woman--what then?\n', None)
-  text_task.read_corpus.cache_clear()
   corpus, _ = text_task.read_corpus('~/.keras/datasets/nietzsche.txt', True)
   assert corpus.startswith('preface')
   assert sorted(mirror.requests) == ['aclImdb_v1.tar.gz', 'glove.6B.zip', 'nietzsche.txt']

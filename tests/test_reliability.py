@@ -171,7 +171,7 @@ def test_a_flipped_byte_in_the_latest_arrays_falls_back_for_readers_and_the_writ
 
 
 def test_readers_beside_a_writer_never_harm_it(load_config, tmp_path):
-  """evaluate, the notebook's load and restores, 20 times while a run checkpoints every 2 steps (keeping 2, so
+  """evaluate, predict, the notebook's load and restores, 20 times while a run checkpoints every 2 steps (keeping 2, so
   that steps vanish under the readers): the run ends as one alone does, and every read is of
   a complete checkpoint, never older than the one before it."""
   workdir, alone = tmp_path / 'run', tmp_path / 'alone'
@@ -189,6 +189,8 @@ def test_readers_beside_a_writer_never_harm_it(load_config, tmp_path):
       time.sleep(0.01)
     config = inference.load_config(str(workdir))
     s = train.setup(config)
+    digits = tmp_path / 'digits.npy'
+    np.save(digits, np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1), np.uint8))
     steps, alive = [], 0
     for i in range(20):
       alive += writer.poll() is None
@@ -197,6 +199,9 @@ def test_readers_beside_a_writer_never_harm_it(load_config, tmp_path):
       elif i % 5 == 1:
         run = notebook.load(str(workdir))
         steps.append(int(np.ravel(jax.device_get(run.state.step))[0]))
+      elif i % 5 == 2:
+        probabilities = inference.predict_workdir(str(workdir), [str(digits)])
+        assert probabilities.shape == (4, 10)
       else:
         _, meta = inference.restore(str(workdir), config, s['state'], 'latest')
         steps.append(meta['step'])
@@ -214,11 +219,16 @@ def test_readers_beside_a_writer_never_harm_it(load_config, tmp_path):
 
 
 def test_the_checksums_benchmark_times_each_part(tmp_path):
-  from scripts import benchmark_checkpoints  # pylint: disable=import-outside-toplevel
-  row = benchmark_checkpoints.measure(0.05, 2, str(tmp_path / 'checkpoints'))
-  assert row['megabytes'] == 0.6       # 50,000 float32 parameters and two moments
-  for key in ('save_s', 'seal_s', 'verify_s', 'restore_s'):
-    assert 0 < row[key] < 60, row
+  proc = run_script('scripts.benchmark_checkpoints', '--params=0.05,0.1', '--repeats=2',
+                    f'--output={tmp_path / "out.json"}')
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  rows = json.loads((tmp_path / 'out.json').read_text())
+  # 50,000 and 100,000 float32 parameters with two moments each (orbax compresses a little)
+  for row, params in zip(rows, (5e4, 1e5)):
+    assert 0.8 < row['megabytes'] * 1e6 / (12 * params) < 1.1, row
+    for key in ('save_s', 'seal_s', 'verify_s', 'restore_s'):
+      assert 0 < row[key] < 60, row
+  assert 'M parameters' in proc.stdout
 
 
 def test_abandoned_orbax_reads_print_nothing_and_other_errors_still_do():

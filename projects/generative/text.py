@@ -72,25 +72,38 @@ def validate_task_config(config) -> None:
                     'values >= 0 (0: the most likely character)')
 
 
-@functools.lru_cache(maxsize=4)
 def read_corpus(corpus: str, lowercase: bool) -> tuple[str, tuple[str, ...]]:
-  """(text, its sorted characters) of `corpus`: 'pydoc' or a text file's path."""
+  """(text, its sorted characters) of `corpus`: 'pydoc' or a text file's path. Read once per
+  file as it is now: the cache is keyed by the file's full path, size and modification time,
+  so another HOME, or a file changed since, is read afresh."""
   if corpus == 'pydoc':
+    return _read_corpus('pydoc', None, lowercase)
+  path = fetch.on_first_use(corpus)      # nietzsche.txt, at its default place
+  if not os.path.isfile(path):
+    raise UserError(f'task_config.corpus={corpus!r} is not a file (give a text file, or '
+                    f"'pydoc' for Python's documentation){fetch.hint(path)}")
+  stat = os.stat(path)
+  return _read_corpus(os.path.realpath(path), (stat.st_size, stat.st_mtime_ns), lowercase,
+                      corpus)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_corpus(path: str, version, lowercase: bool, given: str = ''):
+  """read_corpus's text, cached by (path, version, lowercase); `given`: the config's value,
+  for the error (not part of what is read, but of the key: harmless)."""
+  del version
+  if path == 'pydoc':
     from pydoc_data import topics  # pylint: disable=import-outside-toplevel
     text = '\n'.join(topics.topics[k] for k in sorted(topics.topics))
     # Its code examples are indented: runs of spaces, which a model at low temperature
     # continues forever. One space for a run, as prose has.
     text = re.sub(r'\n{3,}', '\n\n', re.sub(r'[ \t]+', ' ', text))
   else:
-    path = fetch.on_first_use(corpus)      # nietzsche.txt, at its default place
-    if not os.path.isfile(path):
-      raise UserError(f'task_config.corpus={corpus!r} is not a file (give a text file, or '
-                      f"'pydoc' for Python's documentation){fetch.hint(path)}")
     try:
       with open(path, encoding='utf-8') as f:
         text = f.read()
     except UnicodeDecodeError as e:
-      raise UserError(f'task_config.corpus={corpus!r} is not UTF-8 text ({e.reason} at byte '
+      raise UserError(f'task_config.corpus={given!r} is not UTF-8 text ({e.reason} at byte '
                       f'{e.start})') from None
   if lowercase:
     text = text.lower()
