@@ -474,9 +474,14 @@ class Checkpointer:
     self._reload()
 
   def close(self) -> None:
+    """Waits for the save in flight and seals it (a SIGTERM's last checkpoint too), then
+    closes orbax's manager, whose threads must not outlive the interpreter."""
     if self._manager is not None:
-      self._manager.close()
-      self._manager = None
+      try:
+        self.wait()
+      finally:
+        self._manager.close()
+        self._manager = None
 
 
 def restore_latest_raw(directory: str) -> dict | None:

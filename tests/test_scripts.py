@@ -130,6 +130,7 @@ def test_sigkill_or_sigterm_midway_then_rerun_gives_bitwise_the_uninterrupted_pa
   assert 'checkpoint saved' in stderr and 'Traceback' not in stderr
   step = int(stderr.split('at step ')[1].split(';')[0])
   assert str(step) in os.listdir(termed / 'checkpoints')
+  assert (termed / 'checkpoints' / str(step) / 'checksums.json').exists()   # sealed on the way out
   rerun = subprocess.run(_train_command(termed), cwd=ROOT, capture_output=True, text=True,
                          check=False)
   assert rerun.returncode == 0, rerun.stderr[-2000:]
