@@ -127,7 +127,7 @@ def _mixed_table():
       'id': [10, 11, 12, 13, 14, 15],
       'size': [1.0, 2.0, np.nan, 4.0, 100.0, np.nan],
       'colour': ['red', 'blue', 'red', None, 'green', 'purple'],
-      'floors': [1, 2, 1, 2, 1, 3],                       # few integers: a category
+      'floors': [1, 2, 1, 2, 1, 3],          # integers, declared a category (FLOORS below)
       'sold': ['2020-01-31', '2021-06-15', '2019-12-01', '2020-02-29', '2022-07-04', None],
       'price': [5.0, 6.0, 7.0, 8.0, 9.0, 10.0]})
 
@@ -136,14 +136,15 @@ def test_preprocessing_is_fitted_on_the_training_rows_only_and_saved_exactly(tmp
   from projects.tabular import preprocessing  # pylint: disable=import-outside-toplevel
   table = _mixed_table()
   train = table.iloc[:4]
-  spec = preprocessing.fit(train, target='price', id_column='id')
+  kinds = preprocessing.column_kinds(table, 'price', 'id', categorical=('floors',))
+  spec = preprocessing.fit(train, target='price', id_column='id', kinds=kinds)
   assert [c['name'] for c in spec['categorical']] == ['colour', 'floors']
   assert spec['dates'] == ['sold'] and spec['columns'] == ['size', 'colour', 'floors', 'sold']
   size = next(c for c in spec['numeric'] if c['name'] == 'size')
   # Training rows only: 1, 2, 4 (the 100 of row 4 is not seen); a missing value there.
   assert size['mean'] == pytest.approx(7 / 3) and size['median'] == 2.0 and size['indicator']
   assert spec == preprocessing.fit(table.iloc[:4].assign(price=0), target='price',
-                                   id_column='id')              # the target is no feature
+                                   id_column='id', kinds=kinds)  # the target is no feature
   out = preprocessing.transform(spec, table)
   names = [c['name'] for c in spec['numeric']]
   numeric = dict(zip(names + ['size_missing'], out['numeric'].T))
@@ -386,7 +387,8 @@ def test_an_integer_category_read_as_floats_keeps_its_codes():
   """An integer column reads as floats where the file has a missing value: 2.0 is level 2."""
   from projects.tabular import preprocessing  # pylint: disable=import-outside-toplevel
   train = pd.DataFrame({'rooms': [1, 2, 2, 3], 'y': [1.0, 2.0, 3.0, 4.0]})
-  spec = preprocessing.fit(train, target='y')
+  spec = preprocessing.fit(train, target='y', kinds=preprocessing.column_kinds(
+      train, 'y', categorical=('rooms',)))
   test = pd.DataFrame({'rooms': [2.0, np.nan, 1.0, 7.0]})
   np.testing.assert_array_equal(preprocessing.transform(spec, test)['categorical'][:, 0],
                                 [1, 0, 2, 0])
@@ -600,3 +602,51 @@ def test_the_cats_dogs_recipe_submits_kaggles_probabilities_of_a_dog(tmp_path):
   assert report['models'][0]['oof'] == pytest.approx(results['validation']['loss'], abs=1e-4)
   assert report['models'][0]['test'] is None      # (no answers in this folder)
   assert list(pd.read_csv(tmp_path / 'single' / 'submission.csv')['id']) == list(range(1, 9))
+
+
+def _titanic_like(n=400, seed=0):
+  """Kaggle's Titanic train.csv layout, made up: free-text names, near-unique tickets and
+  cabins (mostly missing), few-valued strings and integers."""
+  rng = np.random.default_rng(seed)
+  last = np.array(['Smith', 'Brown', 'Kelly', 'Olsen', 'Moran', 'Dean', 'Ali', 'Berg'])
+  first = np.array(['John', 'Mary', 'Anna', 'Owen', 'Ida', 'Karl', 'Lena', 'Amir', 'Rose'])
+  sex = rng.choice(['male', 'female'], n)
+  pclass = rng.integers(1, 4, n)
+  names = [f'{rng.choice(last)}, {"Mr." if s == "male" else "Mrs."} {rng.choice(first)} '
+           f'{rng.choice(first)}' for s in sex]
+  cabins = np.where(rng.random(n) < 0.25, [f'{rng.choice(list("ABCDE"))}{i}' for i in
+                                           range(n)], None)
+  survived = ((sex == 'female') ^ (rng.random(n) < 0.2)).astype(int)
+  return pd.DataFrame({
+      'PassengerId': np.arange(1, n + 1), 'Survived': survived, 'Pclass': pclass,
+      'Name': names, 'Sex': sex, 'Age': np.round(rng.uniform(1, 70, n)),
+      'SibSp': rng.integers(0, 4, n), 'Parch': rng.integers(0, 3, n),
+      'Ticket': [f'A/5 {rng.integers(10**4, 10**6)}' if rng.random() < 0.3 else
+                 str(rng.integers(10**4, 10**6)) for _ in range(n)],
+      'Fare': np.round(rng.lognormal(3, 1, n), 2), 'Cabin': cabins,
+      'Embarked': rng.choice(['S', 'C', 'Q'], n)})
+
+
+def test_names_tickets_and_cabins_are_not_features_unless_kept_and_integers_are_numbers():
+  from projects.tabular import preprocessing  # pylint: disable=import-outside-toplevel
+  frame = _titanic_like()
+  kinds = preprocessing.column_kinds(frame, 'Survived', 'PassengerId')
+  assert sorted(kinds['dropped']) == ['Cabin', 'Name', 'Ticket']
+  assert 'free text' in kinds['dropped']['Name'] and 'near-unique' in kinds['dropped']['Ticket']
+  assert kinds['categorical'] == ['Sex', 'Embarked']
+  assert kinds['numeric'] == ['Pclass', 'Age', 'SibSp', 'Parch', 'Fare']
+  chosen = preprocessing.column_kinds(frame, 'Survived', 'PassengerId', keep=('Cabin',),
+                                      drop=('Fare',), categorical=('Pclass',))
+  assert sorted(chosen['dropped']) == ['Fare', 'Name', 'Ticket']
+  assert chosen['categorical'] == ['Pclass', 'Sex', 'Cabin', 'Embarked']
+  spec = preprocessing.fit(frame, 'Survived', 'PassengerId', kinds=kinds)
+  assert not {'Name', 'Ticket', 'Cabin'} & set(spec['columns'])
+  # A table to predict need not have the dropped columns.
+  out = preprocessing.transform(spec, frame.drop(columns=['Name', 'Ticket', 'Cabin']))
+  assert out['numeric'].shape == (len(frame), 5 + 0) and out['categorical'].shape[1] == 2
+  for setting in ('drop', 'keep', 'categorical'):
+    with pytest.raises(UserError, match=f"task_config.table.{setting} names 'Nme'"):
+      preprocessing.column_kinds(frame, 'Survived', 'PassengerId', **{setting: ('Nme',)})
+  # The old rule, asked for: integers with few values as categories.
+  assert 'SibSp' in preprocessing.column_kinds(frame, 'Survived', 'PassengerId',
+                                               max_levels=10)['categorical']

@@ -21,7 +21,9 @@ images.py) go through the same script, with an image model taken from another co
       --folder=/tmp/digits --workdir=/tmp/digits_run
 
 Variants (one of the competitions, plus `smoke` for a few epochs):
-  boston          MEDV (k$), RMSE: TabularNet 64-64, mse, adam 1e-3, batch 16, 300 epochs.
+  boston          MEDV (k$), RMSE: TabularNet 64-64, mse, adam 1e-3, batch 16, 300 epochs;
+                  CHAS and RAD declared categorical (integers are numbers otherwise: as
+                  numbers, RMSE 3.77 / 2.45 out of fold / test).
   breast_cancer   malignant (0/1), ROC AUC: TabularNet 32, dropout 0.2, binary_crossentropy,
                   adam 1e-3, batch 16, 60 epochs.
   digits          label (0-9), accuracy, images 28x28: book 5.1's convnet
@@ -87,6 +89,8 @@ def get_config(arg: str | None = None):
   config.progress_bar = False
   if which == 'boston':
     config.task_config.table.target = 'MEDV'
+    # Integers are numbers unless declared: the river flag and the highway index are codes.
+    config.task_config.table.categorical = ('CHAS', 'RAD')
     config.task_config.loss = 'mse'
     config.task_config.metrics = ('mae',)
     config.model.kwargs.hidden = (64, 64)

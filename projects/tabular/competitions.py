@@ -272,7 +272,7 @@ def _features(train, test, fold_rows, info: dict) -> list:
   training rows, with categories one-hot (gradient boosting is indifferent to the scaling)."""
   from projects.tabular import preprocessing  # pylint: disable=import-outside-toplevel
   kinds = preprocessing.column_kinds(train, info['target'], info['id'],
-                                     info.get('max_levels', 10))
+                                     **info.get('kinds', {}))
   out = []
   for rows, _ in fold_rows:
     spec = preprocessing.fit(train.iloc[rows], info['target'], info['id'], one_hot=True,

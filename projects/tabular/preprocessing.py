@@ -9,8 +9,12 @@ What `fit` decides for each column, from the training rows alone:
   becomes 0). Missing values are filled with the training median, and a 0/1 indicator column
   `<name>_missing` is added for every column that had any missing value in training (a column
   missing only at prediction is filled, without an indicator, as Keras users expect).
-- categorical (strings, booleans, or integers with few distinct values, `max_levels`): integer
-  codes, 1.. for the training levels by frequency, 0 for missing and for levels never seen in
+- dropped: string columns of free text or near-unique values (names, tickets, cabins: a
+  network would memorize them), with a note saying which and why, unless the config keeps
+  them (task_config.table.keep); and the columns task_config.table.drop names.
+- categorical (strings, booleans, and the integer columns task_config.table.categorical
+  names; integers are numbers otherwise, or with max_levels > 0 categories when they take at
+  most that many values): integer codes, 1.. for the training levels by frequency, 0 for missing and for levels never seen in
   training. Learned embeddings take them (`embedding_sizes`, fastai's rule
   min(600, round(1.6 * n^0.56))), or `one_hot` expands them.
 - dates (datetime columns, or strings that all parse as dates): split into year, month, day,
@@ -81,27 +85,66 @@ def _numbers_with_text(name: str, column, ids=None) -> None:
                     'fix the file, or make it empty for a missing value')
 
 
+# Strings a network would only memorize: at least this many rows to judge by, and either free
+# text (a median of FREE_TEXT_WORDS words or more) or near-unique values (more distinct than
+# NEAR_UNIQUE of the rows: names, tickets, cabins).
+MIN_ROWS_TO_JUDGE = 20
+FREE_TEXT_WORDS = 3
+NEAR_UNIQUE = 0.5
+
+
+def _not_a_feature(column) -> str:
+  """Why a string column is dropped ('' to keep it): free text or near-unique values."""
+  values = column.dropna().astype(str)
+  if len(values) < MIN_ROWS_TO_JUDGE:
+    return ''
+  words = float(values.str.split().str.len().median())
+  if words >= FREE_TEXT_WORDS:
+    return f'free text, a median of {words:g} words a row'
+  distinct = values.nunique()
+  if distinct > NEAR_UNIQUE * len(values):
+    return (f'near-unique strings, {distinct} distinct in {len(values)} rows: an identifier, '
+            'not a category')
+  return ''
+
+
 def column_kinds(frame, target: str | None = None, id_column: str | None = None,
-                 max_levels: int = 10) -> dict[str, list[str]]:
-  """{'numeric', 'categorical', 'dates': column names}: what each feature column is, decided
-  by its type (and, for integers, its number of distinct values) over the whole table, so
-  that every fold fits the same columns."""
+                 max_levels: int = 0, drop=(), keep=(),
+                 categorical=()) -> dict[str, list[str]]:
+  """{'numeric', 'categorical', 'dates': column names, 'dropped': {name: why}}: what each
+  feature column is, decided by its type over the whole table, so that every fold fits the
+  same columns. Integers are numbers, unless named in `categorical` (or, with max_levels > 0,
+  taking at most that many values); strings and booleans are categories; string columns of
+  free text or near-unique values are dropped (with why), unless named in `keep`; columns
+  named in `drop` are dropped."""
   import pandas as pd  # pylint: disable=import-outside-toplevel
   missing = [c for c in (target, id_column) if c is not None and c not in frame]
   if missing:
     raise UserError(f'column {missing[0]!r} is not in the table; it has '
                     f'{", ".join(map(str, frame.columns))}')
+  for setting, names in (('drop', drop), ('keep', keep), ('categorical', categorical)):
+    unknown = [n for n in names if n not in frame or n in (target, id_column)]
+    if unknown:
+      raise UserError(f'task_config.table.{setting} names {unknown[0]!r}, which is not a '
+                      f'feature column; the table has {", ".join(map(str, frame.columns))}')
   ids = frame[id_column] if id_column is not None else None
-  kinds = {'numeric': [], 'categorical': [], 'dates': []}
+  kinds = {'numeric': [], 'categorical': [], 'dates': [], 'dropped': {}}
   for name in frame.columns:
     if name in (target, id_column):
       continue
     column = frame[name]
+    if name in drop:
+      kinds['dropped'][str(name)] = 'task_config.table.drop names it'
+      continue
     _numbers_with_text(str(name), column, ids)
-    if _is_date(column):
+    text = pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)
+    if name in categorical:
+      kinds['categorical'].append(str(name))
+    elif _is_date(column):
       kinds['dates'].append(str(name))
-    elif (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)
-          or pd.api.types.is_bool_dtype(column)
+    elif text and name not in keep and _not_a_feature(column):
+      kinds['dropped'][str(name)] = _not_a_feature(column)
+    elif (text or pd.api.types.is_bool_dtype(column)
           or isinstance(column.dtype, pd.CategoricalDtype)
           or (pd.api.types.is_integer_dtype(column) and column.nunique() <= max_levels)):
       kinds['categorical'].append(str(name))
@@ -113,7 +156,7 @@ def column_kinds(frame, target: str | None = None, id_column: str | None = None,
   return kinds
 
 
-def fit(frame, target: str | None = None, id_column: str | None = None, max_levels: int = 10,
+def fit(frame, target: str | None = None, id_column: str | None = None, max_levels: int = 0,
         one_hot: bool = False, kinds: dict | None = None) -> dict:
   """The preprocessing spec of `frame`'s training rows (see the module docstring); `kinds`
   (column_kinds of the whole table) fixes which columns are which."""
@@ -135,7 +178,8 @@ def fit(frame, target: str | None = None, id_column: str | None = None, max_leve
       numeric.append(_numeric_spec(name, column.astype('float64')))
   return {'target': target, 'id': id_column, 'numeric': numeric,
           'categorical': categorical, 'dates': list(kinds['dates']), 'one_hot': bool(one_hot),
-          'columns': [str(c) for c in frame.columns if c not in (target, id_column)]}
+          'columns': [str(c) for c in frame.columns if c not in (target, id_column)
+                      and str(c) not in kinds.get('dropped', {})]}
 
 
 def align(specs: list[dict]) -> list[dict]:

@@ -228,7 +228,7 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
   t = config.task_config.table
   folder = folder or config.data.path
   info = check(config, folder, metric)
-  info.update(classes=specs[0].get('classes'), max_levels=t.max_levels)
+  info.update(classes=specs[0].get('classes'), kinds=task_lib.kind_options(t))
   fn, higher, kind = competitions._metric(info['metric'])  # pylint: disable=protected-access
   classes = info['classes']
   task = s['task']

@@ -29,7 +29,7 @@ import os
 import ml_collections
 import numpy as np
 
-from library import supervised
+from library import parallel, supervised
 from library.data import pipeline, splits as splits_lib
 from library.errors import UserError
 from projects.tabular import preprocessing
@@ -41,11 +41,13 @@ def default_task_config() -> ml_collections.ConfigDict:
   c = supervised.default_task_config()
   c.loss = 'mse'
   c.metrics = ('mae',)
-  # The table: the target and id columns of train.csv (the id is never a feature), the
-  # integer columns with at most max_levels values taken as categories, and categories as
-  # one-hot columns instead of learned embeddings.
-  c.table = ml_collections.ConfigDict({'target': '', 'id': '', 'max_levels': 10,
-                                       'one_hot': False})
+  # The table: the target and id columns of train.csv (the id is never a feature); columns
+  # dropped (`drop`) or kept though they look like free text or identifiers (`keep`); integer
+  # columns taken as categories (`categorical`, or every one with at most max_levels values;
+  # 0: integers are numbers); categories as one-hot columns instead of learned embeddings.
+  c.table = ml_collections.ConfigDict({'target': '', 'id': '', 'max_levels': 0,
+                                       'one_hot': False, 'drop': (), 'keep': (),
+                                       'categorical': ()})
   return c
 
 
@@ -225,6 +227,12 @@ def kind(config) -> str:
   return 'binary' if loss == 'binary_crossentropy' else 'multiclass'
 
 
+def kind_options(table) -> dict:
+  """column_kinds' settings from task_config.table: max_levels, drop, keep, categorical."""
+  return dict(max_levels=table.max_levels, drop=tuple(table.drop), keep=tuple(table.keep),
+              categorical=tuple(table.categorical))
+
+
 def load_data(config, arrays=None) -> pipeline.Datasets:
   if arrays is not None:
     raise UserError('the tabular task reads its table from data.path, not from arrays')
@@ -233,7 +241,12 @@ def load_data(config, arrays=None) -> pipeline.Datasets:
   if images.is_image_competition(d.path):
     return images.load_data(config, split_rows, kind(config))
   train, _, _ = read_folder(d.path, t.target, t.id)
-  kinds = preprocessing.column_kinds(train, t.target, t.id or None, t.max_levels)
+  kinds = preprocessing.column_kinds(train, t.target, t.id or None, **kind_options(t))
+  if kinds['dropped'] and parallel.is_main_process():
+    print('note: not features: ' + '; '.join(f'{name!r} ({why})' for name, why in
+                                             kinds['dropped'].items()) +
+          ' (task_config.table.keep=(...) keeps one, table.drop=(...) drops more)',
+          flush=True)
   classes = classes_of(config, train[t.target])
   labels = encode_labels(config, classes, train[t.target])
   rows = split_rows(config, len(train))
