@@ -78,9 +78,16 @@ def main(_):
     from projects.tabular import submission  # pylint: disable=import-outside-toplevel
     if _CONFIG.value is not None:
       from library import train  # pylint: disable=import-outside-toplevel
+      from projects.tabular import task as task_lib  # pylint: disable=import-outside-toplevel
       config = _CONFIG.value
       config.data.path = _FOLDER.value
-      submission.check(config, _FOLDER.value, _METRIC.value)   # before anything trains
+      chosen = task_lib.infer_table(config, _FOLDER.value)   # what the folder tells
+      if chosen:
+        print(f'from {_FOLDER.value}: {", ".join(chosen)}', flush=True)
+      info = submission.check(config, _FOLDER.value, _METRIC.value)   # before anything trains
+      if info.get('metric_follows_loss'):
+        print(f'note: the metric is {info["metric"]}, following task_config.loss='
+              f'{config.task_config.loss} (--metric names the competition\'s)', flush=True)
       train.train_and_evaluate(config, _WORKDIR.value, start_over=_START_OVER.value)
     _print_report(submission.submit(_WORKDIR.value, _FOLDER.value, _METRIC.value))
 

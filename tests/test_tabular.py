@@ -221,7 +221,9 @@ def test_boston_from_folder_to_scored_submission_learns_beside_the_baselines(mad
   kfolds = competitions.folds(y.to_numpy(), 5, 0, 'regression')
   train_rows = pd.read_csv(os.path.join(folder, 'train.csv'))
   from projects.tabular import preprocessing  # pylint: disable=import-outside-toplevel
-  kinds = preprocessing.column_kinds(train_rows, 'MEDV', 'id')
+  from projects.tabular import task as task_lib  # pylint: disable=import-outside-toplevel
+  kinds = preprocessing.column_kinds(train_rows, 'MEDV', 'id',
+                                     **task_lib.kind_options(config.task_config.table))
   for member, (rows_m, _) in zip(spec, kfolds):
     alone = preprocessing.fit(train_rows.iloc[rows_m], 'MEDV', 'id', kinds=kinds)
     assert member['numeric'] == alone['numeric']     # fitted on that fold's rows alone
@@ -303,7 +305,7 @@ def test_mixed_columns_train_as_members_each_with_its_own_preprocessing(made, tm
   from projects.tabular import submission  # pylint: disable=import-outside-toplevel
   folder = _mixed_folder(made, tmp_path)
   config = _competition_config('boston', folder, 2.0)
-  config.task_config.table.max_levels = 0         # RAD and CHAS as numbers; town as text
+  config.task_config.table.categorical = ()       # RAD and CHAS as numbers; town as text
   workdir = str(tmp_path / 'run')
   results = train.train_and_evaluate(config, workdir)
   assert results['num_members'] == 5
@@ -650,3 +652,68 @@ def test_names_tickets_and_cabins_are_not_features_unless_kept_and_integers_are_
   # The old rule, asked for: integers with few values as categories.
   assert 'SibSp' in preprocessing.column_kinds(frame, 'Survived', 'PassengerId',
                                                max_levels=10)['categorical']
+
+
+def _kaggle_folder(folder, train, test, sample_name, sample):
+  os.makedirs(folder)
+  train.to_csv(os.path.join(folder, 'train.csv'), index=False)
+  test.to_csv(os.path.join(folder, 'test.csv'), index=False)
+  sample.to_csv(os.path.join(folder, sample_name), index=False)
+  return str(folder)
+
+
+def _one_command(folder, workdir, *extra):
+  from tests.conftest import run_script  # pylint: disable=import-outside-toplevel
+  proc = run_script('scripts.competition', '--config=configs/tabular/competition.py:table,smoke',
+                    f'--folder={folder}', f'--workdir={workdir}',
+                    '--config.compilation_cache_dir=', *extra)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc.stdout
+
+
+def test_titanic_as_kaggle_ships_it_in_one_command(tmp_path):
+  """train.csv, test.csv and gender_submission.csv, nothing named: the target is the column
+  test.csv lacks, the id the sample's, the loss binary, the metric accuracy; names, tickets
+  and cabins are left out with a note; the submission beats the majority class."""
+  frame = _titanic_like(600, seed=1)
+  train, test = frame.iloc[:450], frame.iloc[450:]
+  truth = test['Survived'].to_numpy()
+  sample = pd.DataFrame({'PassengerId': test['PassengerId'],
+                         'Survived': (test['Sex'] == 'female').astype(int)})
+  folder = _kaggle_folder(tmp_path / 'titanic', train, test.drop(columns=['Survived']),
+                          'gender_submission.csv', sample)
+  out = _one_command(folder, tmp_path / 'run')
+  assert "target 'Survived', id 'PassengerId', loss binary_crossentropy" in out, out
+  assert "'Name' (free text" in out and "'Ticket' (near-unique" in out
+  assert 'the metric is accuracy' in out
+  sub = pd.read_csv(tmp_path / 'run' / 'submission.csv')
+  assert list(sub.columns) == ['PassengerId', 'Survived']
+  np.testing.assert_array_equal(sub['PassengerId'], test['PassengerId'])
+  assert set(sub['Survived']) <= {0, 1}
+  majority = max(truth.mean(), 1 - truth.mean())
+  assert (sub['Survived'].to_numpy() == truth).mean() > majority + 0.05
+
+
+def test_digit_recognizer_as_kaggle_ships_it_in_one_command(tmp_path):
+  """Kaggle's Digit Recognizer layout (label, pixel0..; test.csv pixels only; ImageId,Label):
+  no id column in the tables, so the sample's rows are the test rows; the submission's
+  columns are the sample's, whatever train.csv calls the target."""
+  from sklearn.datasets import load_digits  # pylint: disable=import-outside-toplevel
+  x, y = load_digits(return_X_y=True)
+  pixels = pd.DataFrame(x.astype(int), columns=[f'pixel{i}' for i in range(64)])
+  train = pd.concat([pd.DataFrame({'label': y[:1400]}), pixels.iloc[:1400]], axis=1)
+  test = pixels.iloc[1400:].reset_index(drop=True)
+  sample = pd.DataFrame({'ImageId': np.arange(1, len(test) + 1), 'Label': 0})
+  folder = _kaggle_folder(tmp_path / 'digits', train, test, 'sample_submission.csv', sample)
+  out = _one_command(folder, tmp_path / 'run')
+  assert "target 'label', loss sparse_categorical_crossentropy" in out, out
+  sub = pd.read_csv(tmp_path / 'run' / 'submission.csv')
+  assert list(sub.columns) == ['ImageId', 'Label']
+  np.testing.assert_array_equal(sub['ImageId'], np.arange(1, len(test) + 1))
+  assert (sub['Label'].to_numpy() == y[1400:]).mean() > 0.8       # 10 classes: chance 0.1
+  # A probability metric for 10 classes is refused before anything trains.
+  from tests.conftest import run_script  # pylint: disable=import-outside-toplevel
+  proc = run_script('scripts.competition', '--config=configs/tabular/competition.py:table',
+                    f'--folder={folder}', f'--workdir={tmp_path / "never"}', '--metric=log_loss')
+  assert proc.returncode == 2 and 'use --metric=accuracy' in proc.stderr.splitlines()[-1]
+  assert not (tmp_path / 'never').exists()

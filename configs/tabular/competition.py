@@ -36,8 +36,16 @@ Variants (one of the competitions, plus `smoke` for a few epochs):
                   images 150x150, 5 stratified folds. Its folder: the download's train/cat.*.jpg
                   and dog.*.jpg moved into train/cats/ and train/dogs/, test/ and
                   sample_submission.csv as they come. Not run here (no network for either).
-For another competition folder, copy a variant and name its target and id columns
-(task_config.table), its loss, and its metric (competition.json's, or --metric).
+  table           any Kaggle table folder as downloaded (train.csv, test.csv and its sample
+                  submission, whatever its name: Titanic's gender_submission.csv): the
+                  target is the column test.csv lacks, the id the sample's first column
+                  (or, where the tables have none, the sample's rows are the test rows in
+                  order), the loss follows the target (two values: binary_crossentropy;
+                  integers or strings with at most 50 values: classes; else mse) and the
+                  metric the loss (accuracy or rmse) unless --metric names it.
+                  TabularNet 64-64, dropout 0.2, adam 1e-3, batch 32, 60 epochs, 5 folds.
+For another competition folder, `table` fills in what the folder tells; name the rest
+(task_config.table.target/id, task_config.loss, --metric) on the command line.
 """
 import copy
 
@@ -46,7 +54,7 @@ from configs.convnets import mnist_convnet
 from configs.transfer import cats_dogs_vgg16
 from library.config import default_config
 
-VARIANTS = ('boston', 'breast_cancer', 'digits', 'cats_dogs', 'smoke')
+VARIANTS = ('boston', 'breast_cancer', 'digits', 'cats_dogs', 'table', 'smoke')
 
 
 def _image_model_of(config, source) -> None:
@@ -68,8 +76,8 @@ def _image_model_of(config, source) -> None:
 
 def get_config(arg: str | None = None):
   chosen = variants.parse(arg, VARIANTS)
-  which = variants.pick_one(chosen, ('boston', 'breast_cancer', 'digits', 'cats_dogs'),
-                            'boston')
+  which = variants.pick_one(chosen, ('boston', 'breast_cancer', 'digits', 'cats_dogs',
+                                     'table'), 'boston')
   config = default_config('projects.tabular.task')
   config.model.module = 'projects.tabular.models'
   config.model.name = 'TabularNet'
@@ -106,6 +114,15 @@ def get_config(arg: str | None = None):
     config.task_config.loss = 'binary_crossentropy'
     config.eval_batch_size = 96     # (VGG16's activations: a multiple of 8 devices)
     config.checkpoint.every_epochs = None
+  elif which == 'table':      # any Kaggle table: what the folder tells, filled in
+    config.task_config.table.target = ''
+    config.task_config.table.id = ''
+    config.task_config.loss = ''
+    config.task_config.metrics = ()
+    config.model.kwargs.hidden = (64, 64)
+    config.model.kwargs.dropout_rate = 0.2
+    config.batch_size = 32
+    config.num_epochs = 60.0
   else:
     config.task_config.table.target = 'malignant'
     config.task_config.loss = 'binary_crossentropy'

@@ -186,7 +186,9 @@ def score(submission: str, folder: str) -> float:
     sub = pd.read_csv(submission)
   except (ValueError, pd.errors.ParserError) as e:
     raise UserError(f'--score={submission} is not a CSV file ({e})') from None
-  sample = pd.read_csv(os.path.join(folder, 'sample_submission.csv'))
+  from projects.tabular import task as task_lib  # pylint: disable=import-outside-toplevel
+  sample = pd.read_csv(task_lib.find_sample(folder) or os.path.join(folder,
+                                                                    'sample_submission.csv'))
   solution = pd.read_csv(os.path.join(folder, 'solution.csv'))
   if list(sub.columns) != list(sample.columns):
     raise UserError(f'{submission} has columns {list(sub.columns)}; a submission has exactly '
@@ -271,11 +273,11 @@ def _features(train, test, fold_rows, info: dict) -> list:
   """The baselines' inputs of each fold: projects/tabular/preprocessing.py fitted on the fold's
   training rows, with categories one-hot (gradient boosting is indifferent to the scaling)."""
   from projects.tabular import preprocessing  # pylint: disable=import-outside-toplevel
-  kinds = preprocessing.column_kinds(train, info['target'], info['id'],
+  kinds = preprocessing.column_kinds(train, info['target'], info['id'] or None,
                                      **info.get('kinds', {}))
   out = []
   for rows, _ in fold_rows:
-    spec = preprocessing.fit(train.iloc[rows], info['target'], info['id'], one_hot=True,
+    spec = preprocessing.fit(train.iloc[rows], info['target'], info['id'] or None, one_hot=True,
                              kinds=kinds)
     out.append((preprocessing.transform(spec, train)['numeric'],
                 preprocessing.transform(spec, test)['numeric']))
@@ -295,9 +297,10 @@ def baselines(folder: str, k: int = 5, seed: int = 0, fold_rows=None, out: str |
     raise UserError(f"scikit-learn's baselines are models of a table's columns; {folder} has "
                     'no train.csv (an image-folder competition?)')
   from projects.tabular import task as task_lib  # pylint: disable=import-outside-toplevel
-  train, test, _ = task_lib.read_folder(folder, info['target'], info['id'])
-  if test is None:
-    raise UserError(f'{folder} has no test.csv: the baselines predict its rows')
+  train, test, sample = task_lib.read_folder(folder, info['target'], info['id'])
+  if test is None or sample is None:
+    raise UserError(f'{folder} needs test.csv and a sample submission: the baselines '
+                    'predict its rows')
   fn, _, kind = _metric(info['metric'])
   regression = info['task'] == 'regression'
   y = train[info['target']].to_numpy()
@@ -331,7 +334,8 @@ def baselines(folder: str, k: int = 5, seed: int = 0, fold_rows=None, out: str |
         predicted[val_idx] = model.predict_proba(x[val_idx])[:, 1]
         test_prediction += model.predict_proba(x_test)[:, 1] / len(fold_rows)
     path = os.path.join(out, f'{name}.csv')
-    write_submission(path, test[info['id']], info['target'], test_prediction, kind, classes)
+    write_submission(path, sample[sample.columns[0]], sample.columns[1], test_prediction, kind,
+                     classes)
     if oof is not None:
       oof[name] = (predicted, test_prediction)
     submitted = as_submitted(predicted, kind)

@@ -186,18 +186,22 @@ def check(config, folder: str, metric: str | None = None) -> dict:
     raise UserError(f'the config is of task={config.task!r}; a competition trains '
                     'task=projects.tabular.task (configs/tabular/competition.py)')
   t = config.task_config.table
-  if not t.id:
+  image = images.is_image_competition(folder)
+  if image and not t.id:
     raise UserError('task_config.table.id must name the id column that a submission keeps')
-  if images.is_image_competition(folder):
+  if image:
     _, sample = images.read_folder(folder, t.target, t.id)
   else:
     _, test, sample = task_lib.read_folder(folder, t.target, t.id)
     if test is None or sample is None:
-      raise UserError(f'{folder} needs test.csv and sample_submission.csv to make a '
-                      'submission')
-  if list(sample.columns) != [t.id, t.target]:
-    raise UserError(f'{folder}/sample_submission.csv has columns {list(sample.columns)}; '
-                    f'this writes [{t.id!r}, {t.target!r}]')
+      raise UserError(f'{folder} needs test.csv and a sample submission (sample_submission.csv'
+                      ') to make a submission')
+  # Kaggle's sample names the columns a submission has: the id (the tables' own, or the test
+  # rows' in order where the tables have none) and the prediction, named as Kaggle wants it.
+  if len(sample.columns) != 2 or (t.id and sample.columns[0] != t.id):
+    raise UserError(f'{task_lib.find_sample(folder) or folder} has columns '
+                    f'{list(sample.columns)}; a submission here has two, the id '
+                    f'{t.id or "(any)"} then the prediction')
   if config.members.scheme not in ('', 'kfold', 'stratified_kfold', 'loo'):
     raise UserError(f'members.scheme={config.members.scheme!r}: out-of-fold predictions need '
                     'folds that validate every row once (kfold, stratified_kfold, loo)')
@@ -206,10 +210,14 @@ def check(config, folder: str, metric: str | None = None) -> dict:
   if os.path.isfile(described):
     with open(described) as f:
       info['metric'] = metric or json.load(f)['metric']
-  if not info['metric']:
-    raise UserError(f'{folder} has no competition.json: give the metric (--metric, one of '
-                    f'{", ".join(competitions.METRICS)})')
+  if not info['metric']:     # the loss's own: what the network is trained to get right
+    info['metric'] = 'rmse' if info['task'] == 'regression' else 'accuracy'
+    info['metric_follows_loss'] = True
   _, _, kind = competitions._metric(info['metric'])  # pylint: disable=protected-access
+  if kind == 'probability' and info['task'] == 'multiclass':
+    raise UserError(f'metric {info["metric"]} scores the probability of one class; this '
+                    'target has more than two (a column per class is not supported yet): use '
+                    '--metric=accuracy')
   if kind == 'value' and info['task'] != 'regression':
     raise UserError(f'metric {info["metric"]} scores values; task_config.loss='
                     f'{config.task_config.loss} classifies')
@@ -301,8 +309,9 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
     return row
 
   path = os.path.join(workdir, 'submission.csv')
-  pd.DataFrame({t.id: sample[t.id].to_numpy(),
-                t.target: _values(test_outputs, classes, kind)}).to_csv(path, index=False)
+  id_name, predicted_name = sample.columns
+  pd.DataFrame({id_name: sample[id_name].to_numpy(),
+                predicted_name: _values(test_outputs, classes, kind)}).to_csv(path, index=False)
   ours = add('ours' + (f' ({_label(values)})' if grid else ''), path,
              None if truth is None else _values(oof[oof_rows], classes, kind))
   for label, score in grid:      # the other values, out of fold
@@ -325,7 +334,7 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
     better = (lambda a, b: a > b) if higher else (lambda a, b: a < b)  # noqa: E731
     if better(value, ours['oof']) and better(value, boost['oof']):
       path = os.path.join(out, 'blend.csv')
-      competitions.write_submission(path, sample[t.id], t.target,
+      competitions.write_submission(path, sample[id_name], predicted_name,
                                     w * test_outputs[:, 0] + (1 - w) * boost_test, kind, classes)
       column = competitions.as_submitted(w * oof[oof_rows, 0] + (1 - w) * boost_oof[oof_rows],
                                          kind)

@@ -52,10 +52,14 @@ def default_task_config() -> ml_collections.ConfigDict:
 
 
 def validate_task_config(config) -> None:
+  if not config.task_config.loss:
+    raise UserError("task_config.loss='': name the loss (scripts.competition infers it from "
+                    'the target)')
   supervised.validate_task_config(config, default_task_config())
   t = config.task_config
   if not t.table.target:
-    raise UserError('task_config.table.target must name the target column of train.csv')
+    raise UserError('task_config.table.target must name the target column of train.csv '
+                    '(scripts.competition finds it in the folder)')
   if t.table.max_levels < 0:
     raise UserError(f'task_config.table.max_levels={t.table.max_levels} must be >= 0')
   if t.outputs:
@@ -99,6 +103,73 @@ def _check_range(frame, path: str, id_column: str, where, target: str = '') -> N
 def _numeric(column) -> bool:
   import pandas as pd  # pylint: disable=import-outside-toplevel
   return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def find_sample(folder: str) -> str | None:
+  """The folder's sample submission: sample_submission.csv, or the one other *submission.csv
+  (Titanic ships gender_submission.csv); None without one."""
+  path = os.path.join(folder, 'sample_submission.csv')
+  if os.path.isfile(path):
+    return path
+  found = sorted(n for n in os.listdir(folder) if n.endswith('submission.csv')) if (
+      os.path.isdir(folder)) else []
+  if len(found) > 1:
+    raise UserError(f'{folder} has {len(found)} submission files ({", ".join(found)}): keep '
+                    'the sample submission only, or name it sample_submission.csv')
+  return os.path.join(folder, found[0]) if found else None
+
+
+_SAID = set()       # the notes this process printed
+CLASS_LIMIT = 50    # a target of integers or strings with at most this many values: classes
+
+
+def infer_table(config, folder: str) -> list[str]:
+  """Fills what a Kaggle folder tells and the config leaves empty: the target (the column of
+  train.csv that test.csv lacks), the id (the sample submission's first column, where the
+  tables have it; else the sample's rows are the test rows, in order) and the loss (two
+  values: binary_crossentropy; integers or strings with at most CLASS_LIMIT values:
+  sparse_categorical_crossentropy; else mse). Returns notes saying what it chose."""
+  t, notes = config.task_config, []
+  train = _read_csv(os.path.join(folder, 'train.csv')) if os.path.isfile(
+      os.path.join(folder, 'train.csv')) else None
+  if train is None:
+    return notes          # (an image-folder competition, or an error of read_folder's)
+  test_path = os.path.join(folder, 'test.csv')
+  test_columns = list(_read_csv(test_path).columns) if os.path.isfile(test_path) else []
+  sample_path = find_sample(folder)
+  sample_columns = list(_read_csv(sample_path).columns) if sample_path else []
+  if not t.table.target:
+    lacking = [c for c in train.columns if c not in test_columns]
+    if test_columns and len(lacking) == 1:
+      t.table.target = str(lacking[0])
+    elif len(sample_columns) == 2 and sample_columns[1] in train:
+      t.table.target = str(sample_columns[1])
+    else:
+      raise UserError(f'name the target: --config.task_config.table.target=... (train.csv\'s '
+                      f'columns that test.csv lacks: {lacking[:10]})')
+    notes.append(f'target {t.table.target!r}')
+  if not t.table.id and sample_columns and sample_columns[0] in train and (
+      sample_columns[0] in test_columns):
+    t.table.id = str(sample_columns[0])
+    notes.append(f'id {t.table.id!r}')
+  if not t.loss:
+    if t.table.target not in train:
+      return notes        # read_folder names it
+    y = train[t.table.target].dropna()
+    distinct = y.nunique()
+    numbers = _numeric(y) and not (y.astype(float) == y.astype(float).round()).all()
+    if distinct == 2:
+      t.loss = 'binary_crossentropy'
+    elif not numbers and distinct <= CLASS_LIMIT:
+      t.loss = 'sparse_categorical_crossentropy'
+    else:
+      t.loss = 'mse'
+    if t.loss != 'mse':
+      t.metrics = ('accuracy',)
+      if config.members.scheme == 'kfold':     # classes: each fold with their shares
+        config.members.scheme = 'stratified_kfold'
+    notes.append(f'loss {t.loss} ({distinct} distinct target values)')
+  return notes
 
 
 def read_folder(folder: str, target: str, id_column: str = ''):
@@ -150,9 +221,13 @@ def read_folder(folder: str, target: str, id_column: str = ''):
     if id_column and test[id_column].duplicated().any():
       raise UserError(f'{path}: id {test[id_column][test[id_column].duplicated()].iloc[0]!r} '
                       f'appears more than once in column {id_column!r}')
-  path = os.path.join(folder, 'sample_submission.csv')
-  if os.path.isfile(path):
+  path = find_sample(folder)
+  if path is not None:
     sample = _read_csv(path)
+    if not id_column and test is not None and len(sample) != len(test):
+      raise UserError(f'{path} has {len(sample)} rows and test.csv {len(test)}: without an '
+                      'id column in the tables, the sample submission\'s rows are the test '
+                      'rows, in order')
     if id_column and test is not None:
       if id_column not in sample:
         raise UserError(f'{path} has no id column {id_column!r}; it has '
@@ -242,11 +317,12 @@ def load_data(config, arrays=None) -> pipeline.Datasets:
     return images.load_data(config, split_rows, kind(config))
   train, _, _ = read_folder(d.path, t.target, t.id)
   kinds = preprocessing.column_kinds(train, t.target, t.id or None, **kind_options(t))
-  if kinds['dropped'] and parallel.is_main_process():
-    print('note: not features: ' + '; '.join(f'{name!r} ({why})' for name, why in
-                                             kinds['dropped'].items()) +
-          ' (task_config.table.keep=(...) keeps one, table.drop=(...) drops more)',
-          flush=True)
+  note = ('note: not features: ' + '; '.join(f'{name!r} ({why})' for name, why in
+                                            kinds['dropped'].items()) +
+          ' (task_config.table.keep=(...) keeps one, table.drop=(...) drops more)')
+  if kinds['dropped'] and parallel.is_main_process() and note not in _SAID:
+    _SAID.add(note)        # once a process (the submission reads the table again)
+    print(note, flush=True)
   classes = classes_of(config, train[t.target])
   labels = encode_labels(config, classes, train[t.target])
   rows = split_rows(config, len(train))
