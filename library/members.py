@@ -553,9 +553,27 @@ def _select(mask_M, new, old):
       lambda n, o: jnp.where(mask_M.reshape((-1,) + (1,) * (n.ndim - 1)), n, o), new, old)
 
 
+def evaluation_epochs(history: dict, steps_per_epoch: int | None, split: str = 'validation'):
+  """The epochs (or, without epochs, the steps) of a split's records in members' history:
+  what curves and best epochs are counted in, however often the run evaluated."""
+  at = np.asarray(history.get('steps', {}).get(split) or [], np.float64)
+  if not at.size:      # (a history without steps: one record an epoch)
+    at = np.arange(1, len(next(iter(history.get(split, {}).values()), [])) + 1,
+                   dtype=np.float64)
+    return at
+  return at / steps_per_epoch if steps_per_epoch else at
+
+
+def _epoch(value: float):
+  """An epoch as results.json says it: an integer where it is one."""
+  return int(value) if float(value).is_integer() else round(float(value), 3)
+
+
 def results(lay: Layout, history: dict, final: dict, scheme: str,
-            best: BestMembers | None = None) -> dict:
-  """results.json's member part: per-member rows, their mean and std, the best epoch."""
+            best: BestMembers | None = None, steps_per_epoch: int | None = None) -> dict:
+  """results.json's member part: per-member rows, their mean and std, the best epoch (the
+  epoch of the best evaluation, whatever the evaluation cadence; the step without epochs)."""
+  epochs = evaluation_epochs(history, steps_per_epoch)
   rows = []
   for m, name in enumerate(lay.names):
     row = dict(name)
@@ -571,7 +589,8 @@ def results(lay: Layout, history: dict, final: dict, scheme: str,
         if split != 'train' or metric not in _HEALTH:
           row[prefix + metric] = float(np.ravel(values)[m])
     if history.get('validation', {}).get('loss'):
-      row['best_epoch'] = int(np.argmin(np.asarray(history['validation']['loss'])[:, m])) + 1
+      row['best_epoch'] = _epoch(epochs[int(np.argmin(np.asarray(
+          history['validation']['loss'])[:, m]))])
     rows.append(row)
   keys = [k for k in rows[0] if k.startswith(('train_', 'val_', 'test_'))
           and not k.endswith('_size')]
@@ -582,8 +601,8 @@ def results(lay: Layout, history: dict, final: dict, scheme: str,
     # Where the member-averaged validation curves are best: the epoch count to train the final
     # model for (the book's "improvement stops near epoch 70").
     out['best_epoch_of_mean'] = {
-        name: int((np.argmax if name == 'accuracy' else np.argmin)(
-            np.mean(values, axis=1))) + 1
+        name: _epoch(epochs[int((np.argmax if name == 'accuracy' else np.argmin)(
+            np.mean(values, axis=1)))])
         for name, values in history['validation'].items()}
   return out
 
@@ -598,7 +617,10 @@ def write_history(workdir: str, history: dict, durations: dict) -> None:
   spe = durations['steps_per_epoch']
   writers.write_json_atomic(os.path.join(workdir, 'history.json'), {
       'epochs': [s / spe for s in at] if spe else None, 'steps': at, **curves})
-  plots.plot_folds(curves, os.path.join(workdir, 'curves.png'))
+  x = {split: evaluation_epochs(history, spe, split) for split in ('train', 'validation')}
+  unit = 'epoch' if spe else 'step'
+  plots.plot_folds(curves, os.path.join(workdir, 'curves.png'), x, unit)
   if curves['validation']:
     names = [n for n in curves['validation'] if n != 'loss'] or ['loss']
-    plots.plot_mean_validation(curves, names[0], os.path.join(workdir, 'mean_validation.png'))
+    plots.plot_mean_validation(curves, names[0], os.path.join(workdir, 'mean_validation.png'),
+                               x['validation'], unit)

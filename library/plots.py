@@ -65,8 +65,10 @@ def _smooth(values, factor: float = 0.9):
   return out
 
 
-def plot_folds(history: dict, out_path: str) -> None:
-  """curves.png: per metric, the fold-averaged training and validation curves, folds thin."""
+def plot_folds(history: dict, out_path: str, x: dict | None = None,
+               unit: str = 'epoch') -> None:
+  """curves.png: per metric, the fold-averaged training and validation curves, folds thin;
+  x: each split's epochs (or steps: `unit`) of its records (default 1, 2, ...)."""
   names = [n for n in history['train'] if n not in _NOT_CURVES]
   names.sort(key=lambda n: (n != 'loss', n))
   fig, axes = figure(len(names), 1, figsize=(7, 3 * len(names)), sharex=True,
@@ -76,30 +78,34 @@ def plot_folds(history: dict, out_path: str) -> None:
       values = np.asarray(history[split].get(name, []))   # (epochs, folds)
       if not values.size:
         continue
-      epochs = np.arange(1, len(values) + 1)
+      epochs = (np.asarray(x[split]) if x is not None and len(x[split]) == len(values)
+                else np.arange(1, len(values) + 1))
       if values.shape[1] <= 20:
         ax.plot(epochs, values, color=color, alpha=0.25, linewidth=0.8)
       ax.plot(epochs, values.mean(1), color=color, label=f'{split} (mean of {values.shape[1]})')
     ax.set_ylabel(name)
     ax.grid(alpha=0.3)
     ax.legend()
-  axes[-1, 0].set_xlabel('epoch')
+  axes[-1, 0].set_xlabel(unit)
   fig.tight_layout()
   save(fig, out_path, 100)
 
 
-def plot_mean_validation(history: dict, name: str, out_path: str) -> None:
-  """The book's 3.6 figures: mean validation metric per epoch, and smoothed without the first 10."""
+def plot_mean_validation(history: dict, name: str, out_path: str, x=None,
+                         unit: str = 'epoch') -> None:
+  """The book's 3.6 figures: mean validation metric per evaluation, at its epoch (x), and
+  smoothed without the first 10 evaluations."""
   mean = np.asarray(history['validation'][name]).mean(1)
-  epochs = np.arange(1, len(mean) + 1)
+  epochs = (np.asarray(x) if x is not None and len(x) == len(mean)
+            else np.arange(1, len(mean) + 1))
   skip = 10 if len(mean) > 20 else 0
   fig, axes = figure(1, 2, figsize=(11, 3.5))
   axes[0].plot(epochs, mean)
   axes[0].set_title(f'mean validation {name} over folds')
   axes[1].plot(epochs[skip:], _smooth(mean[skip:]))
-  axes[1].set_title(f'smoothed (EMA 0.9){", first 10 epochs left out" if skip else ""}')
+  axes[1].set_title(f'smoothed (EMA 0.9){", first 10 evaluations left out" if skip else ""}')
   for ax in axes:
-    ax.set_xlabel('epoch')
+    ax.set_xlabel(unit)
     ax.set_ylabel(f'validation {name}')
     ax.grid(alpha=0.3)
   fig.tight_layout()

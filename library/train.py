@@ -687,7 +687,8 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
     if lay is not None:
       results['num_params'] //= feed.padded
       results.update(members_lib.results(lay, history, final,
-                                         config.members.scheme or 'values', member_best))
+                                         config.members.scheme or 'values', member_best,
+                                         d['steps_per_epoch']))
     # From entering this function to here: data, compilation, training and evaluation.
     results['run_seconds'] = time.perf_counter() - run_start
     if hasattr(feed, 'finish'):   # traced programs saved for reruns, after the timed part

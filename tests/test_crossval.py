@@ -433,3 +433,21 @@ def test_members_restore_and_resume_on_another_device_count(tmp_path):
   assert meta['step'] == moved['steps']
   np.testing.assert_allclose(s['feed'].evaluate(state, 'validation')['mae'],
                              [m['val_mae'] for m in moved['members']], rtol=1e-5)
+
+
+def test_best_epochs_are_epochs_whatever_the_evaluation_cadence(tmp_path):
+  """Evaluations every 2 epochs: best_epoch, best_epoch_of_mean and history.json count in
+  epochs (2, 4, 6), not in evaluations (1, 2, 3)."""
+  x, y = _regression(n=39)
+  config = _regression_config(epochs=6)
+  config.eval_every_epochs = 2.0
+  results = train.train_and_evaluate(config, str(tmp_path), arrays={
+      'train': {'inputs': x, 'labels': y}})
+  history = json.loads((tmp_path / 'history.json').read_text())
+  assert history['epochs'] == [2.0, 4.0, 6.0]
+  losses = np.asarray(history['validation']['loss'])          # (evaluations, folds)
+  for m, row in enumerate(results['members']):
+    assert row['best_epoch'] == history['epochs'][int(np.argmin(losses[:, m]))]
+  assert results['best_epoch_of_mean']['loss'] == history['epochs'][
+      int(np.argmin(losses.mean(1)))]
+  assert {row['best_epoch'] for row in results['members']} <= {2, 4, 6}

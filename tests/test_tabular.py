@@ -717,3 +717,16 @@ def test_digit_recognizer_as_kaggle_ships_it_in_one_command(tmp_path):
                     f'--folder={folder}', f'--workdir={tmp_path / "never"}', '--metric=log_loss')
   assert proc.returncode == 2 and 'use --metric=accuracy' in proc.stderr.splitlines()[-1]
   assert not (tmp_path / 'never').exists()
+
+
+def test_a_competitions_evaluations_follow_an_epochs_override(tmp_path):
+  """Ten evaluations a run: --config.num_epochs=15 evaluates every 1.5 epochs, not every 30
+  (the default's 300 / 10), also after the config's round trip through config.json."""
+  from configs.tabular import competition  # pylint: disable=import-outside-toplevel
+  from library import config as config_lib  # pylint: disable=import-outside-toplevel
+  for variant, default in (('boston', 30.0), ('table', 6.0)):
+    config = competition.get_config(variant)
+    assert config.eval_every_epochs == default
+    config_lib.apply_override(config, 'num_epochs=15')
+    assert config.eval_every_epochs == 1.5
+    assert config_lib.from_json(config_lib.to_json(config)).eval_every_epochs == 1.5

@@ -131,7 +131,9 @@ def get_config(arg: str | None = None):
     config.model.kwargs.hidden = (32,)
     config.model.kwargs.dropout_rate = 0.2
     config.num_epochs = 60.0
-  config.eval_every_epochs = config.num_epochs / 10
+  # Ten evaluations a run, however many epochs --config.num_epochs asks for (a reference
+  # to num_epochs, resolved when the config is read).
+  config.eval_every_epochs = config.get_ref('num_epochs') / 10
   if which in ('digits', 'cats_dogs'):     # Keras' epochs, as the image configs evaluate
     config.eval_every_epochs = 1.0
   if 'smoke' in chosen:
