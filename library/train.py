@@ -345,6 +345,30 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
   return out if return_state else out[0]
 
 
+SUMMARY_LINES = 80     # a model summary longer than this is printed as layer_kinds
+
+
+def layer_kinds(params, where: str, stacked: int = 1) -> str:
+  """The model in a few lines: each kind of layer (Dense, Embed, Conv, ...: a module's name
+  without its number), how many and their parameters; `stacked`: members on a leading axis
+  (their count divides the parameters)."""
+  import collections  # pylint: disable=import-outside-toplevel
+  import re  # pylint: disable=import-outside-toplevel
+  modules, sizes = collections.defaultdict(set), collections.Counter()
+  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    names = [str(getattr(k, 'key', getattr(k, 'name', k))) for k in path]
+    module = '/'.join(names[:-1]) or names[-1]
+    kind = re.sub(r'_\d+$', '', names[-2] if len(names) > 1 else names[-1])
+    modules[kind].add(module)
+    sizes[kind] += leaf.size // stacked
+  total = sum(sizes.values())
+  lines = [f'{total:,} parameters in {sum(len(m) for m in modules.values())} layers (the full '
+           f'table is {where}):']
+  for kind, count in sorted(sizes.items(), key=lambda item: -item[1]):
+    lines.append(f'  {kind:<24} x {len(modules[kind]):<5} {count:>14,} parameters')
+  return '\n'.join(lines)
+
+
 def _write_finish_files(workdir: str, lay, history: dict, durations: dict,
                         only_missing: bool = False) -> None:
   """The finish's pictures and members' history, from the records (metrics.jsonl, the
@@ -441,7 +465,10 @@ def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start,
     summary = task.summary(s['example']) if task.summary is not None else ''
     with open(os.path.join(workdir, 'summary.txt'), 'w') as f:
       f.write(summary)
-    print(summary, flush=True)
+    # A long table (hundreds of embeddings, a deep base) is summed up a line per layer kind.
+    shown = summary if summary.count('\n') <= SUMMARY_LINES else layer_kinds(
+        task.params(state), os.path.join(workdir, 'summary.txt'), feed.padded if lay else 1)
+    print(shown, flush=True)
     num_params = sum(x.size for x in jax.tree.leaves(task.params(state)))
     if lay is not None:
       num_params //= feed.padded

@@ -345,3 +345,18 @@ def test_bfloat16_compute_keeps_the_5_1_convnets_accuracy_within_half_a_point(lo
   config.task_config.precision = 'float16'
   with pytest.raises(UserError, match='float16.*loss scaling'):
     train.train_and_evaluate(config, str(tmp_path / 'f16'))
+
+
+def test_a_long_model_summary_is_printed_a_line_per_layer_kind():
+  params = {'Dense_0': {'kernel': np.zeros((120, 64)), 'bias': np.zeros(64)},
+            'Dense_1': {'kernel': np.zeros((64, 1)), 'bias': np.zeros(1)},
+            **{f'embed_{i}': {'embedding': np.zeros((6, 4))} for i in range(300)}}
+  text = train.layer_kinds(params, 'W/summary.txt')
+  lines = text.splitlines()
+  assert lines[0] == (f'{120 * 64 + 64 + 65 + 300 * 24:,} parameters in 302 layers (the full '
+                      'table is W/summary.txt):')
+  assert lines[1].split() == ['Dense', 'x', '2', f'{120 * 64 + 64 + 65:,}', 'parameters']
+  assert lines[2].split() == ['embed', 'x', '300', '7,200', 'parameters']
+  # Members stacked on a leading axis: each member's parameters.
+  stacked = jax.tree.map(lambda x: np.zeros((5, *x.shape)), params)
+  assert train.layer_kinds(stacked, 'W', stacked=5).splitlines()[1:] == lines[1:]
