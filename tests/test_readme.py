@@ -128,6 +128,11 @@ RUNS = {
         'python -m scripts.sweep --config=configs/mlp/boston_kfold.py --common=embedded,smoke '
         '--metric=mae --grid=optimizer.learning_rate=1e-4,3e-4,1e-3,3e-3 --workdir={tmp}/lr',
         'sweep.md'),
+    'python -m scripts.competition --config=configs/tabular/competition.py:table '
+    '--folder=/tmp/titanic --workdir=/tmp/titanic_run': (
+        'python -c "from tests.test_tabular import make_titanic; make_titanic(\'{tmp}/titanic\')"'
+        ' && python -m scripts.competition --config=configs/tabular/competition.py:table,smoke '
+        '--folder={tmp}/titanic --workdir={tmp}/titanic_run', "target 'Survived'"),
     'python -m scripts.competition --make=boston --folder=/tmp/boston': (
         'python -m scripts.competition --make=boston --folder={tmp}/boston', '"train_rows": 405'),
     'python -m scripts.competition --config=configs/tabular/competition.py:boston '

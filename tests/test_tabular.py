@@ -671,17 +671,25 @@ def _one_command(folder, workdir, *extra):
   return proc.stdout
 
 
+def make_titanic(folder, seed: int = 1) -> np.ndarray:
+  """A made-up Titanic in Kaggle's layout (train.csv, test.csv, gender_submission.csv) at
+  `folder`; the test rows' answers (README's command runs on it in the docs test)."""
+  frame = _titanic_like(600, seed=seed)
+  train, test = frame.iloc[:450], frame.iloc[450:]
+  sample = pd.DataFrame({'PassengerId': test['PassengerId'],
+                         'Survived': (test['Sex'] == 'female').astype(int)})
+  _kaggle_folder(folder, train, test.drop(columns=['Survived']), 'gender_submission.csv',
+                 sample)
+  return test['Survived'].to_numpy()
+
+
 def test_titanic_as_kaggle_ships_it_in_one_command(tmp_path):
   """train.csv, test.csv and gender_submission.csv, nothing named: the target is the column
   test.csv lacks, the id the sample's, the loss binary, the metric accuracy; names, tickets
   and cabins are left out with a note; the submission beats the majority class."""
-  frame = _titanic_like(600, seed=1)
-  train, test = frame.iloc[:450], frame.iloc[450:]
-  truth = test['Survived'].to_numpy()
-  sample = pd.DataFrame({'PassengerId': test['PassengerId'],
-                         'Survived': (test['Sex'] == 'female').astype(int)})
-  folder = _kaggle_folder(tmp_path / 'titanic', train, test.drop(columns=['Survived']),
-                          'gender_submission.csv', sample)
+  folder = str(tmp_path / 'titanic')
+  truth = make_titanic(folder)
+  test = pd.read_csv(os.path.join(folder, 'test.csv'))
   out = _one_command(folder, tmp_path / 'run')
   assert "target 'Survived', id 'PassengerId', loss binary_crossentropy" in out, out
   assert "'Name' (free text" in out and "'Ticket' (near-unique" in out
