@@ -60,10 +60,37 @@ def enabled(config) -> bool:
   return bool(config.members.scheme or varied(config))
 
 
+VECTORIZE = ('auto', 'vmap', 'loop')
+# 'loop' writes each member's step into the program, up to this many members a device (a
+# convolution's step in an XLA loop body runs about 4x slower on a CPU; each written copy
+# adds its compilation); more members loop inside the program (jax.lax.map).
+MAX_UNROLLED = 16
+
+
+def over_members(vectorize: str, fn, *args):
+  """fn(member's args) for every member (leading axis of each arg): batched by jax.vmap, or
+  one member after another ('loop': full-speed convolutions on a CPU, where vmap's grouped
+  ones are slow; written out up to MAX_UNROLLED members). 'auto' (on a CPU: MemberFeed makes it 'vmap' elsewhere):
+  loop when a leaf of the stacked state has 4 or more axes (a convolution's kernel on the
+  member axis)."""
+  if vectorize == 'auto':
+    convolutional = any(getattr(x, 'ndim', 0) >= 4 for x in jax.tree.leaves(args[0]))
+    vectorize = 'loop' if convolutional else 'vmap'
+  if vectorize == 'loop':
+    size = jax.tree.leaves(args[0])[0].shape[0]
+    if size > MAX_UNROLLED:      # (a loop in the program: compiles once, runs slower)
+      return jax.lax.map(lambda a: fn(*a), args)
+    outs = [fn(*jax.tree.map(lambda x, i=i: x[i], args)) for i in range(size)]
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
+  return jax.vmap(fn)(*args)
+
+
 def validate(config) -> None:
   m = config.members
   if m.scheme and m.scheme not in SCHEMES:
     raise UserError(f'members.scheme={m.scheme!r} is not one of {", ".join(SCHEMES)}')
+  if m.vectorize not in VECTORIZE:
+    raise UserError(f'members.vectorize={m.vectorize!r} is not one of {", ".join(VECTORIZE)}')
   for name in varied(config):
     values = tuple(m[name])
     numbers = all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
@@ -312,6 +339,16 @@ def _pad_members(tree, padded: int):
                       tree)
 
 
+def _scanned(step, state, xs):
+  """lax.scan of `step` over the chunk's leading axis; one step (K=1) is a plain call, as
+  library/steps.py does it: a convolution's step inside a scan runs about 4x slower on a CPU
+  (XLA's loop body; measured on book 5.1's convnet as 5 members: 203 against 47 ms a step)."""
+  if jax.tree.leaves(xs)[0].shape[0] == 1:
+    state, metrics = step(state, jax.tree.map(lambda x: x[0], xs))
+    return state, jax.tree.map(lambda m: m[None], metrics)
+  return jax.lax.scan(step, state, xs)
+
+
 def _masked(active_M, new, old):
   def pick(n, o):
     return jnp.where(active_M.reshape((-1,) + (1,) * (n.ndim - 1)), n, o)
@@ -336,6 +373,10 @@ class MemberFeed:
 
     self._on_axis = on_axis
     self.dataless = lay.data is None
+    vectorize = config.members.vectorize
+    if vectorize == 'auto' and (mesh.devices.flat[0].platform != 'cpu' or mesh.size > 1):
+      vectorize = 'vmap'       # (accelerators batch convolutions well; members spread over
+                               # several devices run side by side)
     if self.dataless:   # each member makes its own inputs; evaluation is eval_step(state, None)
       self.batches = self.data = self.stats = self.member_inputs = None
       self.splits = {'validation'} if task.eval_step is not None else set()
@@ -344,12 +385,12 @@ class MemberFeed:
 
       def chunk(state, steps_k):
         def step(state, _):
-          new, metrics = jax.vmap(lambda s: task.train_step(s, None))(state)
+          new, metrics = over_members(vectorize, lambda s: task.train_step(s, None), state)
           return new, {k: v for k, v in metrics.items() if k not in _HEALTH}
-        return jax.lax.scan(step, state, steps_k)
+        return _scanned(step, state, steps_k)
 
       def evaluate(state):
-        return jax.vmap(lambda s: task.eval_step(s, None))(state)
+        return over_members(vectorize, lambda s: task.eval_step(s, None), state)
     else:
       self.batches = MemberBatches(lay, config.batch_size, self.padded)
       self.data = parallel.put_tree(lay.data, self.replicated)
@@ -368,20 +409,21 @@ class MemberFeed:
             return task.train_step(state_m, _member_batch(data, stats_m, inputs_m, idx_B,
                                                           weights_B))
 
-          new, metrics = jax.vmap(one)(state, stats, inputs, idx_MxB, weights_MxB)
+          new, metrics = over_members(vectorize, one, state, stats, inputs, idx_MxB,
+                                      weights_MxB)
           # The gradient and parameter norms cost as much as a small model's step: dropped
           # here, so XLA does not compute them (measured on book 3.6's k-fold: 2.0 -> 1.4 s a
           # rerun).
           metrics = {k: v for k, v in metrics.items() if k not in _HEALTH}
           return (_masked(active_M, new, state) if masked else new), metrics
 
-        return jax.lax.scan(step, state, (idx_KxMxB, weights_KxMxB, active_KxM))
+        return _scanned(step, state, (idx_KxMxB, weights_KxMxB, active_KxM))
 
       def evaluate(state, data, stats, inputs, idx_MxB, weights_MxB):
         def one(state_m, stats_m, inputs_m, idx_B, weights_B):
           return task.eval_step(state_m, _member_batch(data, stats_m, inputs_m, idx_B,
                                                        weights_B))
-        return jax.vmap(one)(state, stats, inputs, idx_MxB, weights_MxB)
+        return over_members(vectorize, one, state, stats, inputs, idx_MxB, weights_MxB)
 
     self._chunk_fn, self._evaluate_fn = chunk, evaluate
     # Traced programs are saved for reruns (library/trace_cache.py): a rerun of the same config

@@ -451,3 +451,25 @@ def test_best_epochs_are_epochs_whatever_the_evaluation_cadence(tmp_path):
   assert results['best_epoch_of_mean']['loss'] == history['epochs'][
       int(np.argmin(losses.mean(1)))]
   assert {row['best_epoch'] for row in results['members']} <= {2, 4, 6}
+
+
+def test_convolutional_members_loop_or_batch_to_the_same_numbers(tmp_path):
+  """members.vectorize: each member's step written out one after another ('loop', what
+  'auto' picks for a convnet on a CPU) or batched by vmap train the same folds."""
+  import importlib  # pylint: disable=import-outside-toplevel
+  convnet = importlib.import_module('configs.convnets.mnist_convnet')
+  out = {}
+  for mode in ('loop', 'vmap', 'auto'):
+    config = convnet.get_config('embedded,smoke')
+    config.compilation_cache_dir, config.progress_bar = '', False
+    config.members.scheme, config.members.k, config.members.vectorize = 'kfold', 2, mode
+    config.data.max_train = 256
+    config.model.kwargs.features, config.model.kwargs.dense = (4, 8, 8), (8,)
+    out[mode] = train.train_and_evaluate(config, str(tmp_path / mode))
+  for mode in ('vmap', 'auto'):
+    for a, b in zip(out['loop']['members'], out[mode]['members']):
+      np.testing.assert_allclose(a['val_loss'], b['val_loss'], rtol=2e-5)
+      np.testing.assert_allclose(a['test_accuracy'], b['test_accuracy'], atol=1e-6)
+  with pytest.raises(UserError, match="members.vectorize='map' is not one of auto, vmap, loop"):
+    config.members.vectorize = 'map'
+    train.train_and_evaluate(config, str(tmp_path / 'bad'))

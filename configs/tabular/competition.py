@@ -28,7 +28,10 @@ Variants (one of the competitions, plus `smoke` for a few epochs):
                   adam 1e-3, batch 16, 60 epochs.
   digits          label (0-9), accuracy, images 28x28: book 5.1's convnet
                   (configs/convnets/mnist_convnet.py: rmsprop 1e-3, batch 64, 5 epochs),
-                  sparse_categorical_crossentropy, 5 stratified folds.
+                  sparse_categorical_crossentropy, 5 stratified folds. Also Kaggle's Digit
+                  Recognizer as downloaded: train.csv's pixel0..pixel783 are the images
+                  (28 x 28 x 1), test.csv's rows the test images in sample_submission.csv's
+                  ImageId order.
   cats_dogs       Kaggle's Dogs vs. Cats Redux (--metric=log_loss, of the probability of a
                   dog; its ids are the test files' numbers) with book 5.3's frozen VGG16
                   (configs/transfer/cats_dogs_vgg16.py:frozen: the converted ImageNet

@@ -11,8 +11,12 @@ downloads are (Plant Seedlings, and Keras' flow_images_from_directory):
 - `test/<file>`: the images to predict;
 - `sample_submission.csv`: the id column (the test files' names) and the target column, in the
   order a submission keeps.
-The classes are the class folders' names (or data.class_names, in that order), and a
-submission names them. Nothing is fitted to the training rows (the pixels are scaled by
+Or, as Kaggle's Digit Recognizer ships it, tables of pixels: train.csv with the target and
+pixel0..pixelN-1 (at least 64), test.csv with the pixels (an id column too, or none: then the
+sample submission's rows are test.csv's rows, in order); the pixels are images of
+data.image_size (or the square they make: 784 is 28 x 28 x 1), uint8, values 0-255 checked.
+The classes are the class folders' names (or data.class_names, in that order), or the
+target's values, and a submission names them. Nothing is fitted to the training rows (the pixels are scaled by
 data.scale), so the folds of one run share one copy of the images; the spec saved with the run
 says the image size, the scale and the classes. The model is any image model of the library's
 configs: the 5.1 convnet, or a transfer-learning network started from converted weights
@@ -28,9 +32,60 @@ from library.errors import UserError
 
 
 def is_image_competition(folder: str) -> bool:
+  """A folder of images (train/<class>/), or tables of pixels (train.csv's pixel0..pixelN)."""
   folder = os.path.expanduser(folder)
-  return (os.path.isdir(os.path.join(folder, 'train')) and
-          not os.path.isfile(os.path.join(folder, 'train.csv')))
+  if os.path.isfile(os.path.join(folder, 'train.csv')):
+    return bool(pixel_columns(_header(os.path.join(folder, 'train.csv'))))
+  return os.path.isdir(os.path.join(folder, 'train'))
+
+
+MIN_PIXELS = 64      # 8 x 8: fewer pixel columns are a table's
+
+
+def _header(path: str) -> list[str]:
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  try:
+    return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+  except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
+    return []            # (read_folder names what is wrong with the file)
+
+
+def pixel_columns(columns: list[str]) -> list[str]:
+  """pixel0, pixel1, ... pixelN-1, all of them (Kaggle's Digit Recognizer, Fashion-MNIST's
+  CSVs), in index order; [] where the columns are not such a run of at least MIN_PIXELS."""
+  import re  # pylint: disable=import-outside-toplevel
+  found = {int(m.group(1)): c for c in columns if (m := re.fullmatch(r'pixel(\d+)', c))}
+  if len(found) < MIN_PIXELS or sorted(found) != list(range(len(found))):
+    return []
+  return [found[i] for i in range(len(found))]
+
+
+def pixel_shape(count: int, data_config) -> tuple[int, int, int]:
+  """(H, W, C) of `count` pixels: data.image_size with as many channels as fill it where that
+  fits, else a square of grey (784: 28 x 28 x 1) or of colour (3 x 32 x 32)."""
+  height, width = data_config.image_size
+  if count % (height * width) == 0 and count // (height * width) in (1, 3):
+    return height, width, count // (height * width)
+  for channels in (1, 3):
+    side = round((count / channels) ** 0.5)
+    if side * side * channels == count:
+      return side, side, channels
+  raise UserError(f'train.csv has {count} pixel columns: neither data.image_size='
+                  f'{tuple(data_config.image_size)} (1 or 3 channels) nor a square; set '
+                  'data.image_size to the images\' height and width')
+
+
+def _pixel_images(frame, columns: list[str], shape, path: str) -> np.ndarray:
+  """The rows' pixels as uint8 images (N, H, W, C); a value outside 0-255 is a one-line
+  error naming its column and row."""
+  values = frame[columns].to_numpy()
+  if not np.issubdtype(values.dtype, np.number) or np.isnan(values).any() or (
+      values.min() < 0 or values.max() > 255):
+    bad = ~np.isfinite(values.astype(np.float64, copy=False)) | (values < 0) | (values > 255)
+    row, column = np.argwhere(bad)[0] if bad.any() else (0, 0)
+    raise UserError(f'{path}: {columns[column]} is {values[row, column]!r} at line {row + 2}; '
+                    'pixels are numbers from 0 to 255')
+  return values.astype(np.uint8).reshape(len(frame), *shape)
 
 
 def class_names(folder: str, data_config) -> list[str]:
@@ -41,9 +96,19 @@ def class_names(folder: str, data_config) -> list[str]:
 def read_folder(folder: str, target: str, id_column: str):
   """(the test files in the sample submission's order, the sample submission) of an image
   competition folder, checked against each other: every mistake a one-line UserError. An id
-  is a test file's name, or its name without the extension."""
+  is a test file's name, or its name without the extension. For tables of pixels: (test.csv's
+  rows in the sample's order, the sample)."""
   import pandas as pd  # pylint: disable=import-outside-toplevel
   folder = os.path.expanduser(folder)
+  if os.path.isfile(os.path.join(folder, 'train.csv')):
+    from projects.tabular import task as task_lib  # pylint: disable=import-outside-toplevel
+    _, test, sample = task_lib.read_folder(folder, target, id_column)
+    if test is None or sample is None:
+      raise UserError(f'{folder} needs test.csv and a sample submission to make a submission')
+    if id_column:
+      where = {v: i for i, v in enumerate(test[id_column])}
+      return [where[v] for v in sample[id_column]], sample
+    return list(range(len(test))), sample
   test_dir = os.path.join(folder, 'test')
   path = os.path.join(folder, 'sample_submission.csv')
   if not os.path.isdir(test_dir) or not os.path.isfile(path):
@@ -103,12 +168,15 @@ def load_data(config, split_rows, kind: str) -> pipeline.Datasets:
       raise UserError(f'data.{key}={value!r} is not applied to an image-folder competition '
                       f'(every training image, labels as class numbers, pixels times '
                       f'data.scale, flattened if data.flatten); leave it at {unused!r}')
-  classes = class_names(d.path, d)
+  if os.path.isfile(os.path.join(os.path.expanduser(d.path), 'train.csv')):
+    classes, raw = _pixel_table(config)
+  else:
+    classes = class_names(d.path, d)
+    raw = images_lib.load_image_folder(os.path.expanduser(d.path), ('train',), classes,
+                                       d.image_size)['train']
   if kind == 'binary' and len(classes) != 2:
-    raise UserError(f'task_config.loss=binary_crossentropy needs 2 classes; {d.path}/train '
+    raise UserError(f'task_config.loss=binary_crossentropy needs 2 classes; {d.path} '
                     f'has {len(classes)}: {classes[:6]}')
-  raw = images_lib.load_image_folder(os.path.expanduser(d.path), ('train',), classes,
-                                     d.image_size)['train']
   rows = split_rows(config, len(raw['labels']))
   splits = {name: {'inputs': _scaled(config, raw['inputs'][r]), 'labels': raw['labels'][r]}
             for name, r in rows.items()}
@@ -121,9 +189,37 @@ def load_data(config, split_rows, kind: str) -> pipeline.Datasets:
                            preprocessing=spec, raw_input_range=(0.0, 255.0))
 
 
-def test_inputs(config, folder: str, files: list[str]) -> np.ndarray:
+def _pixel_table(config):
+  """(the classes, {'inputs': uint8 images, 'labels': class numbers}) of train.csv's pixel
+  columns and target."""
+  from projects.tabular import task as task_lib  # pylint: disable=import-outside-toplevel
+  d, t = config.data, config.task_config.table
+  path = os.path.join(os.path.expanduser(d.path), 'train.csv')
+  train, _, _ = task_lib.read_folder(d.path, t.target, t.id)
+  columns = pixel_columns([str(c) for c in train.columns])
+  others = [c for c in train.columns if c not in columns and c not in (t.target, t.id)]
+  if others:
+    raise UserError(f'{path} has pixel columns and {others[0]!r}: an image competition\'s '
+                    'table holds the target, the pixels and at most an id')
+  classes = task_lib.classes_of(config, train[t.target])
+  labels = task_lib.encode_labels(config, classes, train[t.target])
+  shape = pixel_shape(len(columns), d)
+  return classes, {'inputs': _pixel_images(train, columns, shape, path), 'labels': labels}
+
+
+def test_inputs(config, folder: str, files: list) -> np.ndarray:
   """The test images `files`, as training saw its images; one that does not decode is a
-  one-line error (a submission predicts every test image)."""
+  one-line error (a submission predicts every test image). For tables of pixels, `files` are
+  test.csv's rows."""
+  table = os.path.join(os.path.expanduser(folder), 'test.csv')
+  if os.path.isfile(os.path.join(os.path.expanduser(folder), 'train.csv')):
+    from projects.tabular import task as task_lib  # pylint: disable=import-outside-toplevel
+    test = task_lib._read_csv(table)  # pylint: disable=protected-access
+    columns = pixel_columns([str(c) for c in test.columns])
+    shape = pixel_shape(len(columns), config.data)
+    if not columns or int(np.prod(shape)) != len(columns):
+      raise UserError(f'{table} has not the pixel columns train.csv has')
+    return _scaled(config, _pixel_images(test.iloc[files], columns, shape, table))
   paths = [os.path.join(os.path.expanduser(folder), 'test', f) for f in files]
   images, failed = images_lib.load_images(paths, config.data.image_size)
   if failed:

@@ -187,7 +187,8 @@ def check(config, folder: str, metric: str | None = None) -> dict:
                     'task=projects.tabular.task (configs/tabular/competition.py)')
   t = config.task_config.table
   image = images.is_image_competition(folder)
-  if image and not t.id:
+  pixels = os.path.isfile(os.path.join(os.path.expanduser(folder), 'train.csv'))
+  if image and not t.id and not pixels:
     raise UserError('task_config.table.id must name the id column that a submission keeps')
   if image:
     _, sample = images.read_folder(folder, t.target, t.id)

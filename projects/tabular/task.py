@@ -29,7 +29,7 @@ import os
 import ml_collections
 import numpy as np
 
-from library import parallel, supervised
+from library import config as config_lib, parallel, supervised
 from library.data import pipeline, splits as splits_lib
 from library.errors import UserError
 from projects.tabular import preprocessing
@@ -52,14 +52,15 @@ def default_task_config() -> ml_collections.ConfigDict:
 
 
 def validate_task_config(config) -> None:
+  """The table's settings. An empty loss or target is left to the folder (scripts.competition
+  fills them in, infer_table, before training; load_data refuses them still empty): the rest
+  is checked as for any loss."""
   if not config.task_config.loss:
-    raise UserError("task_config.loss='': name the loss (scripts.competition infers it from "
-                    'the target)')
+    filled = config.task_config.copy_and_resolve_references()
+    filled.loss = 'mse'
+    config = config_lib.with_section(config, 'task_config', filled)
   supervised.validate_task_config(config, default_task_config())
   t = config.task_config
-  if not t.table.target:
-    raise UserError('task_config.table.target must name the target column of train.csv '
-                    '(scripts.competition finds it in the folder)')
   if t.table.max_levels < 0:
     raise UserError(f'task_config.table.max_levels={t.table.max_levels} must be >= 0')
   if t.outputs:
@@ -138,6 +139,15 @@ def infer_table(config, folder: str) -> list[str]:
   test_columns = list(_read_csv(test_path).columns) if os.path.isfile(test_path) else []
   sample_path = find_sample(folder)
   sample_columns = list(_read_csv(sample_path).columns) if sample_path else []
+  from projects.tabular import images  # pylint: disable=import-outside-toplevel
+  pixels = images.pixel_columns([str(c) for c in train.columns])
+  if pixels and config.model.module == 'projects.tabular.models':
+    raise UserError(f'{folder}/train.csv\'s {len(pixels)} pixel columns are images, for an '
+                    'image recipe: --config=configs/tabular/competition.py:digits (book 5.1\'s '
+                    'convnet), not the table network')
+  if pixels and t.table.id and t.table.id not in train:
+    t.table.id = ''        # (an image folder's file names): the sample's rows are the ids
+    notes.append('ids: the sample submission\'s rows, in test.csv\'s order')
   if not t.table.target:
     lacking = [c for c in train.columns if c not in test_columns]
     if test_columns and len(lacking) == 1:
@@ -312,6 +322,10 @@ def load_data(config, arrays=None) -> pipeline.Datasets:
   if arrays is not None:
     raise UserError('the tabular task reads its table from data.path, not from arrays')
   t, d = config.task_config.table, config.data
+  if not t.target or not config.task_config.loss:
+    raise UserError(f"task_config.{'table.target' if not t.target else 'loss'} is '': "
+                    'python -m scripts.competition fills it in from the folder; a run of '
+                    'scripts.train names it (--config.task_config...)')
   from projects.tabular import images  # pylint: disable=import-outside-toplevel
   if images.is_image_competition(d.path):
     return images.load_data(config, split_rows, kind(config))
