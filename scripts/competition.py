@@ -8,7 +8,8 @@
 
 --make writes train.csv, test.csv, sample_submission.csv and competition.json, with the test
 answers in solution.csv (projects/tabular/competitions.py: boston, RMSE; breast_cancer, ROC
-AUC); --make=digits writes an image-folder competition instead (train/<class>/, test/,
+AUC; --make=digit_recognizer: Kaggle's Digit Recognizer files, pixel columns, ImageId,Label,
+for :digits); --make=digits writes an image-folder competition instead (train/<class>/, test/,
 accuracy; projects/tabular/images.py), trained with configs/tabular/competition.py:digits.
 --config with --workdir trains the config's folds as members of one run on --folder (its
 data.path), rerunning resumes, then writes workdir/submission.csv and prints the out-of-fold
@@ -26,7 +27,8 @@ from ml_collections import config_flags
 from library import cli
 
 _MAKE = flags.DEFINE_string('make', None,
-                            'make this competition: boston, breast_cancer or digits')
+                            'make this competition: boston, breast_cancer, digit_recognizer or '
+                            'digits')
 _FOLDER = flags.DEFINE_string('folder', None, 'the competition folder')
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'a tabular config file[:variant] '
                                           'to train on --folder', lock_config=True)

