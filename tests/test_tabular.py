@@ -708,8 +708,8 @@ def test_digit_recognizer_as_kaggle_ships_it_in_one_command(tmp_path):
   convnet (:digits); no id column in the tables, so the sample's rows are the test rows; the
   submission's columns are the sample's (ImageId,Label), whatever train.csv calls the target."""
   folder = str(tmp_path / 'digits')
-  info = competitions.make('digit_recognizer', folder, test_fraction=0.7)   # 1,500 to train
-  assert info['train_rows'] == 1500
+  info = competitions.make('digit_recognizer', folder, test_fraction=0.8)   # 1,000 to train
+  assert info['train_rows'] == 1000
   truth = pd.read_csv(os.path.join(folder, 'solution.csv'))['Label'].to_numpy()
   assert list(pd.read_csv(os.path.join(folder, 'train.csv')).columns) == ['label', *(
       f'pixel{i}' for i in range(784))]
@@ -724,18 +724,20 @@ def test_digit_recognizer_as_kaggle_ships_it_in_one_command(tmp_path):
   sub = pd.read_csv(tmp_path / 'run' / 'submission.csv')
   assert list(sub.columns) == ['ImageId', 'Label']
   np.testing.assert_array_equal(sub['ImageId'], np.arange(1, len(truth) + 1))
-  assert (sub['Label'].to_numpy() == truth).mean() > 0.6       # 10 classes: chance 0.1
+  assert (sub['Label'].to_numpy() == truth).mean() > 0.5       # 10 classes: chance 0.1
   assert competitions.score(str(tmp_path / 'run' / 'submission.csv'), folder) == (
       sub['Label'].to_numpy() == truth).mean()
   # The table network is no recipe for pixels; a probability metric for 10 classes is
-  # refused before anything trains.
-  for variant, extra, fragment in (
-      ('table', (), 'pixel columns are images'),
-      ('digits', ('--metric=log_loss',), 'use --metric=accuracy')):
-    proc = run_script('scripts.competition', f'--config=configs/tabular/competition.py:{variant}',
-                      f'--folder={folder}', f'--workdir={tmp_path / "never"}', *extra)
-    assert proc.returncode == 2 and fragment in proc.stderr.splitlines()[-1], proc.stderr
-    assert not (tmp_path / 'never').exists()
+  # refused before anything trains (what scripts.competition calls before training).
+  from configs.tabular import competition  # pylint: disable=import-outside-toplevel
+  from projects.tabular import submission, task  # pylint: disable=import-outside-toplevel
+  with pytest.raises(UserError, match='pixel columns are images'):
+    task.infer_table(competition.get_config('table'), folder)
+  config = competition.get_config('digits')
+  config.data.path = folder
+  task.infer_table(config, folder)
+  with pytest.raises(UserError, match='use --metric=accuracy'):
+    submission.check(config, folder, 'log_loss')
 
 
 def test_a_competitions_evaluations_follow_an_epochs_override(tmp_path):
