@@ -751,3 +751,31 @@ def test_a_competitions_evaluations_follow_an_epochs_override(tmp_path):
     config_lib.apply_override(config, 'num_epochs=15')
     assert config.eval_every_epochs == 1.5
     assert config_lib.from_json(config_lib.to_json(config)).eval_every_epochs == 1.5
+
+
+def test_spaceship_titanics_true_false_target_and_grouped_ids_in_one_command(tmp_path):
+  """Spaceship Titanic's layout: ids like 0013_01 (group_member), a True/False target,
+  booleans among the features; the submission writes True/False as Kaggle's sample does."""
+  rng = np.random.default_rng(0)
+  n = 600
+  cryo = rng.random(n) < 0.35
+  planet = rng.choice(['Earth', 'Europa', 'Mars'], n)
+  frame = pd.DataFrame({
+      'PassengerId': [f'{g:04d}_{i % 3 + 1:02d}' for i, g in enumerate(
+          rng.permutation(n) + 1)],
+      'HomePlanet': planet, 'CryoSleep': cryo, 'Age': rng.integers(0, 80, n).astype(float),
+      'VIP': rng.random(n) < 0.02,
+      'RoomService': np.where(cryo, 0, rng.exponential(500, n)).round(),
+      'Transported': (cryo | (planet == 'Europa')) ^ (rng.random(n) < 0.15)})
+  train, test = frame.iloc[:450], frame.iloc[450:]
+  folder = str(tmp_path / 'spaceship')
+  _kaggle_folder(folder, train, test.drop(columns=['Transported']), 'sample_submission.csv',
+                 pd.DataFrame({'PassengerId': test['PassengerId'], 'Transported': False}))
+  out = _one_command(folder, tmp_path / 'run')
+  assert "target 'Transported', id 'PassengerId', loss binary_crossentropy" in out, out
+  sub = pd.read_csv(tmp_path / 'run' / 'submission.csv')
+  assert list(sub.columns) == ['PassengerId', 'Transported'] and sub['Transported'].dtype == bool
+  np.testing.assert_array_equal(sub['PassengerId'], test['PassengerId'])
+  truth = test['Transported'].to_numpy()
+  assert (sub['Transported'].to_numpy() == truth).mean() > max(truth.mean(),
+                                                               1 - truth.mean()) + 0.05
