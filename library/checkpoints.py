@@ -224,31 +224,27 @@ class Checkpointer:
     # Steps passed over by the last restore, with why: [(step, reason)].
     self.skipped: list[tuple[int, str]] = []
     self._unsealed: list[int] = []
-    from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
-    verbosity = absl_logging.get_verbosity()
-    if read_only:    # orbax warns that read_only means no saves: that is the point
-      absl_logging.set_verbosity(absl_logging.ERROR)
-      try:
-        options = ocp.CheckpointManagerOptions(read_only=True, create=False,
-                                               cleanup_tmp_directories=False)
-      finally:
-        absl_logging.set_verbosity(verbosity)
-    else:
-      policies = [checkpoint_managers.LatestN(n=keep)]
-      if best_metric:
-        policies.append(checkpoint_managers.BestN(
-            get_metric_fn=lambda metrics: metrics[best_metric], reverse=best_mode == 'min',
-            n=1, keep_checkpoints_without_metrics=False))
-      options = ocp.CheckpointManagerOptions(
-          preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
-          enable_async_checkpointing=async_save, create=True, cleanup_tmp_directories=True)
     # The items' handlers named up front: their metadata (shapes, for _check_structure) can be
     # read before any save or restore, and orbax does not warn that it cannot restore them.
     handlers = {'state': ocp.StandardCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler(),
                 'best_state': ocp.StandardCheckpointHandler()}
-    if read_only:
+    from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+    verbosity = absl_logging.get_verbosity()
+    if read_only:    # orbax warns that read_only means no saves: that is the point
       absl_logging.set_verbosity(absl_logging.ERROR)
     try:
+      if read_only:
+        options = ocp.CheckpointManagerOptions(read_only=True, create=False,
+                                               cleanup_tmp_directories=False)
+      else:
+        policies = [checkpoint_managers.LatestN(n=keep)]
+        if best_metric:
+          policies.append(checkpoint_managers.BestN(
+              get_metric_fn=lambda metrics: metrics[best_metric], reverse=best_mode == 'min',
+              n=1, keep_checkpoints_without_metrics=False))
+        options = ocp.CheckpointManagerOptions(
+            preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
+            enable_async_checkpointing=async_save, create=True, cleanup_tmp_directories=True)
       self._manager = None
       self._retrying(lambda: setattr(self, '_manager', ocp.CheckpointManager(
           self.directory, options=options, item_handlers=handlers)))
@@ -408,16 +404,21 @@ class Checkpointer:
                       f'{sorted(passed | gone, reverse=True)}); {self.remedy}')
     return None
 
-  def _restore_step(self, s: int, target, with_best_state: bool, members: int | None):
-    """restore()'s one step: checksums, structure, the read (and, for the writer, the steps
-    passed over before it moved aside)."""
+  def _check_files(self, s: int) -> None:
+    """Raises Unreadable for a step whose files fail their checksums, or, without checksums
+    recorded, lacks one of orbax's own parts (state, meta)."""
     problem = verify(self.step_dir(s))
     if problem:
       raise Unreadable(f'its files fail their checksums: {problem}')
     absent = [item for item in ('state', 'meta')
               if not os.path.isdir(os.path.join(self.step_dir(s), item))]
-    if absent:     # (no checksums recorded: orbax's own parts, at least, must all be there)
+    if absent:
       raise Unreadable(f'its parts are not all written: no {" and no ".join(absent)}')
+
+  def _restore_step(self, s: int, target, with_best_state: bool, members: int | None):
+    """restore()'s one step: checksums, structure, the read (and, for the writer, the steps
+    passed over before it moved aside)."""
+    self._check_files(s)
     saved_size = self._check_structure(s, target, members)
     abstract_state = target if saved_size is None else _resized(target, saved_size)
     items = dict(state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore())
@@ -447,9 +448,7 @@ class Checkpointer:
     """The latest readable step's state as saved (nested dicts of arrays); None if none."""
     for s in reversed(self.all_steps()):
       try:
-        problem = verify(self.step_dir(s))
-        if problem:
-          raise Unreadable(f'its files fail their checksums: {problem}')
+        self._check_files(s)
         return self._manager.restore(s, args=ocp.args.Composite(
             state=ocp.args.StandardRestore()))['state']
       except Exception as e:  # pylint: disable=broad-except

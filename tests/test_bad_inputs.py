@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import TRAINED_CONVNET, run_script
+from tests.conftest import TRAINED_CONVNET, run_script, truncate_checkpoints
 
 CONVNET = 'configs/convnets/mnist_convnet.py'
 SMOKE = TRAINED_CONVNET      # the config of the {trained} workdir
@@ -176,12 +176,7 @@ def places(tmp_path_factory, trained_convnet):
   (root / 'file').write_text('not a folder')
   truncated = root / 'truncated'
   shutil.copytree(trained, truncated)
-  for directory, _, names in os.walk(truncated / 'checkpoints'):
-    for name in names:
-      if name == 'checksums.json':
-        os.remove(os.path.join(directory, name))
-      elif os.path.basename(directory) == 'd':
-        os.truncate(os.path.join(directory, name), 10)
+  truncate_checkpoints(truncated)
   damaged = root / 'damaged'
   shutil.copytree(trained, damaged)
   text = (damaged / 'config.json').read_text()

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from library import checkpoints, inference, notebook, train, writers
-from tests.conftest import ROOT, UNCACHED_OUT, run_script
+from tests.conftest import ROOT, UNCACHED_OUT, run_script, truncate_checkpoints
 
 DENSE = 'configs/mlp/mnist_dense.py'
 
@@ -266,12 +266,7 @@ def test_truncated_checkpoints_end_in_one_line_every_time(trained_convnet, tmp_p
   """Orbax's failing reads finish in its threads as they will: repeated runs, one line each."""
   workdir = tmp_path / 'run'
   shutil.copytree(trained_convnet, workdir)
-  for directory, _, names in os.walk(workdir / 'checkpoints'):
-    for name in names:
-      if name == 'checksums.json':
-        os.remove(os.path.join(directory, name))
-      elif os.path.basename(directory) == 'd':
-        os.truncate(os.path.join(directory, name), 10)
+  truncate_checkpoints(workdir)
   for _ in range(3):
     proc = run_script('scripts.train', '--config=configs/convnets/mnist_convnet.py:embedded,'
                       'smoke', '--config.compilation_cache_dir=', f'--workdir={workdir}')
