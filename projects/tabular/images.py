@@ -35,19 +35,12 @@ def is_image_competition(folder: str) -> bool:
   """A folder of images (train/<class>/), or tables of pixels (train.csv's pixel0..pixelN)."""
   folder = os.path.expanduser(folder)
   if os.path.isfile(os.path.join(folder, 'train.csv')):
-    return bool(pixel_columns(_header(os.path.join(folder, 'train.csv'))))
+    from projects.tabular import task as task_lib  # pylint: disable=import-outside-toplevel
+    return bool(pixel_columns(task_lib.csv_columns(os.path.join(folder, 'train.csv'))))
   return os.path.isdir(os.path.join(folder, 'train'))
 
 
 MIN_PIXELS = 64      # 8 x 8: fewer pixel columns are a table's
-
-
-def _header(path: str) -> list[str]:
-  import pandas as pd  # pylint: disable=import-outside-toplevel
-  try:
-    return [str(c) for c in pd.read_csv(path, nrows=0).columns]
-  except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
-    return []            # (read_folder names what is wrong with the file)
 
 
 def pixel_columns(columns: list[str]) -> list[str]:

@@ -72,10 +72,20 @@ def validate_task_config(config) -> None:
                     '(projects/tabular/preprocessing.py); leave it False')
 
 
-def _read_csv(path: str):
+def csv_columns(path: str) -> list[str]:
+  """A CSV file's column names, from its header alone; [] where it is no CSV (read_folder
+  names what is wrong with it)."""
   import pandas as pd  # pylint: disable=import-outside-toplevel
   try:
-    return pd.read_csv(path)
+    return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+  except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
+    return []
+
+
+def _read_csv(path: str, **options):
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  try:
+    return pd.read_csv(path, **options)
   except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
     raise UserError(f'{path} is not a CSV file ({str(e).splitlines()[0]})') from None
 
@@ -131,16 +141,17 @@ def infer_table(config, folder: str) -> list[str]:
   values: binary_crossentropy; integers or strings with at most CLASS_LIMIT values:
   sparse_categorical_crossentropy; else mse). Returns notes saying what it chose."""
   t, notes = config.task_config, []
-  train = _read_csv(os.path.join(folder, 'train.csv')) if os.path.isfile(
-      os.path.join(folder, 'train.csv')) else None
-  if train is None:
+  train_path = os.path.join(folder, 'train.csv')
+  if not os.path.isfile(train_path):
     return notes          # (an image-folder competition, or an error of read_folder's)
+  # The files' headers only (a Digit Recognizer train.csv is 75 MB): read_folder reads them.
+  train = csv_columns(train_path)
   test_path = os.path.join(folder, 'test.csv')
-  test_columns = list(_read_csv(test_path).columns) if os.path.isfile(test_path) else []
+  test_columns = csv_columns(test_path) if os.path.isfile(test_path) else []
   sample_path = find_sample(folder)
-  sample_columns = list(_read_csv(sample_path).columns) if sample_path else []
+  sample_columns = csv_columns(sample_path) if sample_path else []
   from projects.tabular import images  # pylint: disable=import-outside-toplevel
-  pixels = images.pixel_columns([str(c) for c in train.columns])
+  pixels = images.pixel_columns(train)
   if pixels and config.model.module == 'projects.tabular.models':
     raise UserError(f'{folder}/train.csv\'s {len(pixels)} pixel columns are images, for an '
                     'image recipe: --config=configs/tabular/competition.py:digits (book 5.1\'s '
@@ -149,7 +160,7 @@ def infer_table(config, folder: str) -> list[str]:
     t.table.id = ''        # (an image folder's file names): the sample's rows are the ids
     notes.append('ids: the sample submission\'s rows, in test.csv\'s order')
   if not t.table.target:
-    lacking = [c for c in train.columns if c not in test_columns]
+    lacking = [c for c in train if c not in test_columns]
     if test_columns and len(lacking) == 1:
       t.table.target = str(lacking[0])
     elif len(sample_columns) == 2 and sample_columns[1] in train:
@@ -165,7 +176,7 @@ def infer_table(config, folder: str) -> list[str]:
   if not t.loss:
     if t.table.target not in train:
       return notes        # read_folder names it
-    y = train[t.table.target].dropna()
+    y = _read_csv(train_path, usecols=[t.table.target])[t.table.target].dropna()
     distinct = y.nunique()
     numbers = _numeric(y) and not (y.astype(float) == y.astype(float).round()).all()
     if distinct == 2:
