@@ -36,9 +36,10 @@ Variants (one of the competitions, plus `smoke` for a few epochs):
                   dog; its ids are the test files' numbers) with book 5.3's frozen VGG16
                   (configs/transfer/cats_dogs_vgg16.py:frozen: the converted ImageNet
                   weights, augmentation, rmsprop 2e-5, batch 20, 30 epochs),
-                  images 150x150, 5 stratified folds. Its folder: the download's train/cat.*.jpg
-                  and dog.*.jpg moved into train/cats/ and train/dogs/, test/ and
-                  sample_submission.csv as they come. Not run here (no network for either).
+                  images 150x150, 5 stratified folds. Its folder as Kaggle ships it: one flat
+                  train/ of cat.<n>.jpg and dog.<n>.jpg (the class is the name's prefix),
+                  test/<n>.jpg, sample_submission.csv. Not run here (no network for the
+                  weights or the images).
   table           any Kaggle table folder as downloaded (train.csv, test.csv and its sample
                   submission, whatever its name: Titanic's gender_submission.csv): the
                   target is the column test.csv lacks, the id the sample's first column

@@ -7,7 +7,9 @@
 A folder without train.csv but with a train/ folder is laid out as Kaggle's image-folder
 downloads are (Plant Seedlings, and Keras' flow_images_from_directory):
 - `train/<class>/<file>`: the labelled images, one folder per class (library/data/images.py's
-  image_folder source reads them, decoded and resized to data.image_size once);
+  image_folder source reads them, decoded and resized to data.image_size once); or, as Kaggle's
+  Dogs vs. Cats ships them, one flat train/ whose file names say the class before a dot
+  (`train/cat.0.jpg`, `train/dog.0.jpg`);
 - `test/<file>`: the images to predict;
 - `sample_submission.csv`: the id column (the test files' names) and the target column, in the
   order a submission keeps.
@@ -23,6 +25,7 @@ configs: the 5.1 convnet, or a transfer-learning network started from converted 
 (config.model_init, configs/tabular/competition.py:cats_dogs).
 """
 import os
+import sys
 
 import numpy as np
 
@@ -81,9 +84,62 @@ def _pixel_images(frame, columns: list[str], shape, path: str) -> np.ndarray:
   return values.astype(np.uint8).reshape(len(frame), *shape)
 
 
+def _flat_files(train_dir: str) -> list[str] | None:
+  """The image files of a flat train/ (Kaggle's Dogs vs. Cats: train/cat.0.jpg,
+  train/dog.0.jpg), sorted; None where train/ holds class folders."""
+  names = os.listdir(train_dir)
+  if any(os.path.isdir(os.path.join(train_dir, n)) for n in names):
+    return None
+  return sorted(n for n in names if n.lower().endswith(images_lib.IMAGE_EXTENSIONS))
+
+
+def _flat_class(name: str) -> str:
+  """A flat train/ file's class: its name up to the first dot (cat.0.jpg is a cat)."""
+  return name.split('.', 1)[0]
+
+
 def class_names(folder: str, data_config) -> list[str]:
-  return sources.folder_classes(os.path.join(os.path.expanduser(folder), 'train'),
-                               data_config.class_names)
+  """The classes of train/: its class folders, or in a flat train/ the file names' prefixes
+  (cat.0.jpg, dog.0.jpg: cat, dog), sorted; data.class_names, in its order, where given."""
+  train_dir = os.path.join(os.path.expanduser(folder), 'train')
+  flat = _flat_files(train_dir)
+  if flat is None:
+    return sources.folder_classes(train_dir, data_config.class_names)
+  if not flat:
+    raise UserError(f'{train_dir} holds neither class folders nor images')
+  unnamed = [n for n in flat if '.' not in os.path.splitext(n)[0]]
+  if unnamed:
+    raise UserError(f'{train_dir}/{unnamed[0]}: a flat train/ names each image\'s class '
+                    f'before a dot (cat.0.jpg, dog.0.jpg), or holds one folder per class '
+                    f'({len(unnamed)} files without one)')
+  found = sorted({_flat_class(n) for n in flat})
+  if data_config.class_names:
+    other = sorted(set(found) - set(data_config.class_names))
+    if other:
+      raise UserError(f'{train_dir} has images of class {other[0]!r}, which '
+                      f'data.class_names={tuple(data_config.class_names)} lacks')
+    return list(data_config.class_names)
+  return found
+
+
+def _train_images(folder: str, classes: list[str], size) -> dict[str, np.ndarray]:
+  """{'inputs': uint8 images, 'labels': class numbers} of train/'s class folders, or of a flat
+  train/ whose file names say their classes; an image that does not decode is skipped with a
+  warning, as the image_folder source does."""
+  train_dir = os.path.join(folder, 'train')
+  flat = _flat_files(train_dir)
+  if flat is None:
+    return images_lib.load_image_folder(folder, ('train',), classes, size)['train']
+  code = {c: i for i, c in enumerate(classes)}
+  inputs, failed = images_lib.load_images([os.path.join(train_dir, n) for n in flat], size)
+  if failed:
+    print(f'warning: {len(failed)} training image(s) could not be decoded and were skipped, '
+          f'e.g. {failed[0]}', file=sys.stderr, flush=True)
+  if inputs is None:
+    raise UserError(f'no image of {train_dir} could be decoded')
+  skipped = {os.path.basename(f) for f in failed}
+  labels = [code[_flat_class(n)] for n in flat if n not in skipped]
+  return {'inputs': inputs, 'labels': np.asarray(labels, np.int32)}
 
 
 def read_folder(folder: str, target: str, id_column: str):
@@ -165,8 +221,7 @@ def load_data(config, split_rows, kind: str) -> pipeline.Datasets:
     classes, raw = _pixel_table(config)
   else:
     classes = class_names(d.path, d)
-    raw = images_lib.load_image_folder(os.path.expanduser(d.path), ('train',), classes,
-                                       d.image_size)['train']
+    raw = _train_images(os.path.expanduser(d.path), classes, d.image_size)
   if kind == 'binary' and len(classes) != 2:
     raise UserError(f'task_config.loss=binary_crossentropy needs 2 classes; {d.path} '
                     f'has {len(classes)}: {classes[:6]}')
