@@ -139,6 +139,9 @@ class Layout:
   # dataset's one spec that they all share (None when the dataset has none). The model
   # settings they share are model_kwargs.
   member_inputs: dict | None = None
+  # Each member's own labels of every row, (M, rows), where its preprocessing also scales the
+  # target (a regression's per-fold standardization): they replace `data`'s labels.
+  member_labels: np.ndarray | None = None
   preprocessing: list | None = None
   model_kwargs: dict = dataclasses.field(default_factory=dict)
 
@@ -249,6 +252,7 @@ def layout(config, module, arrays) -> Layout:
                 _values(config, names, names_varied),
                 stats, datasets.raw_input_shape,
                 member_inputs=None if refit is None else refit.inputs,
+                member_labels=None if refit is None else refit.labels,
                 preprocessing=specs,
                 model_kwargs=datasets.model_kwargs if refit is None else refit.model_kwargs)
 
@@ -322,9 +326,9 @@ def _eval_rows(rows_per_member: list, padded: int, batch: int):
   return idx.reshape(shape).transpose(1, 0, 2), weights.reshape(shape).transpose(1, 0, 2)
 
 
-def _member_batch(data, stats_m, inputs_m, idx_B, weights_B):
-  if inputs_m is not None:    # the member's own preprocessing of every row
-    data = {'inputs': inputs_m, **data}
+def _member_batch(data, stats_m, own_m, idx_B, weights_B):
+  if own_m is not None:    # the member's own preprocessing of every row (inputs, labels)
+    data = {**data, **own_m}
   batch = timeseries.gather(data, idx_B)
   if stats_m is not None:
     batch['inputs'] = (batch['inputs'] - stats_m['mean'][None]) / stats_m['std'][None]
@@ -378,7 +382,7 @@ class MemberFeed:
       vectorize = 'vmap'       # (accelerators batch convolutions well; members spread over
                                # several devices run side by side)
     if self.dataless:   # each member makes its own inputs; evaluation is eval_step(state, None)
-      self.batches = self.data = self.stats = self.member_inputs = None
+      self.batches = self.data = self.stats = self.own = None
       self.splits = {'validation'} if task.eval_step is not None else set()
       masked = False
       self._lengths = {}
@@ -394,22 +398,25 @@ class MemberFeed:
     else:
       self.batches = MemberBatches(lay, config.batch_size, self.padded)
       self.data = parallel.put_tree(lay.data, self.replicated)
-      self.stats, self.member_inputs = (
+      own = None if lay.member_inputs is None else {'inputs': lay.member_inputs}
+      if lay.member_labels is not None:
+        own['labels'] = lay.member_labels
+      self.stats, self.own = (
           None if tree is None else parallel.put_tree(_pad_members(tree, self.padded),
                                                       self.on_members)
-          for tree in (lay.stats, lay.member_inputs))
+          for tree in (lay.stats, own))
       self.splits = set(lay.eval_rows)
       masked = self.batches.uneven
 
-      def chunk(state, data, stats, inputs, idx_KxMxB, weights_KxMxB, active_KxM):
+      def chunk(state, data, stats, own, idx_KxMxB, weights_KxMxB, active_KxM):
         def step(state, xs):
           idx_MxB, weights_MxB, active_M = xs
 
-          def one(state_m, stats_m, inputs_m, idx_B, weights_B):
-            return task.train_step(state_m, _member_batch(data, stats_m, inputs_m, idx_B,
+          def one(state_m, stats_m, own_m, idx_B, weights_B):
+            return task.train_step(state_m, _member_batch(data, stats_m, own_m, idx_B,
                                                           weights_B))
 
-          new, metrics = over_members(vectorize, one, state, stats, inputs, idx_MxB,
+          new, metrics = over_members(vectorize, one, state, stats, own, idx_MxB,
                                       weights_MxB)
           # The gradient and parameter norms cost as much as a small model's step: dropped
           # here, so XLA does not compute them (measured on book 3.6's k-fold: 2.0 -> 1.4 s a
@@ -419,11 +426,11 @@ class MemberFeed:
 
         return _scanned(step, state, (idx_KxMxB, weights_KxMxB, active_KxM))
 
-      def evaluate(state, data, stats, inputs, idx_MxB, weights_MxB):
-        def one(state_m, stats_m, inputs_m, idx_B, weights_B):
-          return task.eval_step(state_m, _member_batch(data, stats_m, inputs_m, idx_B,
+      def evaluate(state, data, stats, own, idx_MxB, weights_MxB):
+        def one(state_m, stats_m, own_m, idx_B, weights_B):
+          return task.eval_step(state_m, _member_batch(data, stats_m, own_m, idx_B,
                                                        weights_B))
-        return over_members(vectorize, one, state, stats, inputs, idx_MxB, weights_MxB)
+        return over_members(vectorize, one, state, stats, own, idx_MxB, weights_MxB)
 
     self._chunk_fn, self._evaluate_fn = chunk, evaluate
     # Traced programs are saved for reruns (library/trace_cache.py): a rerun of the same config
@@ -449,6 +456,8 @@ class MemberFeed:
       example = {k: first(v) for k, v in self.layout.data.items()}
       if self.layout.member_inputs is not None:
         example['inputs'] = first(jax.tree.map(lambda v: v[0], self.layout.member_inputs))
+      if self.layout.member_labels is not None:
+        example['labels'] = first(self.layout.member_labels[0])
       if self.layout.stats is not None:
         example['inputs'] = ((example['inputs'] - self.layout.stats['mean'][0]) /
                              self.layout.stats['std'][0])
@@ -521,7 +530,7 @@ class MemberFeed:
         self._lengths[n] = parallel.put(np.zeros(n, np.int32), self.replicated)
       return (self._lengths[n],)
     idx, weights, active = self.batches.indices(step, end - step)
-    return (self.data, self.stats, self.member_inputs, parallel.put(idx, self._on_axis(1)),
+    return (self.data, self.stats, self.own, parallel.put(idx, self._on_axis(1)),
             parallel.put(weights, self._on_axis(1)), parallel.put(active, self._on_axis(1)))
 
   def evaluate_sums(self, state, split: str):
@@ -532,7 +541,7 @@ class MemberFeed:
     total = None
     for b in range(idx.shape[0]):
       sums = self._call(f'members.evaluate.{split}', self._evaluate_fn,
-                        (state, self.data, self.stats, self.member_inputs, idx[b],
+                        (state, self.data, self.stats, self.own, idx[b],
                          weights[b]))
       total = sums if total is None else jax.tree.map(jnp.add, total, sums)
     return total

@@ -236,6 +236,8 @@ def setup(config, arrays=None, devices=None):
       train = dict(lay.data)
       if lay.member_inputs is not None:
         train['inputs'] = jax.tree.map(lambda v: v[0], lay.member_inputs)
+      if lay.member_labels is not None:
+        train['labels'] = lay.member_labels[0]
       datasets = pipeline.Datasets({'train': train}, None, lay.raw_input_shape,
                                    model_kwargs=lay.model_kwargs,
                                    preprocessing=lay.preprocessing)

@@ -44,6 +44,10 @@ _SEED = flags.DEFINE_integer('seed', 0, 'seed of the test rows (--make) and of t
 flags.mark_flags_as_required(['folder'])
 
 
+_SCALED = {'standard': '{t} standardized on each fold\'s training rows',
+           'log': 'log(1 + {t}), standardized on each fold\'s training rows (for rmsle)'}
+
+
 def _print_report(report: dict) -> None:
   print(f'{report["metric"]} ({"higher" if report["higher_is_better"] else "lower"} is '
         f'better), {report["members"]} member(s), {report["oof_rows"]} out-of-fold rows, '
@@ -87,6 +91,12 @@ def main(_):
       if chosen:
         print(f'from {_FOLDER.value}: {", ".join(chosen)}', flush=True)
       info = submission.check(config, _FOLDER.value, _METRIC.value)   # before anything trains
+      if info['task'] == 'regression' and config.task_config.table.target_scale == 'auto':
+        scale = config.task_config.table.target_scale = task_lib.target_scale(
+            config, info['metric'])
+        what = _SCALED[scale].format(t=config.task_config.table.target)
+        print(f'note: the target is trained as {what} (task_config.table.target_scale)',
+              flush=True)
       if info.get('metric_follows_loss'):
         print(f'note: the metric is {info["metric"]}, following task_config.loss='
               f'{config.task_config.loss} (--metric names the competition\'s)', flush=True)

@@ -91,6 +91,7 @@ class MemberInputs:
   inputs: Any                                  # pytree of (M, rows, ...) arrays
   preprocessing: list                          # per member, JSON
   model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+  labels: Any = None       # (M, rows): each member's own labels, where it scales the target
 
 
 def split_size(split: dict[str, Any]) -> int:

@@ -252,6 +252,47 @@ def transform(spec: dict, frame) -> dict[str, np.ndarray]:
   return {'numeric': numeric, 'categorical': categorical}
 
 
+TARGET_SCALES = ('auto', 'none', 'standard', 'log')
+
+
+def fit_target(values, mode: str, name: str = 'target') -> dict | None:
+  """How a regression's target is scaled for training, fitted on the training rows' values:
+  'standard' subtracts their mean and divides by their standard deviation; 'log' takes
+  log(1 + y) first (the RMSLE of values is the RMSE of those logs); 'none' (or None back)
+  leaves it. A target 'log' cannot take (-1 or below) is a one-line error."""
+  values = np.asarray(values, np.float64)
+  if mode == 'none':
+    return None
+  log = mode == 'log'
+  if log:
+    low = np.flatnonzero(values <= -1)
+    if low.size:
+      raise UserError(f'the target {name!r} is {values[low[0]]:g} in a training row: '
+                      'task_config.table.target_scale=log takes log(1 + y), which needs '
+                      'values above -1 (rmsle scores such values alone)')
+    values = np.log1p(values)
+  return {'log': log, 'mean': float(values.mean()), 'std': float(values.std()) or 1.0}
+
+
+def scale_target(scale: dict | None, values) -> np.ndarray:
+  """The target as the network trains on it (fit_target's scale applied)."""
+  values = np.asarray(values, np.float64)
+  if scale is None:
+    return values.astype(np.float32)
+  if scale['log']:
+    values = np.log1p(values)
+  return ((values - scale['mean']) / scale['std']).astype(np.float32)
+
+
+def unscale_target(scale: dict | None, outputs) -> np.ndarray:
+  """The network's outputs as the target's values (scale_target undone)."""
+  outputs = np.asarray(outputs, np.float64)
+  if scale is None:
+    return outputs
+  values = outputs * scale['std'] + scale['mean']
+  return np.expm1(values) if scale['log'] else values
+
+
 def embedding_sizes(spec: dict) -> list[tuple[int, int]]:
   """(codes, width) of each categorical column's embedding: its levels plus the unknown code
   (as many as the largest of aligned specs)."""

@@ -77,11 +77,13 @@ class _Predictor:
   """The members' predictions of one trained run: their state (leading axis M) placed on the
   device once, predict vmapped over them and compiled once a chunk shape, at most
   rows_per_call rows a call (config.eval_batch_size, the rows the run's evaluation took at
-  once); a short last chunk is padded to the others' shape."""
+  once); a short last chunk is padded to the others' shape. A regression's outputs come back
+  as the target's values, each member's target scale undone (its spec's target_scale)."""
 
-  def __init__(self, task, state_M, rows_per_call: int):
+  def __init__(self, task, state_M, rows_per_call: int, specs: list | None = None):
     self.state = jax.device_put(state_M)
     self.rows_per_call = max(1, rows_per_call)
+    self.scales = [(spec or {}).get('target_scale') for spec in specs or [None]]
     self._fns = {shared: jax.jit(jax.vmap(task.predict, in_axes=(0, None if shared else 0)))
                  for shared in (True, False)}
 
@@ -89,7 +91,12 @@ class _Predictor:
     """Each member's outputs on its own inputs (pytree of (M, N, ...)), or on the inputs they
     all share ((N, ...)): (M, N, outputs)."""
     n = jax.tree.leaves(inputs)[0].shape[0 if shared else 1]
-    return self._chunked(self.state, inputs, shared, min(self.rows_per_call, n))
+    outputs = self._chunked(self.state, inputs, shared, min(self.rows_per_call, n))
+    return np.stack([self._values(m, out) for m, out in enumerate(outputs)])
+
+  def _values(self, m: int, outputs) -> np.ndarray:
+    scale = self.scales[m] if m < len(self.scales) else None
+    return outputs if scale is None else preprocessing.unscale_target(scale, outputs)
 
   def out_of_fold(self, inputs, rows_of, shared: bool) -> list:
     """Member m's outputs on its own validation rows alone, rows_of[m] (of the shared inputs,
@@ -99,7 +106,7 @@ class _Predictor:
     for m, rows in enumerate(rows_of):
       own = jax.tree.map(lambda x, m=m: x[m:m + 1], self.state)
       rows_m = jax.tree.map(lambda x, m=m, r=rows: x[r] if shared else x[m][r], inputs)
-      outputs.append(self._chunked(own, rows_m, True, rows_per_call)[0])
+      outputs.append(self._values(m, self._chunked(own, rows_m, True, rows_per_call)[0]))
     return outputs
 
   def _chunked(self, state, inputs, shared: bool, rows_per_call: int) -> np.ndarray:
@@ -145,7 +152,7 @@ def predict_table(workdir: str, frame, which: str = 'latest') -> np.ndarray:
     if values:      # the hyperparameter values the submission chose
       members = [m for values_m, group in _value_groups(config, s['members'].names[:len(specs)])
                  if values_m == values for m in group]
-  predictor = _Predictor(s['task'], state, config.eval_batch_size)
+  predictor = _Predictor(s['task'], state, config.eval_batch_size, specs)
   return predictor.each(_transform_each(specs, frame))[members].mean(axis=0)
 
 
@@ -261,7 +268,7 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
   # not train on it), and the folds in train.csv's rows.
   oof_rows, fold_rows, oof = None, None, None
   chosen, values, grid = list(range(len(specs))), None, []   # the members submitted
-  predictor = _Predictor(task, state, config.eval_batch_size)
+  predictor = _Predictor(task, state, config.eval_batch_size, specs)
 
   def oof_score(outputs, at):
     return _score(fn, kind, _truth(target.iloc[at], classes, kind),

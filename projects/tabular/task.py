@@ -44,10 +44,13 @@ def default_task_config() -> ml_collections.ConfigDict:
   # The table: the target and id columns of train.csv (the id is never a feature); columns
   # dropped (`drop`) or kept though they look like free text or identifiers (`keep`); integer
   # columns taken as categories (`categorical`, or every one with at most max_levels values;
-  # 0: integers are numbers); categories as one-hot columns instead of learned embeddings.
+  # 0: integers are numbers); categories as one-hot columns instead of learned embeddings;
+  # a regression's target scaled for training (preprocessing.fit_target: 'standard', 'log',
+  # 'none'; 'auto': 'log' where the metric is rmsle, which scripts.competition resolves,
+  # else 'standard'), fitted on each fold's training rows and undone on its predictions.
   c.table = ml_collections.ConfigDict({'target': '', 'id': '', 'max_levels': 0,
                                        'one_hot': False, 'drop': (), 'keep': (),
-                                       'categorical': ()})
+                                       'categorical': (), 'target_scale': 'auto'})
   return c
 
 
@@ -63,6 +66,9 @@ def validate_task_config(config) -> None:
   t = config.task_config
   if t.table.max_levels < 0:
     raise UserError(f'task_config.table.max_levels={t.table.max_levels} must be >= 0')
+  if t.table.target_scale not in preprocessing.TARGET_SCALES:
+    raise UserError(f'task_config.table.target_scale={t.table.target_scale!r} is not one of '
+                    f'{", ".join(preprocessing.TARGET_SCALES)}')
   if t.outputs:
     raise UserError('task_config.outputs: a table has one target (task_config.table.target)')
   if not config.data.path:
@@ -315,6 +321,15 @@ def _model_kwargs(config, spec: dict) -> dict:
   return out
 
 
+def target_scale(config, metric: str = '') -> str:
+  """task_config.table.target_scale with 'auto' resolved: 'log' for an rmsle metric (training
+  on log(1 + y) is training for it), else 'standard'."""
+  mode = config.task_config.table.target_scale
+  if mode != 'auto':
+    return mode
+  return 'log' if metric == 'rmsle' else 'standard'
+
+
 def kind(config) -> str:
   """'regression', 'binary' or 'multiclass', from task_config.loss."""
   loss = config.task_config.loss
@@ -355,23 +370,37 @@ def load_data(config, arrays=None) -> pipeline.Datasets:
   frames = {name: train.iloc[rows[name]] for name in order}
   fit_options = dict(target=t.target, id_column=t.id or None, max_levels=t.max_levels,
                      one_hot=t.one_hot, kinds=kinds)
-  spec = preprocessing.fit(frames['train'], **fit_options)
-  spec['classes'] = classes
+  scale_mode = target_scale(config)
+
+  def fitted(frame, values) -> dict:
+    """The preprocessing of training rows `frame` (their target `values`): the columns', the
+    classes and the target's scale."""
+    spec = preprocessing.fit(frame, **fit_options)
+    spec['classes'] = classes
+    spec['target_scale'] = (None if classes is not None else
+                            preprocessing.fit_target(values, scale_mode, t.target))
+    return spec
+
+  def targets(spec, values):
+    return values if classes is not None else preprocessing.scale_target(
+        spec['target_scale'], values)
+
+  spec = fitted(frames['train'], labels[rows['train']])
   splits = {name: {'inputs': preprocessing.transform(spec, frames[name]),
-                   'labels': labels[rows[name]]} for name in order}
+                   'labels': targets(spec, labels[rows[name]])} for name in order}
   every_row = np.concatenate([rows[name] for name in order])
 
   def refit(train_rows: list) -> pipeline.MemberInputs:
     """Each member's preprocessing fitted on its own training rows (indices into the splits'
-    rows in the order train, validation, test), applied to every row."""
-    table = train.iloc[every_row]
-    specs = preprocessing.align([preprocessing.fit(table.iloc[r], **fit_options)
-                                 for r in train_rows])
-    for s in specs:
-      s['classes'] = classes
+    rows in the order train, validation, test), applied to every row; a regression's target
+    scaled by each member's own fit."""
+    table, values = train.iloc[every_row], labels[every_row]
+    specs = preprocessing.align([fitted(table.iloc[r], values[r]) for r in train_rows])
     inputs = [preprocessing.transform(s, table) for s in specs]
     stacked = {key: np.stack([x[key] for x in inputs]) for key in inputs[0]}
-    return pipeline.MemberInputs(stacked, specs, _model_kwargs(config, specs[0]))
+    own_labels = None if classes is not None else np.stack([targets(s, values) for s in specs])
+    return pipeline.MemberInputs(stacked, specs, _model_kwargs(config, specs[0]),
+                                 labels=own_labels)
 
   return pipeline.Datasets(splits, None, (), model_kwargs=_model_kwargs(config, spec),
                            preprocessing=spec, refit=refit)
