@@ -269,7 +269,7 @@ def test_a_grid_of_values_is_scored_out_of_fold_and_the_best_one_submitted(made,
 
 def test_a_submission_column_of_class_outputs():
   """A sigmoid or a softmax over two classes submits the second class's probability, or
-  labels; more classes submit labels, and a metric of probabilities is refused in one line."""
+  labels; more classes submit labels, or their probabilities, a column each."""
   from projects.tabular import submission  # pylint: disable=import-outside-toplevel
   two = np.array([[0.9, 0.1], [0.2, 0.8]])
   np.testing.assert_array_equal(submission._values(two, ['a', 'b'], 'probability'), [0.1, 0.8])
@@ -278,8 +278,8 @@ def test_a_submission_column_of_class_outputs():
   assert list(submission._values(two, ['a', 'b'], 'label')) == ['a', 'b']
   three = np.array([[0.2, 0.5, 0.3]])
   assert list(submission._values(three, ['a', 'b', 'c'], 'label')) == ['b']
-  with pytest.raises(UserError, match='a metric of probabilities for 3 classes'):
-    submission._values(three, ['a', 'b', 'c'], 'probability')
+  np.testing.assert_array_equal(submission._values(three, ['a', 'b', 'c'], 'probability'),
+                                three)
 
 
 def _mixed_folder(made, tmp_path) -> str:
@@ -868,3 +868,55 @@ def test_house_prices_as_kaggle_ships_it_scored_by_rmsle_in_one_command(tmp_path
         scale, preprocessing.scale_target(scale, y)), y, rtol=1e-6)
   with pytest.raises(UserError, match=r"the target 'SalePrice' is -2 in a training row"):
     preprocessing.fit_target(np.array([3.0, -2.0]), 'log', 'SalePrice')
+
+
+def test_probabilities_of_more_than_two_classes_a_column_each_in_one_command(tmp_path):
+  """Otto's layout (target Class_1..Class_3; sample_submission id,Class_1,Class_2,Class_3),
+  scored by the multi-class log loss: a probability column per class, in the sample's column
+  order, each row summing to 1; the log loss far below the class shares' (the best constant).
+  scikit-learn's wine table (178 rows, 13 measurements) stands in."""
+  from sklearn.datasets import load_wine  # pylint: disable=import-outside-toplevel
+  data = load_wine()
+  rng = np.random.default_rng(0)
+  order = rng.permutation(len(data.target))
+  frame = pd.DataFrame(data.data, columns=[f'feat_{i + 1}' for i in range(13)])
+  frame.insert(0, 'id', np.arange(1, len(frame) + 1))
+  frame['target'] = [f'Class_{c + 1}' for c in data.target]
+  frame = frame.iloc[order].reset_index(drop=True)
+  train, test = frame.iloc[:130], frame.iloc[130:]
+  columns = ['Class_2', 'Class_1', 'Class_3']         # (any order: the sample's is kept)
+  folder = _kaggle_folder(str(tmp_path / 'otto'), train, test.drop(columns=['target']),
+                          'sample_submission.csv',
+                          pd.DataFrame({'id': test['id'], **{c: 1 / 3 for c in columns}}))
+  test[['id', 'target']].to_csv(os.path.join(folder, 'solution.csv'), index=False)
+  with open(os.path.join(folder, 'competition.json'), 'w') as f:
+    json.dump({'id': 'id', 'target': 'target', 'metric': 'log_loss', 'task': 'multiclass'}, f)
+  out = _one_command(folder, tmp_path / 'run', '--config.num_epochs=20')
+  assert 'loss sparse_categorical_crossentropy' in out, out
+  sub = pd.read_csv(tmp_path / 'run' / 'submission.csv')
+  assert list(sub.columns) == ['id', *columns]
+  np.testing.assert_array_equal(sub['id'], test['id'])
+  np.testing.assert_allclose(sub[columns].sum(axis=1), 1.0, atol=1e-5)
+  shares = train['target'].value_counts(normalize=True)
+  constant = -np.mean(np.log(shares[test['target']].to_numpy()))
+  scored = competitions.score(str(tmp_path / 'run' / 'submission.csv'), folder)
+  assert scored < 0.5 * constant, (scored, constant)
+  # Each row's probability of its own class, by hand, is what the scorer scored.
+  own = sub[columns].to_numpy()[np.arange(len(test)), [columns.index(t) for t in test['target']]]
+  assert scored == pytest.approx(-np.mean(np.log(own)), rel=1e-6)
+  scores = json.loads((tmp_path / 'run' / 'scores.json').read_text())
+  assert scores['metric'] == 'log_loss' and scores['models'][0]['oof'] < 0.5 * constant
+  # Columns that are not the classes, and accuracy asked of a column per class, are refused
+  # before anything trains.
+  from configs.tabular import competition  # pylint: disable=import-outside-toplevel
+  from projects.tabular import submission, task  # pylint: disable=import-outside-toplevel
+  config = competition.get_config('table')
+  config.data.path = folder
+  task.infer_table(config, folder)
+  with pytest.raises(UserError, match='probability column per class, for a multi-class log '
+                                      'loss; metric accuracy'):
+    submission.check(config, folder, 'accuracy')
+  pd.DataFrame({'id': test['id'], 'Class_1': 0.5, 'Class_9': 0.5}).to_csv(
+      os.path.join(folder, 'sample_submission.csv'), index=False)
+  with pytest.raises(UserError, match=r"'Class_9' is none of its classes"):
+    submission.check(config, folder, 'log_loss')

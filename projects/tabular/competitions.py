@@ -56,8 +56,7 @@ def _metric(name: str):
   from sklearn import metrics  # pylint: disable=import-outside-toplevel
   table = {
       'accuracy': (metrics.accuracy_score, True, 'label'),
-      'log_loss': (lambda y, p: metrics.log_loss(y, np.clip(p, 1e-15, 1 - 1e-15),
-                                                 labels=[0, 1]), False, 'probability'),
+      'log_loss': (_log_loss, False, 'probability'),
       'roc_auc': (metrics.roc_auc_score, True, 'probability'),
       'rmse': (lambda y, p: float(np.sqrt(metrics.mean_squared_error(y, p))), False, 'value'),
       'rmsle': (lambda y, p: float(np.sqrt(metrics.mean_squared_log_error(y, p))), False,
@@ -70,6 +69,37 @@ def _metric(name: str):
 
 
 METRICS = ('accuracy', 'log_loss', 'roc_auc', 'rmse', 'rmsle', 'mae')
+
+
+def _log_loss(y, p) -> float:
+  """Kaggle's log loss: of the probability of class 1 (y 0/1, p (N,)), or over a column per
+  class (y class numbers, p (N, C), each row divided by its sum first), clipped to
+  [1e-15, 1 - 1e-15]."""
+  from sklearn import metrics  # pylint: disable=import-outside-toplevel
+  p = np.clip(np.asarray(p, np.float64), 1e-15, 1 - 1e-15)
+  if p.ndim == 2:
+    return float(metrics.log_loss(y, p / p.sum(axis=1, keepdims=True),
+                                  labels=list(range(p.shape[1]))))
+  return float(metrics.log_loss(y, p, labels=[0, 1]))
+
+
+def class_columns(sample_columns, classes) -> list[int] | None:
+  """Where a sample submission has one column per class after its id (Otto's id,Class_1..
+  Class_9): for each of those columns, the number of its class in `classes`; None where its
+  columns are the id and one prediction. Classes compare as text (2 and 2.0 alike); a sample
+  with other columns is a one-line error."""
+  from projects.tabular.preprocessing import level  # pylint: disable=import-outside-toplevel
+  columns = list(sample_columns)[1:]
+  if len(columns) == 1:
+    return None
+  index = {level(c): i for i, c in enumerate(classes or ())}
+  unknown = [c for c in columns if level(c) not in index]
+  if unknown or len(columns) != len(index):
+    raise UserError(f'the sample submission has columns {list(sample_columns)}: the id, then '
+                    'one prediction, or one probability column per class of the target ('
+                    + (f'{unknown[0]!r} is none of its classes {list(classes or ())[:10]})'
+                       if unknown else f'its {len(index)} classes)'))
+  return [index[level(c)] for c in columns]
 
 
 def _table(name: str):
@@ -248,6 +278,7 @@ def score(submission: str, folder: str) -> float:
     raise UserError(f'{submission}: line {row + 2} has {found} where sample_submission.csv has '
                     f'{wanted} (a submission keeps its {len(theirs)} ids, in its order)')
   fn, _, kind = _metric(info['metric'])
+  columns = list(sample.columns)[1:]
   solved = solution.set_index(info['id'])[info['target']] if info['id'] in solution and (
       info['target'] in solution) else None
   if solved is None:
@@ -261,6 +292,8 @@ def score(submission: str, folder: str) -> float:
     raise UserError(f'{folder}/solution.csv {which}: it is not the answers of this '
                     "folder's sample_submission.csv")
   truth = solved.loc[sub[info['id']]]
+  if len(columns) > 1:                # a probability column per class (Otto's)
+    return _score_columns(sub, columns, truth, info, submission, fn)
   if kind == 'label':                 # class labels, compared as text (2 and 2.0 alike)
     missing = np.flatnonzero(sub[info['target']].isna().to_numpy())
     if missing.size:
@@ -280,6 +313,28 @@ def score(submission: str, folder: str) -> float:
   if kind == 'probability':           # of the second class (0/1: of 1)
     truth = positive(truth, info.get('classes'))
   return float(fn(truth.to_numpy() if hasattr(truth, 'to_numpy') else truth, prediction))
+
+
+def _score_columns(sub, columns, truth, info, submission, fn) -> float:
+  """The metric of a column of probabilities per class: each a finite number in [0, 1], the
+  answers' classes among the columns."""
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  from projects.tabular.preprocessing import level  # pylint: disable=import-outside-toplevel
+  if info['metric'] != 'log_loss':
+    raise UserError(f'a submission of a column per class is scored by log_loss, not '
+                    f'{info["metric"]}')
+  probabilities = sub[columns].apply(pd.to_numeric, errors='coerce').to_numpy(np.float64)
+  bad = np.argwhere(~np.isfinite(probabilities) | (probabilities < 0) | (probabilities > 1))
+  if bad.size:
+    row, column = bad[0]
+    raise UserError(f'{submission}: {columns[column]} of id {_plain(sub[info["id"]].iloc[row])}'
+                    f' is {sub[columns[column]].iloc[row]!r}, not a probability in [0, 1]')
+  index = {level(c): i for i, c in enumerate(columns)}
+  unknown = [t for t in labels_as_text(truth) if t not in index]
+  if unknown:
+    raise UserError(f'{info["id"]} answers hold class {unknown[0]!r}, which is none of '
+                    f'{submission}\'s columns {columns}')
+  return float(fn(np.array([index[t] for t in labels_as_text(truth)]), probabilities))
 
 
 def _plain(value):

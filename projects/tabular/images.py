@@ -262,7 +262,7 @@ def test_inputs(config, folder: str, files: list) -> np.ndarray:
   table = os.path.join(os.path.expanduser(folder), 'test.csv')
   if os.path.isfile(os.path.join(os.path.expanduser(folder), 'train.csv')):
     from projects.tabular import task as task_lib  # pylint: disable=import-outside-toplevel
-    test = task_lib._read_csv(table)  # pylint: disable=protected-access
+    test = task_lib.read_csv(table)
     columns = pixel_columns([str(c) for c in test.columns])
     shape = pixel_shape(len(columns), config.data)
     if not columns or int(np.prod(shape)) != len(columns):

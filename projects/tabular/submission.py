@@ -158,7 +158,8 @@ def predict_table(workdir: str, frame, which: str = 'latest') -> np.ndarray:
 
 def _values(outputs, classes, kind: str):
   """Model outputs (N, outputs) as one submission column: values, the probability of the
-  second class, or class labels."""
+  second class, or class labels; or, for probabilities of more than two classes, (N, C), a
+  column per class in `classes`' order."""
   if classes is None:
     return outputs[:, 0]
   if outputs.shape[-1] == 1:           # a sigmoid: the probability of classes[1]
@@ -167,13 +168,16 @@ def _values(outputs, classes, kind: str):
   if outputs.shape[-1] == 2 and kind != 'label':   # a softmax over two: P(classes[1])
     return outputs[:, 1]
   if kind != 'label':
-    raise UserError(f'a metric of probabilities for {outputs.shape[-1]} classes (one column '
-                    'per class) is not supported yet; use accuracy')
+    return outputs
   return np.asarray(classes)[outputs.argmax(-1)]
 
 
 def _truth(y, classes, kind: str):
-  """The answers as the metric takes them: values, labels, or 1 for the second class."""
+  """The answers as the metric takes them: values, labels, 1 for the second class, or the
+  class numbers where there are more than two."""
+  if classes is not None and kind == 'probability' and len(classes) > 2:
+    code = {preprocessing.level(c): i for i, c in enumerate(classes)}
+    return np.array([code[preprocessing.level(v)] for v in y])
   if classes is not None and kind == 'probability':
     return competitions.positive(y, classes)
   return y.to_numpy()
@@ -205,11 +209,15 @@ def check(config, folder: str, metric: str | None = None) -> dict:
       raise UserError(f'{folder} needs test.csv and a sample submission (sample_submission.csv'
                       ') to make a submission')
   # Kaggle's sample names the columns a submission has: the id (the tables' own, or the test
-  # rows' in order where the tables have none) and the prediction, named as Kaggle wants it.
-  if len(sample.columns) != 2 or (t.id and sample.columns[0] != t.id):
+  # rows' in order where the tables have none) and the prediction, named as Kaggle wants it,
+  # or a probability column per class.
+  if len(sample.columns) < 2 or (t.id and sample.columns[0] != t.id):
     raise UserError(f'{task_lib.find_sample(folder) or folder} has columns '
-                    f'{list(sample.columns)}; a submission here has two, the id '
-                    f'{t.id or "(any)"} then the prediction')
+                    f'{list(sample.columns)}; a submission here has the id '
+                    f'{t.id or "(any)"} then the prediction (or a probability per class)')
+  per_class = len(sample.columns) > 2
+  if per_class:
+    competitions.class_columns(sample.columns, _classes(config, folder, image))
   if config.members.scheme not in ('', 'kfold', 'stratified_kfold', 'loo'):
     raise UserError(f'members.scheme={config.members.scheme!r}: out-of-fold predictions need '
                     'folds that validate every row once (kfold, stratified_kfold, loo)')
@@ -222,10 +230,14 @@ def check(config, folder: str, metric: str | None = None) -> dict:
     info['metric'] = 'rmse' if info['task'] == 'regression' else 'accuracy'
     info['metric_follows_loss'] = True
   _, _, kind = competitions._metric(info['metric'])  # pylint: disable=protected-access
-  if kind == 'probability' and info['task'] == 'multiclass':
-    raise UserError(f'metric {info["metric"]} scores the probability of one class; this '
-                    'target has more than two (a column per class is not supported yet): use '
-                    '--metric=accuracy')
+  if per_class and (info['metric'] != 'log_loss' or info['task'] != 'multiclass'):
+    raise UserError(f'the sample submission has a probability column per class, for a '
+                    f'multi-class log loss; metric {info["metric"]} with task_config.loss='
+                    f'{config.task_config.loss} cannot fill them')
+  if kind == 'probability' and info['task'] == 'multiclass' and not per_class:
+    raise UserError(f'metric {info["metric"]} of more than two classes needs a probability '
+                    'column per class, and the sample submission has one prediction column: '
+                    'use --metric=accuracy')
   if kind == 'value' and info['task'] != 'regression':
     raise UserError(f'metric {info["metric"]} scores values; task_config.loss='
                     f'{config.task_config.loss} classifies')
@@ -233,6 +245,17 @@ def check(config, folder: str, metric: str | None = None) -> dict:
     raise UserError(f'metric {info["metric"]} scores classes; task_config.loss='
                     f'{config.task_config.loss} is a regression')
   return info
+
+
+def _classes(config, folder: str, image: bool) -> list:
+  """The target's classes as training will number them: the image folders', or the table's
+  target values."""
+  t = config.task_config.table
+  train_csv = os.path.join(os.path.expanduser(folder), 'train.csv')
+  if image and not os.path.isfile(train_csv):
+    return images.class_names(folder, config.data)
+  values = task_lib.read_csv(train_csv, usecols=[t.target])[t.target]
+  return task_lib.classes_of(config, values) or []
 
 
 def submit(workdir: str, folder: str | None = None, metric: str | None = None,
@@ -317,9 +340,16 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
     return row
 
   path = os.path.join(workdir, 'submission.csv')
-  id_name, predicted_name = sample.columns
-  pd.DataFrame({id_name: sample[id_name].to_numpy(),
-                predicted_name: _values(test_outputs, classes, kind)}).to_csv(path, index=False)
+  id_name, predicted_name = sample.columns[:2]
+  written = {id_name: sample[id_name].to_numpy()}
+  per_class = competitions.class_columns(sample.columns, classes) if (
+      len(sample.columns) > 2) else None
+  if per_class is None:
+    written[predicted_name] = _values(test_outputs, classes, kind)
+  else:        # (an average of probabilities may round past 1 by an ulp)
+    written.update({name: np.clip(test_outputs[:, c], 0.0, 1.0)
+                    for name, c in zip(sample.columns[1:], per_class)})
+  pd.DataFrame(written).to_csv(path, index=False)
   ours = add('ours' + (f' ({_label(values)})' if grid else ''), path,
              None if truth is None else _values(oof[oof_rows], classes, kind))
   for label, score in grid:      # the other values, out of fold

@@ -88,7 +88,7 @@ def csv_columns(path: str) -> list[str]:
     return []
 
 
-def _read_csv(path: str, **options):
+def read_csv(path: str, **options):
   import pandas as pd  # pylint: disable=import-outside-toplevel
   try:
     return pd.read_csv(path, **options)
@@ -182,7 +182,7 @@ def infer_table(config, folder: str) -> list[str]:
   if not t.loss:
     if t.table.target not in train:
       return notes        # read_folder names it
-    y = _read_csv(train_path, usecols=[t.table.target])[t.table.target].dropna()
+    y = read_csv(train_path, usecols=[t.table.target])[t.table.target].dropna()
     distinct = y.nunique()
     numbers = _numeric(y) and not (y.astype(float) == y.astype(float).round()).all()
     if distinct == 2:
@@ -209,7 +209,7 @@ def read_folder(folder: str, target: str, id_column: str = ''):
   path = os.path.join(folder, 'train.csv')
   if not os.path.isfile(path):
     raise UserError(f'data.path={folder} has no train.csv')
-  train = _read_csv(path)
+  train = read_csv(path)
   if target not in train:
     raise UserError(f'task_config.table.target={target!r} is not a column of {path}; it has '
                     f'{", ".join(map(str, train.columns))}')
@@ -235,7 +235,7 @@ def read_folder(folder: str, target: str, id_column: str = ''):
   test = sample = None
   path = os.path.join(folder, 'test.csv')
   if os.path.isfile(path):
-    test = _read_csv(path)
+    test = read_csv(path)
     features = [c for c in train.columns if c != target]
     if list(test.columns) != features:
       missing = [c for c in features if c not in test]
@@ -250,7 +250,7 @@ def read_folder(folder: str, target: str, id_column: str = ''):
                       f'appears more than once in column {id_column!r}')
   path = find_sample(folder)
   if path is not None:
-    sample = _read_csv(path)
+    sample = read_csv(path)
     if not id_column and test is not None and len(sample) != len(test):
       raise UserError(f'{path} has {len(sample)} rows and test.csv {len(test)}: without an '
                       'id column in the tables, the sample submission\'s rows are the test '
