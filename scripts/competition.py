@@ -17,6 +17,8 @@ and test scores beside scikit-learn's baselines on the same folds and the blend
 (projects/tabular/submission.py; with a grid of members.<value>s, each value's out-of-fold
 score, and the best value's folds submitted); --workdir alone makes the submission of a trained run.
 --baselines alone trains scikit-learn's gradient boosting and a linear model on --folds folds.
+The baselines' predictions are cached by the files, folds and settings (a rerun fits nothing);
+--skip_baselines leaves them out of a --workdir report.
 --score prints the metric of one submission against the held-out answers.
 """
 import json
@@ -40,6 +42,8 @@ _METRIC = flags.DEFINE_string('metric', None, "the competition's metric, for a f
 _SCORE = flags.DEFINE_string('score', None, 'a submission CSV to score')
 _BASELINES = flags.DEFINE_bool('baselines', False, "score scikit-learn's baselines")
 _FOLDS = flags.DEFINE_integer('folds', 5, 'folds of --baselines')
+_SKIP_BASELINES = flags.DEFINE_bool('skip_baselines', False, "with --workdir: no scikit-learn "
+                                    'baselines beside our submission (nor the blend)')
 _SEED = flags.DEFINE_integer('seed', 0, 'seed of the test rows (--make) and of the folds')
 flags.mark_flags_as_required(['folder'])
 
@@ -56,8 +60,9 @@ def _print_report(report: dict) -> None:
   fmt = lambda v: '-' if v is None else f'{v:.4f}'  # noqa: E731
   print(f'  {"model":<28} {"out-of-fold":>12} {"test":>8}  submission')
   for row in report['models']:
+    cached = '  (cached: fitted by an earlier run)' if row.get('cached_hit') else ''
     print(f'  {row["model"]:<28} {fmt(row["oof"]):>12} {fmt(row["test"]):>8}  '
-          f'{row["submission"]}')
+          f'{row["submission"]}{cached}')
 
 
 def main(_):
@@ -101,7 +106,8 @@ def main(_):
         print(f'note: the metric is {info["metric"]}, following task_config.loss='
               f'{config.task_config.loss} (--metric names the competition\'s)', flush=True)
       train.train_and_evaluate(config, _WORKDIR.value, start_over=_START_OVER.value)
-    _print_report(submission.submit(_WORKDIR.value, _FOLDER.value, _METRIC.value))
+    _print_report(submission.submit(_WORKDIR.value, _FOLDER.value, _METRIC.value,
+                                    baselines=not _SKIP_BASELINES.value))
 
 
 if __name__ == '__main__':

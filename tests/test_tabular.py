@@ -109,7 +109,9 @@ def test_every_metric_is_scikit_learns():
     competitions._metric('auc')   # pylint: disable=protected-access
 
 
-def test_the_baselines_learn_on_the_same_folds_and_their_submissions_score(made):
+def test_the_baselines_learn_on_the_same_folds_and_their_submissions_score(made, tmp_path,
+                                                                          monkeypatch):
+  monkeypatch.setenv('DLWR_CACHE_DIR', str(tmp_path / 'cache'))
   rows = {name: {r['model']: r for r in competitions.baselines(folder, k=5)}
           for name, (folder, _) in made.items()}
   # Boston: the training mean scores about 9.4 RMSE on the test rows; both models far less.
@@ -121,6 +123,17 @@ def test_the_baselines_learn_on_the_same_folds_and_their_submissions_score(made)
   for name, (folder, _) in made.items():
     for row in rows[name].values():
       assert competitions.score(row['submission'], folder) == row['test']
+  # Fitted once per files, folds and settings: a rerun fits nothing and says so; other
+  # folds fit again.
+  fits = []
+  fit = competitions._fit_baselines  # pylint: disable=protected-access
+  monkeypatch.setattr(competitions, '_fit_baselines', lambda *a: fits.append(1) or fit(*a))
+  folder = made['boston'][0]
+  again = competitions.baselines(folder, k=5)
+  assert not fits and all(r['cached_hit'] for r in again)
+  assert [(r['oof'], r['test']) for r in again] == [
+      (r['oof'], r['test']) for r in rows['boston'].values()]
+  assert not any(r['cached_hit'] for r in competitions.baselines(folder, k=4)) and fits
 
 
 def _mixed_table():
@@ -447,7 +460,11 @@ def test_text_labels_and_three_classes_go_from_folder_to_a_scored_submission(tmp
       for row in rows.values():
         assert set(pd.read_csv(row['submission'])['target']) <= {'benign', 'malignant'}
     else:
-      assert list(rows) == ['ours']           # no baselines for more than two classes yet
+      # Three classes: the baselines' labels are the argmax of their class probabilities.
+      assert rows['hist_gradient_boosting']['oof'] > 0.85 and rows['linear']['oof'] > 0.85
+      assert 'blend' not in rows           # (a blend weighs two columns: not of 3 classes)
+      for row in rows.values():
+        assert set(pd.read_csv(row['submission'])['target']) <= set(frame['target'])
   with pytest.raises(UserError, match='metric rmse scores values'):
     submission.check(config, _class_folder(tmp_path, 'wine2', wine, 'target', 'rmse'))
 

@@ -385,14 +385,19 @@ def _features(train, test, fold_rows, info: dict) -> list:
   return out
 
 
+BASELINE_MODELS = ('hist_gradient_boosting', 'linear')
+
+
 def baselines(folder: str, k: int = 5, seed: int = 0, fold_rows=None, out: str | None = None,
-              oof: dict | None = None, info: dict | None = None) -> list[dict]:
+              oof: dict | None = None, info: dict | None = None,
+              cache: bool = True) -> list[dict]:
   """scikit-learn's gradient boosting and linear model on the competition's k folds (or the
   given (train rows, validation rows) pairs): each one's out-of-fold score and the score of its
   fold-averaged test submission, written to out (default folder/submissions) as <model>.csv.
-  `oof`, if given, receives each model's out-of-fold and test predictions; `info` is
-  competition.json's id, target, metric and task (read from the folder if not given)."""
-  from sklearn import ensemble, linear_model  # pylint: disable=import-outside-toplevel
+  `oof`, if given, receives each model's out-of-fold and test predictions (values, or class
+  probabilities (N, C)); `info` is competition.json's id, target, metric and task (read from
+  the folder if not given). Their predictions are cached (cache_path): a rerun on the same
+  files, folds and settings fits nothing."""
   info = info or describe(folder)
   if not os.path.isfile(os.path.join(folder, 'train.csv')):
     raise UserError(f"scikit-learn's baselines are models of a table's columns; {folder} has "
@@ -406,11 +411,75 @@ def baselines(folder: str, k: int = 5, seed: int = 0, fold_rows=None, out: str |
   regression = info['task'] == 'regression'
   y = train[info['target']].to_numpy()
   classes = None
-  if not regression:                  # fitted on codes 0, 1 (the run's class order)
+  if not regression:                  # fitted on codes 0, 1, ... (the run's class order)
     classes = info.get('classes') or sorted(set(y.tolist()),
                                             key=lambda v: (isinstance(v, str), v))
     codes = {c: i for i, c in enumerate(labels_as_text(classes))}
     y = np.array([codes[v] for v in labels_as_text(y)])
+  fold_rows = fold_rows or folds(y, k, seed, info['task'])
+  out = out or os.path.join(folder, 'submissions')
+  os.makedirs(out, exist_ok=True)
+  path = cache_path(folder, fold_rows, info, seed) if cache else None
+  predictions = _cached(path)
+  hit = predictions is not None
+  if predictions is None:
+    predictions = _fit_baselines(train, test, y, fold_rows, info, seed, len(classes or ()))
+    if path is not None:
+      os.makedirs(os.path.dirname(path), exist_ok=True)
+      np.savez(f'{path}.tmp.npz', **{f'{name}.{part}': value for name, pair in
+                                     predictions.items() for part, value in
+                                     zip(('oof', 'test'), pair)})
+      os.replace(f'{path}.tmp.npz', path)
+  rows = []
+  for name in BASELINE_MODELS:
+    predicted, test_prediction = predictions[name]
+    submission = os.path.join(out, f'{name}.csv')
+    write_submission(submission, sample, test_prediction, kind, classes)
+    if oof is not None:
+      oof[name] = (predicted, test_prediction)
+    rows.append({'model': name, 'oof': float(fn(y, _scored(predicted, kind))),
+                 'test': score_if_solved(submission, folder), 'submission': submission,
+                 'cached_hit': hit})
+  return rows
+
+
+def cache_path(folder: str, fold_rows, info: dict, seed: int) -> str:
+  """Where the baselines' predictions of these files, folds and settings are kept: a hash of
+  train.csv's and test.csv's bytes, the folds' rows, the columns' settings, the seed and
+  scikit-learn's version, under the data cache (DLWR_CACHE_DIR)."""
+  import hashlib  # pylint: disable=import-outside-toplevel
+  import sklearn  # pylint: disable=import-outside-toplevel
+  from library.data import sources  # pylint: disable=import-outside-toplevel
+  digest = hashlib.sha256()
+  for name in ('train.csv', 'test.csv'):
+    with open(os.path.join(folder, name), 'rb') as f:
+      for block in iter(lambda: f.read(1 << 20), b''):
+        digest.update(block)
+  for train_rows, val_rows in fold_rows:
+    digest.update(np.asarray(train_rows, np.int64).tobytes() + b'|' +
+                  np.asarray(val_rows, np.int64).tobytes() + b'/')
+  settings = {key: info.get(key) for key in ('id', 'target', 'task', 'kinds')}
+  settings['classes'] = labels_as_text(info.get('classes') or [])
+  digest.update(json.dumps([settings, seed, sklearn.__version__, BASELINE_MODELS],
+                           sort_keys=True, default=str).encode())
+  return os.path.join(sources.cache_dir(), 'baselines', f'{digest.hexdigest()[:32]}.npz')
+
+
+def _cached(path: str | None) -> dict | None:
+  if path is None or not os.path.exists(path):
+    return None
+  try:
+    with np.load(path) as saved:
+      return {name: (saved[f'{name}.oof'], saved[f'{name}.test']) for name in BASELINE_MODELS}
+  except (OSError, ValueError, KeyError):     # damaged: fitted again, and replaced
+    return None
+
+
+def _fit_baselines(train, test, y, fold_rows, info: dict, seed: int, num_classes: int) -> dict:
+  """{model: (out-of-fold predictions, test predictions averaged over the folds)}: values, or
+  class probabilities (N, C)."""
+  from sklearn import ensemble, linear_model  # pylint: disable=import-outside-toplevel
+  regression = info['task'] == 'regression'
   models = {
       'hist_gradient_boosting': lambda: (ensemble.HistGradientBoostingRegressor(
           random_state=seed) if regression else ensemble.HistGradientBoostingClassifier(
@@ -418,31 +487,34 @@ def baselines(folder: str, k: int = 5, seed: int = 0, fold_rows=None, out: str |
       'linear': lambda: (linear_model.Ridge(alpha=1.0) if regression else
                          linear_model.LogisticRegression(max_iter=5000)),
   }
-  fold_rows = fold_rows or folds(y, k, seed, info['task'])
-  out = out or os.path.join(folder, 'submissions')
-  os.makedirs(out, exist_ok=True)
-  rows = []
+  shape = (lambda n: (n,)) if regression else (lambda n: (n, num_classes))  # noqa: E731
   features = _features(train, test, fold_rows, info)     # once per fold, for both models
-  for name, build in models.items():
-    predicted = np.zeros(len(y))
-    test_prediction = np.zeros(len(test))
+  out = {}
+  for name in BASELINE_MODELS:
+    predicted, test_prediction = np.zeros(shape(len(y))), np.zeros(shape(len(test)))
     for (train_idx, val_idx), (x, x_test) in zip(fold_rows, features):
-      model = build().fit(x[train_idx], y[train_idx])
+      model = models[name]().fit(x[train_idx], y[train_idx])
       if regression:
         predicted[val_idx] = model.predict(x[val_idx])
         test_prediction += model.predict(x_test) / len(fold_rows)
-      else:
-        predicted[val_idx] = model.predict_proba(x[val_idx])[:, 1]
-        test_prediction += model.predict_proba(x_test)[:, 1] / len(fold_rows)
-    path = os.path.join(out, f'{name}.csv')
-    write_submission(path, sample[sample.columns[0]], sample.columns[1], test_prediction, kind,
-                     classes)
-    if oof is not None:
-      oof[name] = (predicted, test_prediction)
-    submitted = as_submitted(predicted, kind)
-    rows.append({'model': name, 'oof': float(fn(y, submitted)),
-                 'test': score_if_solved(path, folder), 'submission': path})
-  return rows
+      else:          # (a fold without some class: its column stays 0)
+        predicted[np.ix_(val_idx, model.classes_)] = model.predict_proba(x[val_idx])
+        test_prediction[:, model.classes_] += model.predict_proba(x_test) / len(fold_rows)
+    if num_classes == 2:       # the probability of class 1, as a submission holds it
+      predicted, test_prediction = predicted[:, 1], test_prediction[:, 1]
+    out[name] = (predicted, test_prediction)
+  return out
+
+
+def _scored(prediction, kind: str):
+  """Predictions as the metric scores them: values; probabilities of class 1 (binary) or a
+  column per class; class numbers (labels)."""
+  prediction = np.asarray(prediction, np.float64)
+  if prediction.ndim == 2 and prediction.shape[1] == 2:
+    prediction = prediction[:, 1]
+  if prediction.ndim == 2:
+    return prediction.argmax(axis=1) if kind == 'label' else prediction
+  return as_submitted(prediction, kind)
 
 
 def as_submitted(prediction, kind: str):
@@ -454,14 +526,22 @@ def as_submitted(prediction, kind: str):
   return np.clip(prediction, 0.0, 1.0) if kind == 'probability' else prediction
 
 
-def write_submission(path: str, ids, target: str, prediction, kind: str,
-                     classes=None) -> None:
-  """Values or probabilities as they are; labels as the class names (`classes`, by code)."""
+def write_submission(path: str, sample, prediction, kind: str, classes=None) -> None:
+  """A submission with `sample`'s columns and ids: values or probabilities as they are, labels
+  as the class names (`classes`, by code); class probabilities (N, C) a column each where the
+  sample has one per class, else the labels they choose or the second class's probability."""
   import pandas as pd  # pylint: disable=import-outside-toplevel
-  column = as_submitted(prediction, kind)
-  if kind == 'label' and classes is not None:
-    column = np.asarray(classes, dtype=object)[column]
-  pd.DataFrame({ids.name: ids.to_numpy(), target: column}).to_csv(path, index=False)
+  written = {sample.columns[0]: sample[sample.columns[0]].to_numpy()}
+  per_class = class_columns(sample.columns, classes) if len(sample.columns) > 2 else None
+  if per_class is not None:
+    p = np.clip(np.asarray(prediction, np.float64), 0.0, 1.0)
+    written.update({name: p[:, c] for name, c in zip(sample.columns[1:], per_class)})
+  else:
+    column = _scored(prediction, kind)
+    if kind == 'label' and classes is not None:
+      column = np.asarray(classes, dtype=object)[column]
+    written[sample.columns[1]] = column
+  pd.DataFrame(written).to_csv(path, index=False)
 
 
 def score_if_solved(submission: str, folder: str) -> float | None:

@@ -340,28 +340,26 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
     return row
 
   path = os.path.join(workdir, 'submission.csv')
-  id_name, predicted_name = sample.columns[:2]
-  written = {id_name: sample[id_name].to_numpy()}
-  per_class = competitions.class_columns(sample.columns, classes) if (
-      len(sample.columns) > 2) else None
-  if per_class is None:
-    written[predicted_name] = _values(test_outputs, classes, kind)
-  else:        # (an average of probabilities may round past 1 by an ulp)
-    written.update({name: np.clip(test_outputs[:, c], 0.0, 1.0)
-                    for name, c in zip(sample.columns[1:], per_class)})
-  pd.DataFrame(written).to_csv(path, index=False)
+  # (values, the sigmoid's probability of class 1, or a probability per class)
+  competitions.write_submission(
+      path, sample, test_outputs[:, 0] if test_outputs.shape[1] == 1 else test_outputs, kind,
+      classes)
   ours = add('ours' + (f' ({_label(values)})' if grid else ''), path,
              None if truth is None else _values(oof[oof_rows], classes, kind))
   for label, score in grid:      # the other values, out of fold
     if label != _label(values):
       report['models'].append({'model': f'ours ({label})', 'oof': score, 'test': None,
                                'submission': ''})
-  # (scikit-learn's baselines are models of a table's columns, not of images)
-  if baselines and fold_rows is not None and info['task'] != 'multiclass' and not image:
-    predictions = {}
+  # (scikit-learn's baselines are models of a table's columns, pixels included, not of image
+  # files)
+  table = os.path.isfile(os.path.join(os.path.expanduser(folder), 'train.csv'))
+  predictions = {}
+  if baselines and fold_rows is not None and table:
     out = os.path.join(workdir, 'submissions')
     report['models'] += competitions.baselines(folder, fold_rows=fold_rows, out=out,
                                                oof=predictions, info=info)
+  if predictions and info['task'] != 'multiclass':      # a blend of two columns
+    out = os.path.join(workdir, 'submissions')
     boost = next(r for r in report['models'] if r['model'] == 'hist_gradient_boosting')
     boost_oof, boost_test = predictions['hist_gradient_boosting']
     # Blended on probabilities of the positive class (or values); labels scored as codes.
@@ -372,8 +370,8 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
     better = (lambda a, b: a > b) if higher else (lambda a, b: a < b)  # noqa: E731
     if better(value, ours['oof']) and better(value, boost['oof']):
       path = os.path.join(out, 'blend.csv')
-      competitions.write_submission(path, sample[id_name], predicted_name,
-                                    w * test_outputs[:, 0] + (1 - w) * boost_test, kind, classes)
+      competitions.write_submission(path, sample, w * test_outputs[:, 0] + (1 - w) * boost_test,
+                                    kind, classes)
       column = competitions.as_submitted(w * oof[oof_rows, 0] + (1 - w) * boost_oof[oof_rows],
                                          kind)
       add(f'blend ({w:.2f} ours)', path,
