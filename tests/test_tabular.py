@@ -765,6 +765,8 @@ def test_digit_recognizer_as_kaggle_ships_it_in_one_command(tmp_path):
                     '--config.model.kwargs.dense=(16,)')
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "ids: the sample submission's rows" in proc.stdout, proc.stdout
+  # Minutes of convnets: a bar of the steps done, with its estimate of the time left.
+  assert re.search(r'\b(\d+)/\1 \[\d\d:\d\d<00:00', proc.stderr), proc.stderr[-2000:]
   sub = pd.read_csv(tmp_path / 'run' / 'submission.csv')
   assert list(sub.columns) == ['ImageId', 'Label']
   np.testing.assert_array_equal(sub['ImageId'], np.arange(1, len(truth) + 1))
