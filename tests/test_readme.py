@@ -130,7 +130,7 @@ RUNS = {
         'sweep.md'),
     'python -m scripts.competition --config=configs/tabular/competition.py:table '
     '--folder=/tmp/titanic --workdir=/tmp/titanic_run': (
-        'python -c "from tests.test_tabular import make_titanic; make_titanic(\'{tmp}/titanic\')"'
+        'python -m scripts.competition --make=titanic_like --folder={tmp}/titanic'
         ' && python -m scripts.competition --config=configs/tabular/competition.py:table,smoke '
         '--folder={tmp}/titanic --workdir={tmp}/titanic_run', "target 'Survived'"),
     'python -m scripts.competition --make=boston --folder=/tmp/boston': (

@@ -18,7 +18,7 @@ def made(tmp_path_factory):
   root = tmp_path_factory.mktemp('competitions')
   return {name: (str(root / name), competitions.make(name, str(root / name)))
           for name in competitions.COMPETITIONS
-          if name not in competitions.IMAGE_COMPETITIONS + competitions.PIXEL_COMPETITIONS}
+          if name in competitions.TABLES}
 
 
 @pytest.fixture(scope='module')
@@ -649,32 +649,9 @@ def test_the_cats_dogs_recipe_submits_kaggles_probabilities_of_a_dog(tmp_path):
     images.class_names(str(folder), config.data)
 
 
-def _titanic_like(n=400, seed=0):
-  """Kaggle's Titanic train.csv layout, made up: free-text names, near-unique tickets and
-  cabins (mostly missing), few-valued strings and integers."""
-  rng = np.random.default_rng(seed)
-  last = np.array(['Smith', 'Brown', 'Kelly', 'Olsen', 'Moran', 'Dean', 'Ali', 'Berg'])
-  first = np.array(['John', 'Mary', 'Anna', 'Owen', 'Ida', 'Karl', 'Lena', 'Amir', 'Rose'])
-  sex = rng.choice(['male', 'female'], n)
-  pclass = rng.integers(1, 4, n)
-  names = [f'{rng.choice(last)}, {"Mr." if s == "male" else "Mrs."} {rng.choice(first)} '
-           f'{rng.choice(first)}' for s in sex]
-  cabins = np.where(rng.random(n) < 0.25, [f'{rng.choice(list("ABCDE"))}{i}' for i in
-                                           range(n)], None)
-  survived = ((sex == 'female') ^ (rng.random(n) < 0.2)).astype(int)
-  return pd.DataFrame({
-      'PassengerId': np.arange(1, n + 1), 'Survived': survived, 'Pclass': pclass,
-      'Name': names, 'Sex': sex, 'Age': np.round(rng.uniform(1, 70, n)),
-      'SibSp': rng.integers(0, 4, n), 'Parch': rng.integers(0, 3, n),
-      'Ticket': [f'A/5 {rng.integers(10**4, 10**6)}' if rng.random() < 0.3 else
-                 str(rng.integers(10**4, 10**6)) for _ in range(n)],
-      'Fare': np.round(rng.lognormal(3, 1, n), 2), 'Cabin': cabins,
-      'Embarked': rng.choice(['S', 'C', 'Q'], n)})
-
-
 def test_names_tickets_and_cabins_are_not_features_unless_kept_and_integers_are_numbers():
   from projects.tabular import preprocessing  # pylint: disable=import-outside-toplevel
-  frame = _titanic_like()
+  frame = competitions.titanic_like(400)
   kinds = preprocessing.column_kinds(frame, 'Survived', 'PassengerId')
   assert sorted(kinds['dropped']) == ['Cabin', 'Name', 'Ticket']
   assert 'free text' in kinds['dropped']['Name'] and 'near-unique' in kinds['dropped']['Ticket']
@@ -688,7 +665,8 @@ def test_names_tickets_and_cabins_are_not_features_unless_kept_and_integers_are_
   assert not {'Name', 'Ticket', 'Cabin'} & set(spec['columns'])
   # A table to predict need not have the dropped columns.
   out = preprocessing.transform(spec, frame.drop(columns=['Name', 'Ticket', 'Cabin']))
-  assert out['numeric'].shape == (len(frame), 5 + 0) and out['categorical'].shape[1] == 2
+  # (5 numbers and Age's missing-value indicator)
+  assert out['numeric'].shape == (len(frame), 5 + 1) and out['categorical'].shape[1] == 2
   for setting in ('drop', 'keep', 'categorical'):
     with pytest.raises(UserError, match=f"task_config.table.{setting} names 'Nme'"):
       preprocessing.column_kinds(frame, 'Survived', 'PassengerId', **{setting: ('Nme',)})
@@ -716,24 +694,17 @@ def _one_command(folder, workdir, *extra):
   return proc.stdout
 
 
-def make_titanic(folder, seed: int = 1) -> np.ndarray:
-  """A made-up Titanic in Kaggle's layout (train.csv, test.csv, gender_submission.csv) at
-  `folder`; the test rows' answers (README's command runs on it in the docs test)."""
-  frame = _titanic_like(600, seed=seed)
-  train, test = frame.iloc[:450], frame.iloc[450:]
-  sample = pd.DataFrame({'PassengerId': test['PassengerId'],
-                         'Survived': (test['Sex'] == 'female').astype(int)})
-  _kaggle_folder(folder, train, test.drop(columns=['Survived']), 'gender_submission.csv',
-                 sample)
-  return test['Survived'].to_numpy()
-
-
 def test_titanic_as_kaggle_ships_it_in_one_command(tmp_path):
   """train.csv, test.csv and gender_submission.csv, nothing named: the target is the column
   test.csv lacks, the id the sample's, the loss binary, the metric accuracy; names, tickets
   and cabins are left out with a note; the submission beats the majority class."""
   folder = str(tmp_path / 'titanic')
-  truth = make_titanic(folder)
+  info = competitions.make('titanic_like', folder)
+  assert (info['train_rows'], info['test_rows']) == (891, 418)      # Kaggle's
+  truth = pd.read_csv(os.path.join(folder, 'solution.csv'))['Survived'].to_numpy()
+  for ours in ('solution.csv', 'competition.json'):     # what Kaggle does not ship
+    os.remove(os.path.join(folder, ours))
+  assert sorted(os.listdir(folder)) == ['gender_submission.csv', 'test.csv', 'train.csv']
   test = pd.read_csv(os.path.join(folder, 'test.csv'))
   out = _one_command(folder, tmp_path / 'run')
   assert "target 'Survived', id 'PassengerId', loss binary_crossentropy" in out, out

