@@ -130,9 +130,11 @@ RUNS = {
         'sweep.md'),
     'python -m scripts.competition --config=configs/tabular/competition.py:table '
     '--folder=/tmp/titanic --workdir=/tmp/titanic_run': (
-        'python -m scripts.competition --make=titanic_like --folder={tmp}/titanic'
-        ' && python -m scripts.competition --config=configs/tabular/competition.py:table,smoke '
+        'python -m scripts.competition --config=configs/tabular/competition.py:table,smoke '
         '--folder={tmp}/titanic --workdir={tmp}/titanic_run', "target 'Survived'"),
+    'python -m scripts.competition --make=titanic_like --folder=/tmp/titanic': (
+        'python -m scripts.competition --make=titanic_like --folder={tmp}/titanic',
+        '"train_rows": 891'),
     'python -m scripts.competition --make=boston --folder=/tmp/boston': (
         'python -m scripts.competition --make=boston --folder={tmp}/boston', '"train_rows": 405'),
     'python -m scripts.competition --config=configs/tabular/competition.py:boston '
