@@ -18,11 +18,13 @@ Order of a run (and of a resume, which is the same command run again):
    results.json (with why training stopped and which step's state its numbers are) and
    history.png.
 """
+import dataclasses
 import json
 import math
 import os
 import signal
 import time
+from typing import Any
 
 import jax
 import numpy as np
@@ -388,351 +390,465 @@ def _write_finish_files(workdir: str, lay, history: dict, durations: dict,
     members_lib.write_history(workdir, history, durations)
 
 
+@dataclasses.dataclass(eq=False)
+class _Run:
+  """What the phases of one run share: the set-up, the checkpoints, the callbacks, and the
+  loop's running state (the state being trained, its best so far, what was dispatched and not
+  yet read, the records). One object instead of closures over locals: each phase below reads
+  top to bottom."""
+  config: Any
+  workdir: str
+  s: dict                              # setup(): mesh, task, feed, durations, members, ...
+  ckpt: checkpoints.Checkpointer
+  callbacks: dict                      # Keras' callbacks by name
+  member_best: Any                     # members_lib.BestMembers (members.keep_best) or None
+  keeps_best: bool                     # a best state is kept (and checkpointed) beside state
+  lock: Any
+  run_start: float
+  state: Any = None
+  best_state: Any = None
+  start_step: int = 0
+  step: int = 0
+  stopped_early: bool = False
+  saved_running: dict | None = None
+  # Members: each split's history (every evaluation's values per member) and last values.
+  history: dict = dataclasses.field(default_factory=lambda: {'train': {}, 'validation': {}})
+  final: dict = dataclasses.field(default_factory=dict)
+  # The loop's: set by _start_loop.
+  k: int = 1                           # steps per dispatch
+  writer: Any = None
+  running: Any = None                  # _TrainMetrics since the last log line
+  progress: Any = None
+  timing: dict = dataclasses.field(default_factory=lambda: {
+      'first_chunk_s': None, 'first_done': None, 'first_steps': 0, 'eval_s': 0.0,
+      'ckpt_s': 0.0, 'loop_start': None, 'loop_end': None})
+  last_good: int | None = None         # the step of the last checkpoint saved
+  latest_val: dict = dataclasses.field(default_factory=dict)   # for checkpoint.best_metric
+  last_train: dict = dataclasses.field(default_factory=dict)   # for the callbacks' logs
+  shown: dict = dataclasses.field(default_factory=dict)        # the progress bar's
+  pending: tuple | None = None         # (first step, metrics) of the chunk not yet read
+  pending_val: tuple | None = None     # (step, sums) of the validation not yet read
+  final_val: dict | None = None        # the validation of the last step, if read
+
+  main = property(lambda self: parallel.is_main_process())
+  task = property(lambda self: self.s['task'])
+  feed = property(lambda self: self.s['feed'])
+  d = property(lambda self: self.s['durations'])
+  lay = property(lambda self: self.s['members'])
+  early = property(lambda self: self.callbacks.get('early_stopping'))
+
+  def epoch_of(self, step):
+    spe = self.d['steps_per_epoch']
+    return step / spe if spe else None
+
+  def log(self, step, split, values):
+    """One record (the mean over members, if any); members' own values go to history."""
+    if self.lay is not None:
+      for name, v in values.items():
+        self.history[split].setdefault(name, []).append(np.asarray(v).tolist())
+      self.history.setdefault('steps', {}).setdefault(split, []).append(int(step))
+      self.final[split] = values
+    self.writer.write(step, split, _mean_over_members(values), self.epoch_of(step))
+
+  def show(self, values: dict, prefix: str = '') -> None:
+    self.shown.update({f'{prefix}{n}': v for n, v in values.items()
+                       if n in ('loss', 'accuracy', 'mae')})
+    self.progress.set_postfix({n: f'{v:.4f}' for n, v in self.shown.items()}, refresh=False)
+
+  def absorb(self) -> None:
+    """Reads the dispatched chunk's metrics: NaN guard, running means, progress, log lines."""
+    (first_step, metrics), self.pending = self.pending, None
+    metrics = jax.device_get(metrics)
+    if self.lay is not None:
+      metrics = {n: np.asarray(v)[:, :self.lay.size] for n, v in metrics.items()}
+    bad = _check_finite(metrics, first_step)
+    if bad is not None:
+      what, at = bad
+      when = f' (epoch {self.epoch_of(at):.2f})' if self.d['steps_per_epoch'] else ''
+      kept = (f'The last good checkpoint ({self.last_good}) is kept in {self.ckpt.directory}'
+              if self.last_good is not None else 'No checkpoint was saved before it')
+      raise TrainingDiverged(f'{what} at step {at}{when}; stopped. {kept}')
+    self.running.add(metrics)
+    num = len(next(iter(metrics.values())))
+    self.last_train.update({n: float(np.mean(v[-1])) for n, v in metrics.items()})
+    end = first_step + num
+    self.progress.update(num)
+    self.show(_mean_over_members(self.running.means()))
+    if end % self.d['log_every'] == 0 or end == self.d['total']:
+      record = self.running.pop()
+      self.log(end, 'train', record)
+      self.last_train.update({f'train.{n}': v for n, v in _mean_over_members(record).items()})
+
+  def finish_validation(self) -> dict:
+    """Reads the dispatched validation sums: the record, the monitors, the progress bar."""
+    (at, sums), self.pending_val = self.pending_val, None
+    eval_start = time.perf_counter()
+    val_members = self.feed.means(sums)
+    self.timing['eval_s'] += time.perf_counter() - eval_start
+    val = _mean_over_members(val_members)
+    self.final_val = val if at == self.d['total'] else None
+    self.latest_val.clear()
+    self.latest_val.update({f'validation.{n}': v for n, v in val.items()})
+    self.log(at, 'validation', val_members)
+    self.show(val, 'val_')
+    return val
+
+  def read_all(self) -> dict | None:
+    """Reads whatever was dispatched and not yet read; the validation's values, if any."""
+    if self.pending is not None:
+      self.absorb()
+    return self.finish_validation() if self.pending_val is not None else None
+
+  def save(self, step) -> None:
+    meta = {'step': step, 'epoch': self.epoch_of(step), 'seed': self.config.seed,
+            'callbacks': {name: cb.state() for name, cb in self.callbacks.items()},
+            'train_running': self.running.state()}
+    if self.lay is not None:
+      meta['member_history'] = self.history
+    if self.member_best is not None:
+      meta['member_best'] = self.member_best.state()
+    spe = self.d['steps_per_epoch']
+    if spe:
+      meta['data_position'] = {'epoch': step // spe, 'batch': step % spe}
+    save_start = time.perf_counter()
+    self.lock.check()
+    self.ckpt.save(step, self.state, meta, metrics=dict(self.latest_val) or None,
+                   best_state=self.best_state if self.keeps_best else None)
+    self.timing['ckpt_s'] += time.perf_counter() - save_start
+    self.last_good = step
+    self.latest_val.clear()
+
+  def at_evaluation(self, step, val) -> None:
+    """Keras' callbacks and the members' bests at this evaluation (sets stopped_early)."""
+    if self.callbacks:
+      self.stopped_early = self._run_callbacks(step, val)
+    if self.member_best is not None and val is not None:
+      self.best_state = self.member_best.update(step, self.final['validation'], self.state,
+                                                self.best_state)
+
+  def _run_callbacks(self, step, val) -> bool:
+    """Keras' callbacks at this evaluation; True when training should stop."""
+    logs = {f'validation.{n}': v for n, v in (val or {}).items()}
+    logs.update({n: v for n, v in self.last_train.items() if n.startswith('train.')})
+    index = math.ceil(step / self.d['eval_every']) - 1      # Keras' 0-based epoch
+    stop = False
+    if self.early is not None:
+      decision = self.early.on_evaluation(index, step, logs)
+      if decision['snapshot']:
+        self.best_state = _copy_state(self.state)
+      stop = decision['stop']
+    if 'reduce_lr' in self.callbacks:
+      if 'learning_rate' not in self.last_train:
+        raise UserError(f'callbacks.reduce_lr: task={self.config.task!r} reports no '
+                        'learning_rate')
+      now = self.last_train['learning_rate']
+      new_lr = self.callbacks['reduce_lr'].on_evaluation(index, step, logs, now)
+      if new_lr is not None:
+        scale = float(jax.device_get(optimizers.lr_scale(self.state)).ravel()[0])
+        self.state = optimizers.with_hyperparameter(self.state, 'lr_scale',
+                                                    scale * new_lr / now)
+        if self.main:
+          self.progress.write(f'step {step}: ReduceLROnPlateau reduced the learning rate to '
+                              f'{new_lr:.3g}')
+    return stop
+
+  def artifacts(self, step) -> None:
+    """The task's pictures and samples of this evaluation, written (the main process)."""
+    jax.block_until_ready(self.state)  # (the pictures need it: the chunk's time is not theirs)
+    start = time.perf_counter()
+    produced = artifacts_of(self.task, self.state, step,
+                            None if self.lay is None else self.lay.size)
+    if self.main:
+      writers.write_artifacts(self.workdir, step, produced)
+    self.timing['eval_s'] += time.perf_counter() - start
+
+  def close(self) -> None:
+    for closable in (self.progress, self.writer, self.ckpt):
+      if closable is not None:
+        closable.close()
+
+
 def _train_and_evaluate(config, workdir, arrays, devices, start_over, run_start, lock):
-  main = parallel.is_main_process()
+  """The run's phases: open it (set up, restore, or find it finished), write its files, train
+  in chunks, finish (best weights, final evaluations, results)."""
+  run = _open_run(config, workdir, arrays, devices, start_over, run_start, lock)
+  try:
+    finished = _restore(run)
+    if finished is not None:
+      return finished, run.state, run.s
+    if run.main:
+      _write_run_files(run)
+    _start_loop(run)
+    _train_chunks(run)
+    return _finish(run), run.state, run.s
+  finally:
+    run.close()
+
+
+def _open_run(config, workdir, arrays, devices, start_over, run_start, lock) -> _Run:
+  """Set up (bad input fails here, before anything is written), check the monitors and
+  callbacks against the task, prepare the workdir, open its checkpoints."""
   workdirs.check_config(workdir, config, start_over)
   set_compilation_cache(config.compilation_cache_dir)
-  s = setup(config, arrays, devices)   # bad input fails here, before anything is written
-  mesh, task, feed, d, lay = s['mesh'], s['task'], s['feed'], s['durations'], s['members']
-  state = s['state']
-  splits = set(feed.splits)
-  _check_monitors(config, splits, task, state, s['example'], lay is not None)
-  has_validation = 'validation' in splits and task.eval_step is not None
+  s = setup(config, arrays, devices)
+  task, lay = s['task'], s['members']
+  _check_monitors(config, set(s['feed'].splits), task, s['state'], s['example'],
+                  lay is not None)
   callbacks = callbacks_lib.from_config(config.callbacks, constant_rate=(
       config.optimizer.schedule == 'constant' and not config.optimizer.warmup_steps))
-  if 'reduce_lr' in callbacks and optimizers.lr_scale(state) is None:
+  if 'reduce_lr' in callbacks and optimizers.lr_scale(s['state']) is None:
     raise UserError(f'callbacks.reduce_lr: the state of task={config.task!r} holds no '
                     'learning-rate scale (library.optimizers.make_optimizer adds one)')
   workdirs.prepare(workdir, start_over)
-
   ckpt = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'), config.checkpoint.keep,
                                   config.checkpoint.best_metric, config.checkpoint.best_mode,
                                   async_save=config.checkpoint.async_save)
   early = callbacks.get('early_stopping')
   # Members keeping each one's best evaluation (members.keep_best) hold a stacked best state.
-  member_best = members_lib.BestMembers(config, feed.padded) if (
+  member_best = members_lib.BestMembers(config, s['feed'].padded) if (
       lay is not None and config.members.keep_best) else None
   keeps_best = (early is not None and early.restore_best_weights) or member_best is not None
-  try:
-    restored = ckpt.restore(checkpoints.abstract(state), with_best_state=keeps_best,
-                            members=lay.size if lay is not None else None)
-  except BaseException:   # closed before the error exits: orbax's cleanup thread must not
-    ckpt.close()          # outlive the interpreter ("cannot schedule new futures")
-    raise
-  best_state, history, saved_running = None, {'train': {}, 'validation': {}}, None
-  final = {}    # members: each split's last values (results.json's rows)
+  return _Run(config, workdir, s, ckpt, callbacks, member_best, keeps_best, lock, run_start,
+              state=s['state'])
+
+
+def _restore(run: _Run) -> dict | None:
+  """The latest readable checkpoint, if any: the state (and best state), the callbacks'
+  counters, the members' history. A run found finished returns its results.json as it was
+  (completing pictures a kill left unwritten); else None."""
+  lay = run.lay
+  restored = run.ckpt.restore(checkpoints.abstract(run.state), with_best_state=run.keeps_best,
+                              members=lay.size if lay is not None else None)
   if restored is not None:
-    state, meta, best_state = restored
-    for name, cb in callbacks.items():
+    run.state, meta, run.best_state = restored
+    for name, cb in run.callbacks.items():
       if name in (meta.get('callbacks') or {}):
         cb.load(meta['callbacks'][name])
-    history = meta.get('member_history') or history
-    saved_running = meta.get('train_running')
-    if lay is not None and history['train']:   # the last train record: results' train means
-      final['train'] = {n: np.asarray(v[-1]) for n, v in history['train'].items()}
-    if member_best is not None:
-      member_best.load(meta.get('member_best'), lay.size)
-    if main:
-      print(f'resuming from the checkpoint at step {meta["step"]} in {workdir}', flush=True)
-  start_step = int(np.ravel(jax.device_get(state.step)).max())
-  stopped_early = early is not None and early.stopped_step is not None
-  results_path = os.path.join(workdir, 'results.json')
-  if restored is not None and (start_step >= d['total'] or stopped_early) and os.path.exists(
-      results_path):
-    ckpt.close()
-    with open(results_path) as f:
-      results = json.load(f)
-    if main:
-      print(f'{workdir} holds this run finished at step {start_step}: nothing to train, '
-            'results.json is as it was (--start_over trains it again)', flush=True)
-      # Killed after results.json, before its pictures: they are completed from the records.
-      _write_finish_files(workdir, lay, history, d, only_missing=True)
-    if keeps_best and best_state is not None:
-      state = best_state
-    return results, state, s
-  if main:
-    writers.write_json_atomic(os.path.join(workdir, 'config.json'),
-                              json.loads(config_lib.to_json(config)))
-    datasets = s['datasets']
-    if datasets is not None and lay is None:
-      writers.write_json_atomic(os.path.join(workdir, 'data_spec.json'), {
-          'input_shape': datasets.raw_input_shape, 'input_range': datasets.raw_input_range,
-          'input_profile': datasets.raw_input_profile,
-          'splits': {k: datasets.size(k) for k in datasets.splits}})
-      if datasets.stats is not None:
-        np.savez(os.path.join(workdir, 'preprocessing.npz'), **datasets.stats)
-    if datasets is not None and datasets.preprocessing is not None:   # members: one each
-      writers.write_json_atomic(os.path.join(workdir, 'preprocessing.json'),
-                                datasets.preprocessing)
-    summary = task.summary(s['example']) if task.summary is not None else ''
-    with open(os.path.join(workdir, 'summary.txt'), 'w') as f:
-      f.write(summary)
-    # A long table (hundreds of embeddings, a deep base) is summed up a line per layer kind.
-    shown = summary if summary.count('\n') <= SUMMARY_LINES else layer_kinds(
-        task.params(state), os.path.join(workdir, 'summary.txt'), feed.padded if lay else 1)
-    print(shown, flush=True)
-    num_params = sum(x.size for x in jax.tree.leaves(task.params(state)))
-    if lay is not None:
-      num_params //= feed.padded
-      where = (f'{lay.size} members ({config.members.scheme or "values"}), ' +
-               (f'{d["steps_per_epoch"]} steps per epoch, ' if d['steps_per_epoch'] else
-                'no dataset, '))
-    elif datasets is not None:
-      where = (f'{datasets.size("train"):,} training examples, '
-               f'{d["steps_per_epoch"]} steps per epoch, ')
+    run.history = meta.get('member_history') or run.history
+    run.saved_running = meta.get('train_running')
+    if lay is not None and run.history['train']:   # the last train record: results' means
+      run.final['train'] = {n: np.asarray(v[-1]) for n, v in run.history['train'].items()}
+    if run.member_best is not None:
+      run.member_best.load(meta.get('member_best'), lay.size)
+    if run.main:
+      print(f'resuming from the checkpoint at step {meta["step"]} in {run.workdir}', flush=True)
+  run.start_step = run.step = int(np.ravel(jax.device_get(run.state.step)).max())
+  run.stopped_early = run.early is not None and run.early.stopped_step is not None
+  results_path = os.path.join(run.workdir, 'results.json')
+  if restored is None or not (run.start_step >= run.d['total'] or run.stopped_early) or (
+      not os.path.exists(results_path)):
+    return None
+  with open(results_path) as f:
+    results = json.load(f)
+  if run.main:
+    print(f'{run.workdir} holds this run finished at step {run.start_step}: nothing to train, '
+          'results.json is as it was (--start_over trains it again)', flush=True)
+    # Killed after results.json, before its pictures: they are completed from the records.
+    _write_finish_files(run.workdir, lay, run.history, run.d, only_missing=True)
+  if run.keeps_best and run.best_state is not None:
+    run.state = run.best_state
+  return results
+
+
+def _write_run_files(run: _Run) -> None:
+  """config.json, the data's spec and fitted preprocessing, summary.txt; the summary and the
+  run's size printed."""
+  workdir, datasets, lay = run.workdir, run.s['datasets'], run.lay
+  writers.write_json_atomic(os.path.join(workdir, 'config.json'),
+                            json.loads(config_lib.to_json(run.config)))
+  if datasets is not None and lay is None:
+    writers.write_json_atomic(os.path.join(workdir, 'data_spec.json'), {
+        'input_shape': datasets.raw_input_shape, 'input_range': datasets.raw_input_range,
+        'input_profile': datasets.raw_input_profile,
+        'splits': {k: datasets.size(k) for k in datasets.splits}})
+    if datasets.stats is not None:
+      np.savez(os.path.join(workdir, 'preprocessing.npz'), **datasets.stats)
+  if datasets is not None and datasets.preprocessing is not None:   # members: one each
+    writers.write_json_atomic(os.path.join(workdir, 'preprocessing.json'),
+                              datasets.preprocessing)
+  task = run.task
+  summary = task.summary(run.s['example']) if task.summary is not None else ''
+  with open(os.path.join(workdir, 'summary.txt'), 'w') as f:
+    f.write(summary)
+  stacked = run.feed.padded if lay else 1
+  # A long table (hundreds of embeddings, a deep base) is summed up a line per layer kind.
+  shown = summary if summary.count('\n') <= SUMMARY_LINES else layer_kinds(
+      task.params(run.state), os.path.join(workdir, 'summary.txt'), stacked)
+  print(shown, flush=True)
+  num_params = sum(x.size for x in jax.tree.leaves(task.params(run.state))) // stacked
+  spe, mesh = run.d['steps_per_epoch'], run.s['mesh']
+  if lay is not None:
+    where = (f'{lay.size} members ({run.config.members.scheme or "values"}), ' +
+             (f'{spe} steps per epoch, ' if spe else 'no dataset, '))
+  elif datasets is not None:
+    where = f'{datasets.size("train"):,} training examples, {spe} steps per epoch, '
+  else:
+    where = 'no dataset, '
+  on = ('; data on ' + ('device' if run.s['on_device'] else 'host')
+        if datasets is not None and lay is None else '')
+  print(f'{num_params:,} parameters; {where}{run.d["total"]} steps; {mesh.size} '
+        f'{_backend(mesh)} device(s){on}', flush=True)
+
+
+def _start_loop(run: _Run) -> None:
+  """The loop's steps per dispatch, its writer, running means and progress bar."""
+  config = run.config
+  run.k = config.steps_per_dispatch[_backend(run.s['mesh'])]
+  if run.lay is not None:    # bounded indices per dispatch (leave-one-out on thousands of rows)
+    run.k = max(1, min(run.k, members_lib.MAX_INDICES_PER_DISPATCH // (
+        run.feed.padded * config.batch_size)))
+  run.writer = writers.MetricWriter(run.workdir, enabled=run.main)
+  run.running = _TrainMetrics()
+  run.running.load(run.saved_running)
+  run.progress = tqdm.tqdm(total=run.d['total'], initial=run.start_step, unit='step',
+                           dynamic_ncols=True, disable=not (run.main and config.progress_bar),
+                           mininterval=0.5)
+  saved = run.ckpt.all_steps()
+  run.last_good = saved[-1] if saved else None
+
+
+def _train_chunks(run: _Run) -> None:
+  """Chunks of K steps to the end (or early stopping), each chunk's metrics read after the
+  next one is dispatched; at each evaluation the validation, callbacks and artifacts; at each
+  checkpoint a save; SIGTERM/SIGINT save and raise Interrupted."""
+  d, feed, timing = run.d, run.feed, run.timing
+  has_validation = 'validation' in feed.splits and run.task.eval_step is not None
+  timing['loop_start'] = time.perf_counter()
+  with _SignalFlag() as stop:
+    while run.step < d['total'] and not run.stopped_early:
+      start, end = run.step, _chunk_end(run.step, run.k, d)
+      run.state, metrics = feed.chunk(run.state, *feed.args(start, end))
+      run.read_all()     # the previous chunk's metrics and validation, while this one runs
+      run.pending, run.step = (start, metrics), end
+      stop.poll()
+      if timing['first_chunk_s'] is None:
+        jax.block_until_ready(metrics)
+        timing['first_done'] = time.perf_counter()
+        timing['first_chunk_s'] = timing['first_done'] - timing['loop_start']
+        timing['first_steps'] = end - start
+      at_eval = end % d['eval_every'] == 0 or end == d['total']
+      at_ckpt = end % d['ckpt_every'] == 0 or end == d['total']
+      if at_eval and has_validation:
+        eval_start = time.perf_counter()
+        run.pending_val = (end, feed.evaluate_sums(run.state, 'validation'))
+        timing['eval_s'] += time.perf_counter() - eval_start
+      # Saved states must have finite losses, and callbacks decide on this evaluation: then
+      # the metrics are read now; otherwise a chunk later.
+      if (at_ckpt or stop.signum is not None or end == d['total'] or
+          (at_eval and (run.callbacks or run.member_best))):
+        val = run.read_all()
+        if at_eval:
+          run.at_evaluation(end, val)
+      if at_eval and run.task.artifacts is not None:
+        run.artifacts(end)
+      if at_ckpt or stop.signum is not None or run.stopped_early:
+        run.save(end)
+      if stop.signum is not None:
+        raise Interrupted(stop.signum, end)
+    run.read_all()
+  jax.block_until_ready(run.state)
+  timing['loop_end'] = time.perf_counter()
+  run.progress.close()  # before the test evaluation, so its line is complete
+
+
+def _finish(run: _Run) -> dict:
+  """The best weights if kept, the final evaluations, results.json and the pictures."""
+  weights_step = _best_weights(run)
+  results = _results(run, weights_step)
+  results.update(_final_evaluations(run, weights_step))
+  if run.lay is not None:
+    results['num_params'] //= run.feed.padded
+    results.update(members_lib.results(run.lay, run.history, run.final,
+                                       run.config.members.scheme or 'values', run.member_best,
+                                       run.d['steps_per_epoch']))
+  # From entering train_and_evaluate to here: data, compilation, training and evaluation.
+  results['run_seconds'] = time.perf_counter() - run.run_start
+  if hasattr(run.feed, 'finish'):   # traced programs saved for reruns, after the timed part
+    finish_start = time.perf_counter()
+    results['trace_cache'] = run.feed.finish()
+    results['trace_save_seconds'] = time.perf_counter() - finish_start
+  run.ckpt.wait()     # results.json is written once the final checkpoint is complete
+  if run.main:
+    run.lock.check()
+    _write_finish_files(run.workdir, run.lay, run.history, run.d)
+    # Last: a run with results.json is finished (a rerun trains nothing), so everything else
+    # of the finish is on disk before it.
+    writers.write_json_atomic(os.path.join(run.workdir, 'results.json'), results)
+  return results
+
+
+def _best_weights(run: _Run) -> int | None:
+  """Goes back to the kept best state, if any: the step its weights are from (None: each
+  member's own best)."""
+  if run.member_best is not None and run.best_state is not None:   # each member's best
+    run.state = run.best_state
+    if run.main:
+      print(f'each member restored to its best evaluation ({run.config.checkpoint.best_metric}'
+            f': steps {run.member_best.steps[:run.lay.size].tolist()})', flush=True)
+    return None
+  if run.keeps_best and run.best_state is not None:    # Keras restores them at fit's end
+    run.state = run.best_state
+    if run.main:
+      print(f'restoring the best weights, of step {run.early.best_step} '
+            f'({run.early.monitor} = {run.early.best:.6g})', flush=True)
+    return run.early.best_step
+  return run.step
+
+
+def _results(run: _Run, weights_step: int | None) -> dict:
+  """results.json's account of the run: its length, why it stopped, its speed, its hardware."""
+  config, mesh, step, timing = run.config, run.s['mesh'], run.step, run.timing
+  train_seconds = timing['loop_end'] - timing['loop_start']
+  results = {'steps': int(step), 'epochs': run.epoch_of(step), 'train_seconds': train_seconds,
+             # data read and preprocessed, model built and placed: all before the first step
+             'setup_seconds': timing['loop_start'] - run.run_start,
+             'devices': mesh.size, 'backend': _backend(mesh),
+             'device_kind': mesh.devices.flat[0].device_kind, 'processes': jax.process_count(),
+             'batch_size': config.batch_size, 'steps_per_dispatch': run.k,
+             'num_params': int(sum(x.size for x in jax.tree.leaves(run.task.params(run.state)))),
+             'resumed_from_step': run.start_step, 'jax_version': jax.__version__,
+             'stopped': {'reason': 'early_stopping' if run.stopped_early else 'completed',
+                         'step': int(step), 'epoch': run.epoch_of(step)},
+             # None: each member's own best step (members.keep_best; its rows' best_step)
+             'weights_from_step': int(weights_step) if weights_step is not None else None}
+  if run.early is not None:
+    results['stopped'].update(monitor=run.early.monitor, best=run.early.best,
+                              best_step=run.early.best_step)
+  if 'reduce_lr' in run.callbacks:
+    results['learning_rate_reductions'] = [
+        {'step': st, 'learning_rate': lr} for st, lr in run.callbacks['reduce_lr'].reductions]
+  if timing['first_chunk_s'] is not None:
+    results['first_step_seconds'] = timing['first_chunk_s']
+    steady_steps = step - run.start_step - timing['first_steps']
+    steady_s = (timing['loop_end'] - timing['first_done'] - timing['eval_s'] -
+                timing['ckpt_s'])
+    if steady_steps > 0 and steady_s > 0 and run.s['datasets'] is not None:
+      # Training steps only: compilation, evaluation (with its pictures) and checkpoint time
+      # excluded.
+      results['examples_per_second'] = steady_steps * config.batch_size / steady_s
+    elif steady_steps > 0 and steady_s > 0:
+      results['steps_per_second'] = steady_steps / steady_s
+  return results
+
+
+def _final_evaluations(run: _Run, weights_step: int | None) -> dict:
+  """The validation of the weights kept (the last evaluation's, if those are its weights) and
+  the test split's, with the dataset's reference values; the test logged."""
+  feed, out = run.feed, {}
+  if 'validation' in feed.splits and run.task.eval_step is not None:
+    if run.final_val and weights_step == run.step:
+      out['validation'] = run.final_val
     else:
-      where = 'no dataset, '
-    on = ('; data on ' + ('device' if s['on_device'] else 'host')
-          if datasets is not None and lay is None else '')
-    print(f'{num_params:,} parameters; {where}{d["total"]} steps; {mesh.size} '
-          f'{_backend(mesh)} device(s){on}', flush=True)
-
-  k = config.steps_per_dispatch[_backend(mesh)]
-  if lay is not None:    # bounded indices per dispatch (leave-one-out on thousands of rows)
-    k = max(1, min(k, members_lib.MAX_INDICES_PER_DISPATCH // (feed.padded *
-                                                                config.batch_size)))
-  writer = writers.MetricWriter(workdir, enabled=main)
-  running = _TrainMetrics()
-  running.load(saved_running)
-  progress = tqdm.tqdm(total=d['total'], initial=start_step, unit='step', dynamic_ncols=True,
-                       disable=not (main and config.progress_bar), mininterval=0.5)
-  timing = {'first_chunk_s': None, 'first_done': None, 'first_steps': 0, 'eval_s': 0.0,
-            'ckpt_s': 0.0}
-  last_good = {'step': ckpt.all_steps()[-1] if ckpt.all_steps() else None}
-  latest_val, last_train, shown = {}, {}, {}
-
-  def epoch_of(step):
-    return step / d['steps_per_epoch'] if d['steps_per_epoch'] else None
-
-  def log(step, split, values):
-    """One record (the mean over members, if any); members' own values go to history."""
-    if lay is not None:
-      for name, v in values.items():
-        history[split].setdefault(name, []).append(np.asarray(v).tolist())
-      history.setdefault('steps', {}).setdefault(split, []).append(int(step))
-      final[split] = values
-    writer.write(step, split, _mean_over_members(values), epoch_of(step))
-
-  def absorb(first_step, metrics):
-    """Reads a dispatched chunk's metrics: NaN guard, running means, progress, log lines."""
-    metrics = jax.device_get(metrics)
-    if lay is not None:
-      metrics = {n: np.asarray(v)[:, :lay.size] for n, v in metrics.items()}
-    bad = _check_finite(metrics, first_step)
-    if bad is not None:
-      what, at = bad
-      when = f' (epoch {epoch_of(at):.2f})' if d['steps_per_epoch'] else ''
-      kept = (f'The last good checkpoint ({last_good["step"]}) is kept in {ckpt.directory}'
-              if last_good['step'] is not None else 'No checkpoint was saved before it')
-      raise TrainingDiverged(f'{what} at step {at}{when}; stopped. {kept}')
-    running.add(metrics)
-    num = len(next(iter(metrics.values())))
-    last_train.update({n: float(np.mean(v[-1])) for n, v in metrics.items()})
-    end = first_step + num
-    progress.update(num)
-    shown.update({n: v for n, v in _mean_over_members(running.means()).items()
-                  if n in ('loss', 'accuracy', 'mae')})
-    progress.set_postfix({n: f'{v:.4f}' for n, v in shown.items()}, refresh=False)
-    if end % d['log_every'] == 0 or end == d['total']:
-      record = running.pop()
-      log(end, 'train', record)
-      last_train.update({f'train.{n}': v for n, v in _mean_over_members(record).items()})
-
-  def save(step):
-    meta = {'step': step, 'epoch': epoch_of(step), 'seed': config.seed,
-            'callbacks': {name: cb.state() for name, cb in callbacks.items()},
-            'train_running': running.state()}
-    if lay is not None:
-      meta['member_history'] = history
-    if member_best is not None:
-      meta['member_best'] = member_best.state()
-    if d['steps_per_epoch']:
-      meta['data_position'] = {'epoch': step // d['steps_per_epoch'],
-                               'batch': step % d['steps_per_epoch']}
-    save_start = time.perf_counter()
-    lock.check()
-    ckpt.save(step, state, meta, metrics=dict(latest_val) or None,
-              best_state=best_state if keeps_best else None)
-    timing['ckpt_s'] += time.perf_counter() - save_start
-    last_good['step'] = step
-
-  def run_callbacks(step, val) -> bool:
-    """Keras' callbacks at this evaluation; True when training should stop."""
-    nonlocal state, best_state
-    if not callbacks:
-      return False
-    logs = {f'validation.{n}': v for n, v in (val or {}).items()}
-    logs.update({n: v for n, v in last_train.items() if n.startswith('train.')})
-    index = math.ceil(step / d['eval_every']) - 1      # Keras' 0-based epoch
-    stop = False
-    if early is not None:
-      decision = early.on_evaluation(index, step, logs)
-      if decision['snapshot']:
-        best_state = _copy_state(state)
-      stop = decision['stop']
-    if 'reduce_lr' in callbacks:
-      if 'learning_rate' not in last_train:
-        raise UserError(f'callbacks.reduce_lr: task={config.task!r} reports no learning_rate')
-      now = last_train['learning_rate']
-      new_lr = callbacks['reduce_lr'].on_evaluation(index, step, logs, now)
-      if new_lr is not None:
-        scale = float(jax.device_get(optimizers.lr_scale(state)).ravel()[0])
-        state = optimizers.with_hyperparameter(state, 'lr_scale', scale * new_lr / now)
-        if main:
-          progress.write(f'step {step}: ReduceLROnPlateau reduced the learning rate to '
-                         f'{new_lr:.3g}')
-    return stop
-
-  step, pending, pending_val, final_val = start_step, None, None, None
-
-  def finish_validation():
-    """Reads the dispatched validation sums: the record, the monitors, the progress bar."""
-    nonlocal pending_val, final_val
-    (at, sums), pending_val = pending_val, None
-    eval_start = time.perf_counter()
-    val_members = feed.means(sums)
-    timing['eval_s'] += time.perf_counter() - eval_start
-    val = _mean_over_members(val_members)
-    final_val = val if at == d['total'] else None
-    latest_val.clear()
-    latest_val.update({f'validation.{n}': v for n, v in val.items()})
-    log(at, 'validation', val_members)
-    shown.update({f'val_{n}': v for n, v in val.items() if n in ('loss', 'accuracy', 'mae')})
-    progress.set_postfix({n: f'{v:.4f}' for n, v in shown.items()}, refresh=False)
-    return val
-
-  loop_start = time.perf_counter()
-  try:
-    with _SignalFlag() as stop:
-      while step < d['total'] and not stopped_early:
-        end = _chunk_end(step, k, d)
-        state, metrics = feed.chunk(state, *feed.args(step, end))
-        # Read the previous chunk's metrics and validation while this chunk runs.
-        if pending is not None:
-          absorb(*pending)
-        if pending_val is not None:
-          finish_validation()
-        pending, step = (step, metrics), end
-        stop.poll()
-        if timing['first_chunk_s'] is None:
-          jax.block_until_ready(metrics)
-          timing['first_done'] = time.perf_counter()
-          timing['first_chunk_s'] = timing['first_done'] - loop_start
-          timing['first_steps'] = end - pending[0]
-        at_eval = step % d['eval_every'] == 0 or step == d['total']
-        at_ckpt = step % d['ckpt_every'] == 0 or step == d['total']
-        if at_eval and has_validation:
-          eval_start = time.perf_counter()
-          pending_val = (step, feed.evaluate_sums(state, 'validation'))
-          timing['eval_s'] += time.perf_counter() - eval_start
-        # Saved states must have finite losses, and callbacks decide on this evaluation: then
-        # the metrics are read now; otherwise a chunk later.
-        if (at_ckpt or stop.signum is not None or (at_eval and (callbacks or member_best))
-            or step == d['total']):
-          if pending is not None:
-            absorb(*pending)
-            pending = None
-          val = finish_validation() if pending_val is not None else None
-          if at_eval:
-            stopped_early = run_callbacks(step, val)
-          if at_eval and member_best is not None and val is not None:
-            best_state = member_best.update(step, final['validation'], state, best_state)
-        if at_eval and task.artifacts is not None:
-          jax.block_until_ready(state)  # (the pictures need it: the chunk's time is not theirs)
-          artifacts_start = time.perf_counter()
-          produced = artifacts_of(task, state, step, None if lay is None else lay.size)
-          if main:
-            writers.write_artifacts(workdir, step, produced)
-          timing['eval_s'] += time.perf_counter() - artifacts_start
-        if at_ckpt or stop.signum is not None or stopped_early:
-          save(step)
-          latest_val.clear()
-        if stop.signum is not None:
-          raise Interrupted(stop.signum, step)
-      if pending is not None:
-        absorb(*pending)
-      if pending_val is not None:
-        finish_validation()
-    jax.block_until_ready(state)
-    loop_end = time.perf_counter()
-    train_seconds = loop_end - loop_start
-    progress.close()  # before the test evaluation, so its line is complete
-
-    weights_step = step
-    if member_best is not None and best_state is not None:   # each member's best evaluation
-      state, weights_step = best_state, None
-      if main:
-        print(f'each member restored to its best evaluation ({config.checkpoint.best_metric}: '
-              f'steps {member_best.steps[:lay.size].tolist()})', flush=True)
-    elif keeps_best and best_state is not None:    # Keras restores them at the end of fit
-      state, weights_step = best_state, early.best_step
-      if main:
-        print(f'restoring the best weights, of step {weights_step} '
-              f'({early.monitor} = {early.best:.6g})', flush=True)
-    results = {'steps': int(step), 'epochs': epoch_of(step), 'train_seconds': train_seconds,
-               # data read and preprocessed, model built and placed: all before the first step
-               'setup_seconds': loop_start - run_start,
-               'devices': mesh.size, 'backend': _backend(mesh),
-               'device_kind': mesh.devices.flat[0].device_kind, 'processes': jax.process_count(),
-               'batch_size': config.batch_size, 'steps_per_dispatch': k,
-               'num_params': int(sum(x.size for x in jax.tree.leaves(task.params(state)))),
-               'resumed_from_step': start_step, 'jax_version': jax.__version__,
-               'stopped': {'reason': 'early_stopping' if stopped_early else 'completed',
-                           'step': int(step), 'epoch': epoch_of(step)},
-               # None: each member's own best step (members.keep_best; its rows' best_step)
-               'weights_from_step': int(weights_step) if weights_step is not None else None}
-    if early is not None:
-      results['stopped'].update(monitor=early.monitor, best=early.best,
-                                best_step=early.best_step)
-    if 'reduce_lr' in callbacks:
-      results['learning_rate_reductions'] = [
-          {'step': st, 'learning_rate': lr} for st, lr in callbacks['reduce_lr'].reductions]
-    if timing['first_chunk_s'] is not None:
-      results['first_step_seconds'] = timing['first_chunk_s']
-      steady_steps = step - start_step - timing['first_steps']
-      steady_s = loop_end - timing['first_done'] - timing['eval_s'] - timing['ckpt_s']
-      if steady_steps > 0 and steady_s > 0 and s['datasets'] is not None:
-        # Training steps only: compilation, evaluation (with its pictures) and checkpoint
-        # time excluded.
-        results['examples_per_second'] = steady_steps * config.batch_size / steady_s
-      elif steady_steps > 0 and steady_s > 0:
-        results['steps_per_second'] = steady_steps / steady_s
-    if has_validation:
-      if final_val and weights_step == step:
-        results['validation'] = final_val
-      else:
-        final['validation'] = feed.evaluate(state, 'validation')
-        results['validation'] = _mean_over_members(final['validation'])
-    if 'test' in splits and task.eval_step is not None:
-      final['test'] = feed.evaluate(state, 'test')
-      results['test'] = _mean_over_members(final['test'])
-    reference = s['datasets'].reference if s['datasets'] is not None else {}
-    for split, values in reference.items():
-      if split in results:
-        results[split].update(values)
-    if 'test' in results:
-      at = weights_step if weights_step is not None else step
-      writer.write(at, 'test', results['test'], epoch_of(at))
-    if lay is not None:
-      results['num_params'] //= feed.padded
-      results.update(members_lib.results(lay, history, final,
-                                         config.members.scheme or 'values', member_best,
-                                         d['steps_per_epoch']))
-    # From entering this function to here: data, compilation, training and evaluation.
-    results['run_seconds'] = time.perf_counter() - run_start
-    if hasattr(feed, 'finish'):   # traced programs saved for reruns, after the timed part
-      finish_start = time.perf_counter()
-      results['trace_cache'] = feed.finish()
-      results['trace_save_seconds'] = time.perf_counter() - finish_start
-    ckpt.wait()     # results.json is written once the final checkpoint is complete
-    if main:
-      lock.check()
-      _write_finish_files(workdir, lay, history, d)
-      # Last: a run with results.json is finished (a rerun trains nothing), so everything
-      # else of the finish is on disk before it.
-      writers.write_json_atomic(os.path.join(workdir, 'results.json'), results)
-    return results, state, s
-  finally:
-    progress.close()
-    writer.close()
-    ckpt.close()
+      run.final['validation'] = feed.evaluate(run.state, 'validation')
+      out['validation'] = _mean_over_members(run.final['validation'])
+  if 'test' in feed.splits and run.task.eval_step is not None:
+    run.final['test'] = feed.evaluate(run.state, 'test')
+    out['test'] = _mean_over_members(run.final['test'])
+  reference = run.s['datasets'].reference if run.s['datasets'] is not None else {}
+  for split, values in reference.items():
+    if split in out:
+      out[split].update(values)
+  if 'test' in out:
+    at = weights_step if weights_step is not None else run.step
+    run.writer.write(at, 'test', out['test'], run.epoch_of(at))
+  return out
