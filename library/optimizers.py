@@ -107,6 +107,26 @@ def hyperparameter(state, name: str):
   return found[0][1] if found else None
 
 
+def update(tx, schedule, state, loss_fn, has_aux: bool = False):
+  """One step of the optimizer on `loss_fn(params)`'s gradient at state.params, with the health
+  metrics every family's train step reports (the loop logs them, guards them against NaN/Inf,
+  and shows learning_rate and param_norm as last values).
+
+  Returns (loss, aux or None, new params, new opt_state, {'grad_norm', 'param_norm',
+  'learning_rate'}): the norms of the gradient and of the new parameters, and the rate this
+  step used (the schedule's, times the lr_scale ReduceLROnPlateau moves)."""
+  if has_aux:
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  else:
+    (loss, grads), aux = jax.value_and_grad(loss_fn)(state.params), None
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  health = {'grad_norm': optax.tree.norm(grads), 'param_norm': optax.tree.norm(params),
+            'learning_rate': jnp.asarray(schedule(state.step) * lr_scale(state.opt_state),
+                                         jnp.float32)}
+  return loss, aux, params, opt_state, health
+
+
 def lr_scale(state):
   """The learning-rate scale of the (first) optimizer in any state or optimizer state."""
   return hyperparameter(state, 'lr_scale')

@@ -22,12 +22,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 
 from library import config as config_lib, losses, members, optimizers, precision
 from library.data import augment, pipeline
 from library.errors import UserError
-from library.task import Task, layers_in_call_order, make_model
+from library.task import Task, layers_in_call_order, make_model, summary_table
 
 # Keras' names, as the book writes them in `compile()`.
 LOSSES = ('categorical_crossentropy', 'sparse_categorical_crossentropy', 'binary_crossentropy',
@@ -263,15 +262,9 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
         loss += penalty(params, state.hyper)
       return loss, (named, model_state)
 
-    (loss, (named, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    metrics = {'loss': loss, 'count': jnp.sum(weights),
-               'grad_norm': optax.tree.norm(grads), 'param_norm': optax.tree.norm(params),
-               'learning_rate': jnp.asarray(schedule(state.step) *
-                                            optimizers.lr_scale(state.opt_state), jnp.float32),
-               **named}
+    loss, (named, model_state), params, opt_state, health = optimizers.update(
+        tx, schedule, state, loss_fn, has_aux=True)
+    metrics = {'loss': loss, 'count': jnp.sum(weights), **health, **named}
     new_state = state.replace(step=state.step + 1, params=params, model_state=model_state,
                               opt_state=opt_state)
     return new_state, metrics
@@ -294,10 +287,7 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
             for name, loss_name, _, _ in outputs}
 
   def summary(batch):
-    rngs = {'params': jax.random.key(0), 'dropout': jax.random.key(1)}
-    return nn.tabulate(model, rngs, compute_flops=False,
-                       console_kwargs={'width': 110, 'force_terminal': False})(
-                           _first_rows(batch['inputs']), train=False)
+    return summary_table(model, _first_rows(batch['inputs']), train=False)
 
   def variables(state):
     return {'params': state.params, **state.model_state}

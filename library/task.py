@@ -114,6 +114,15 @@ class Task:
   artifacts: Callable[[State, int], dict] | None = None
 
 
+def summary_table(model, *inputs, **call_kwargs) -> str:
+  """Flax's table of `model` called on `inputs` (its layers, shapes and parameters), as every
+  family's Task.summary shows it: 110 columns, plain text (summary.txt), no FLOPs."""
+  rngs = {'params': jax.random.key(0), 'dropout': jax.random.key(1)}
+  return nn.tabulate(model, rngs, compute_flops=False,
+                     console_kwargs={'width': 110, 'force_terminal': False})(
+                         *inputs, **call_kwargs)
+
+
 def make_model(model_config, **from_data):
   """The linen Module named by config.model (a plain import, no registry), with the settings
   the data decides (Datasets.model_kwargs) beside config.model.kwargs."""

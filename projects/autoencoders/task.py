@@ -26,7 +26,7 @@ from library import config as config_lib, optimizers
 from library.data import pipeline
 from library.errors import UserError
 from library.supervised import TrainState
-from library.task import Task, make_model
+from library.task import Task, make_model, summary_table
 
 LOSSES = ('binary_crossentropy', 'mse')
 
@@ -104,13 +104,8 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
     def loss_fn(params):
       return jnp.sum(losses(params, noisy, clean) * weights) / jnp.maximum(jnp.sum(weights), 1)
 
-    loss, grads = jax.value_and_grad(loss_fn)(state.params)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    metrics = {'loss': loss, 'count': jnp.sum(weights),
-               'grad_norm': optax.tree.norm(grads), 'param_norm': optax.tree.norm(params),
-               'learning_rate': jnp.asarray(schedule(state.step) *
-                                            optimizers.lr_scale(state.opt_state), jnp.float32)}
+    loss, _, params, opt_state, health = optimizers.update(tx, schedule, state, loss_fn)
+    metrics = {'loss': loss, 'count': jnp.sum(weights), **health}
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
   def eval_step(state, batch):
@@ -121,10 +116,7 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
     return reconstruction(t.loss, model.apply({'params': state.params}, inputs))
 
   def summary(batch):
-    import flax.linen as nn  # pylint: disable=import-outside-toplevel
-    return nn.tabulate(model, jax.random.key(0), compute_flops=False,
-                       console_kwargs={'width': 110, 'force_terminal': False})(
-                           batch['inputs'][:1])
+    return summary_table(model, batch['inputs'][:1])
 
   return Task(init=init, train_step=train_step, eval_step=eval_step, predict=predict,
               summary=summary, params=lambda state: state.params,

@@ -22,7 +22,6 @@ compare). `predict(state, z)` returns generated images.
 from typing import Any
 
 import flax
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -31,7 +30,7 @@ import optax
 from library import config as config_lib, optimizers
 from library.data import pipeline
 from library.errors import UserError
-from library.task import Task, make_model
+from library.task import Task, make_model, summary_table
 from projects.generative import pictures
 
 PLAYERS = ('generator', 'discriminator')
@@ -194,9 +193,7 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
     return {'samples': pictures.tile(generate(state.generator.params, fixed_z), t.grid)}
 
   def summary(batch):
-    table = lambda model, x: nn.tabulate(  # noqa: E731
-        model, {'params': jax.random.key(0), 'dropout': jax.random.key(1)}, compute_flops=False,
-        console_kwargs={'width': 110, 'force_terminal': False})(x)
+    table = summary_table
     return ('generator\n' + table(generator, jnp.zeros((1, t.latent))) +
             '\ndiscriminator\n' + table(discriminator, batch['inputs'][:1]))
 

@@ -16,7 +16,6 @@ Artifacts at each evaluation (workdir/artifacts/, and scripts.generate): `latent
 `quantiles` (0.05 to 0.95; other latent dimensions at 0), and `latent_scatter`, the test
 digits' mean codes coloured by label. `predict` returns reconstructions (pixel probabilities).
 """
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -28,7 +27,7 @@ from library import config as config_lib, optimizers
 from library.data import pipeline
 from library.errors import UserError
 from library.supervised import TrainState
-from library.task import Task, make_model
+from library.task import Task, make_model, summary_table
 from projects.generative import pictures
 
 
@@ -124,14 +123,10 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
       loss, bce, kl = per_example(params, batch['inputs'], key)
       return jnp.sum(loss * weights) / norm, (bce, kl)
 
-    (loss, (bce, kl)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    loss, (bce, kl), params, opt_state, health = optimizers.update(tx, schedule, state, loss_fn,
+                                                                   has_aux=True)
     metrics = {'loss': loss, 'reconstruction': jnp.sum(bce * weights) / norm,
-               'kl': jnp.sum(kl * weights) / norm, 'count': jnp.sum(weights),
-               'grad_norm': optax.tree.norm(grads), 'param_norm': optax.tree.norm(params),
-               'learning_rate': jnp.asarray(schedule(state.step) *
-                                            optimizers.lr_scale(state.opt_state), jnp.float32)}
+               'kl': jnp.sum(kl * weights) / norm, 'count': jnp.sum(weights), **health}
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
   def eval_step(state, batch):
@@ -158,9 +153,7 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
     return out
 
   def summary(batch):
-    return nn.tabulate(model, jax.random.key(0), compute_flops=False,
-                       console_kwargs={'width': 110, 'force_terminal': False})(
-                           batch['inputs'][:1])
+    return summary_table(model, batch['inputs'][:1])
 
   return Task(init=init, train_step=train_step, eval_step=eval_step, predict=predict,
               summary=summary, artifacts=artifacts, params=lambda state: state.params,

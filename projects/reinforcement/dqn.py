@@ -39,7 +39,7 @@ import optax
 
 from library import config as config_lib, optimizers
 from library.errors import UserError
-from library.task import Task, make_model
+from library.task import Task, make_model, summary_table
 from projects.reinforcement import environments, replay
 
 
@@ -245,10 +245,7 @@ def make_task(config, data, total_steps: int) -> Task:
 
   def summary(batch):
     del batch
-    import flax.linen as nn  # pylint: disable=import-outside-toplevel
-    table = nn.tabulate(model, jax.random.key(0), compute_flops=False,
-                        console_kwargs={'width': 110, 'force_terminal': False})(
-                            jnp.zeros((1, *obs_shape), jnp.float32))
+    table = summary_table(model, jnp.zeros((1, *obs_shape), jnp.float32))
     return (f'{t.env}: observations {tuple(obs_shape)}, {num_actions} actions; '
             f'{t.num_envs} environments, replay of {t.buffer_size:,}\n{table}')
 
