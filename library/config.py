@@ -414,17 +414,6 @@ def to_json(config: ml_collections.ConfigDict) -> str:
   return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=list)
 
 
-# Keys that change nothing a compiled program computes (trace_cache keys leave them out).
-_NOT_TRACED = ('progress_bar', 'compilation_cache_dir', 'data.data_dir', 'data.path')
-
-
-def trace_json(config: ml_collections.ConfigDict) -> str:
-  """The config as JSON without the keys that cannot change a traced program."""
-  flat = flat_keys(json.loads(to_json(config)))
-  return json.dumps({k: v for k, v in flat.items() if k not in _NOT_TRACED}, sort_keys=True,
-                    default=list)
-
-
 def _assign(node: ml_collections.ConfigDict, loaded: dict) -> None:
   """Values of a saved config into a default one; a key the defaults lack is free-form
   (constructor arguments) and is taken as saved."""

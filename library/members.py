@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from library import optimizers, parallel, trace_cache
+from library import optimizers, parallel, steps
 from library.data import pipeline, preprocessing, splits as splits_lib, timeseries
 from library.errors import UserError
 
@@ -433,12 +433,6 @@ class MemberFeed:
         return over_members(vectorize, one, state, stats, own, idx_MxB, weights_MxB)
 
     self._chunk_fn, self._evaluate_fn = chunk, evaluate
-    # Traced programs are saved for reruns (library/trace_cache.py): a rerun of the same config
-    # neither traces nor compiles. The key covers the config and every argument's shape.
-    from library import config as config_lib  # pylint: disable=import-outside-toplevel
-    self._traces = trace_cache.TraceCache(
-        config.compilation_cache_dir,
-        f'{config_lib.trace_json(config)}|members|masked={masked}|padded={self.padded}')
     self._compiled = {}
     self._eval_args = {}
     for split, rows in lay.eval_rows.items() if not self.dataless else ():
@@ -462,7 +456,6 @@ class MemberFeed:
         example['inputs'] = ((example['inputs'] - self.layout.stats['mean'][0]) /
                              self.layout.stats['std'][0])
       example['weights'] = np.ones(len(example['labels']), np.float32)
-    from library import steps  # pylint: disable=import-outside-toplevel
 
     def init_all(seeds, example):
       state = jax.vmap(lambda s: self.task.init(jax.random.PRNGKey(s), example))(seeds)
@@ -470,7 +463,6 @@ class MemberFeed:
 
     state = self._call('members.init', init_all, (seeds, example),
                        compiler_options=steps.INIT_COMPILER_OPTIONS)
-    # The same sharding object whichever way init was compiled: it is part of the programs' key.
     state = jax.device_put(state, self.on_members)
     if self.model_init.path:    # every member starts from the same given values
       state = self._start_from(state)
@@ -500,12 +492,15 @@ class MemberFeed:
                     out_shardings=self.on_members)
     return start(state, values)
 
-  def _call(self, name: str, fn, args: tuple, **options):
-    """fn(*args), compiled once per argument shapes (through the trace cache)."""
+  def _call(self, name: str, fn, args: tuple, donate_argnums=(), compiler_options=None):
+    """fn(*args), compiled once per argument shapes (ahead of time, so that its compilation is
+    apart from its first run; JAX's persistent cache serves a rerun's)."""
     key = (name, tuple(getattr(x, 'shape', ()) for x in jax.tree.leaves(args)))
     compiled = self._compiled.get(key)
     if compiled is None:
-      compiled = self._compiled[key] = self._traces.compile(fn, args, name=name, **options)
+      jitted = jax.jit(fn, donate_argnums=donate_argnums, compiler_options=compiler_options)
+      compiled = self._compiled[key] = steps.gc_paused(
+          lambda: jitted.lower(*args).compile())()
     return compiled(*args)
 
   def chunk(self, state, *args):
@@ -513,15 +508,8 @@ class MemberFeed:
     steps = args[0].shape[0] if self.dataless else args[3].shape[0]
     state, metrics = self._call(f'members.chunk[{steps}]', self._chunk_fn, (state, *args),
                                 donate_argnums=(0,))
-    # The same sharding objects whether the chunk was traced or loaded: they are part of the
-    # saved programs' keys (evaluation takes this state).
+    # The same sharding objects as the state evaluation was compiled for.
     return jax.device_put(state, self.on_members), metrics
-
-  def finish(self) -> dict:
-    """Saves the programs traced afresh, after training (a background thread during it slowed
-    the host-driven loop: 1.7 -> 2.9 s); which ones were found saved ('hit')."""
-    self._traces.finish()
-    return dict(self._traces.status)
 
   def args(self, step: int, end: int):
     if self.dataless:

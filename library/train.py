@@ -763,10 +763,6 @@ def _finish(run: _Run) -> dict:
                                        run.d['steps_per_epoch']))
   # From entering train_and_evaluate to here: data, compilation, training and evaluation.
   results['run_seconds'] = time.perf_counter() - run.run_start
-  if hasattr(run.feed, 'finish'):   # traced programs saved for reruns, after the timed part
-    finish_start = time.perf_counter()
-    results['trace_cache'] = run.feed.finish()
-    results['trace_save_seconds'] = time.perf_counter() - finish_start
   run.ckpt.wait()     # results.json is written once the final checkpoint is complete
   if run.main:
     run.lock.check()

@@ -349,38 +349,16 @@ def test_sigterm_on_members_with_values_saves_and_resumes_to_the_uninterrupted_f
       (straight / 'history.json').read_text())
 
 
-def test_a_rerun_of_members_reuses_the_saved_traces_and_gives_the_same_numbers(tmp_path):
+def test_a_rerun_of_members_from_the_compilation_cache_gives_the_same_numbers(tmp_path):
+  """A second run of the same members (a fresh workdir), its programs from JAX's persistent
+  compilation cache, gives exactly the first one's numbers."""
   x, y = _regression()
   arrays = {'train': {'inputs': x, 'labels': y}}
   config = _regression_config(epochs=2)
   config.compilation_cache_dir = str(tmp_path / 'cache')
   first = train.train_and_evaluate(config, str(tmp_path / 'a'), arrays=arrays)
   second = train.train_and_evaluate(config, str(tmp_path / 'b'), arrays=arrays)
-  assert set(first['trace_cache'].values()) == {'miss'}
-  assert set(second['trace_cache'].values()) == {'hit'}
   assert first['members'] == second['members']
-  config.optimizer.learning_rate = 0.5          # another program: traced afresh
-  third = train.train_and_evaluate(config, str(tmp_path / 'c'), arrays=arrays)
-  assert set(third['trace_cache'].values()) == {'miss'}
-  import pickle  # pylint: disable=import-outside-toplevel
-
-  class RunsCode:
-    def __reduce__(self):
-      return (os.system, (f'touch {tmp_path}/pwned',))
-
-  for entry in (tmp_path / 'cache' / 'traces').iterdir():   # crafted entries run nothing
-    blob = entry.read_bytes()
-    size = int.from_bytes(blob[:8], 'little')
-    entry.write_bytes(blob[:8 + size] + pickle.dumps(RunsCode()))
-  config.optimizer.learning_rate = 1e-3
-  fourth = train.train_and_evaluate(config, str(tmp_path / 'd'), arrays=arrays)
-  assert set(fourth['trace_cache'].values()) == {'miss'}
-  assert not (tmp_path / 'pwned').exists()
-  for entry in (tmp_path / 'cache' / 'traces').iterdir():   # damaged ones are traced again
-    entry.write_bytes(b'garbage')
-  fifth = train.train_and_evaluate(config, str(tmp_path / 'e'), arrays=arrays)
-  assert set(fifth['trace_cache'].values()) == {'miss'}
-  assert fifth['members'] == first['members'] == fourth['members']
 
 
 def test_a_learning_rate_grid_is_one_program_with_a_ranked_table(tmp_path):

@@ -47,8 +47,7 @@ runpy.run_module('scripts.train', run_name='__main__')
 
 # results.json's keys that time the run or say where it resumed: not the same after a kill.
 TIMING = {'train_seconds', 'setup_seconds', 'run_seconds', 'first_step_seconds',
-          'examples_per_second', 'steps_per_second', 'resumed_from_step', 'trace_save_seconds',
-          'trace_cache'}
+          'examples_per_second', 'steps_per_second', 'resumed_from_step'}
 # What a run writes besides the records compared below.
 NOT_COMPARED = {'.lock', 'tensorboard', 'corrupted_checkpoints', 'summary.txt'}
 
