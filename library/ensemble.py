@@ -20,12 +20,12 @@ from library.errors import UserError
 
 
 def _split_arrays(s, split: str):
-  host = s['feed'].data.host
+  host = s.feed.data.host
   if split not in host:
     raise UserError(f'split={split!r} is not one of {", ".join(sorted(host))}')
-  n = s['datasets'].size(split)
+  n = s.datasets.size(split)
   arrays = timeseries.gather(host[split], np.arange(n))
-  arrays['inputs'] = pipeline.scale_inputs(arrays['inputs'], s['datasets'].input_scale)
+  arrays['inputs'] = pipeline.scale_inputs(arrays['inputs'], s.datasets.input_scale)
   return arrays
 
 
@@ -41,8 +41,8 @@ def _predictions(workdir: str, splits: tuple[str, ...]):
   if config.task_config.outputs:
     raise UserError(f'{workdir}: models with several outputs are not ensembled yet')
   s = train.setup(config, devices=jax.devices()[:1])
-  state, _ = inference.restore(workdir, config, s['state'], 'latest', inference.setup_size(s))
-  predict = jax.jit(s['task'].predict)
+  state, _ = inference.restore(workdir, config, s.state, 'latest', inference.setup_size(s))
+  predict = jax.jit(s.task.predict)
   out = {}
   for split in splits:
     arrays = _split_arrays(s, split)

@@ -85,9 +85,9 @@ def restore(workdir, config, state, which, size: int | None = None):
   return restored[:2]
 
 
-def setup_size(s: dict) -> int | None:
-  """The number of members of train.setup's dict (None: one model)."""
-  return s['members'].size if s['members'] is not None else None
+def setup_size(s) -> int | None:
+  """The number of members of a train.Setup (None: one model)."""
+  return s.members.size if s.members is not None else None
 
 
 def load_state(workdir: str, which: str = 'latest'):
@@ -95,7 +95,7 @@ def load_state(workdir: str, which: str = 'latest'):
   from library import train  # pylint: disable=import-outside-toplevel
   config = load_config(workdir)
   s = train.setup(config)
-  return restore(workdir, config, s['state'], which, setup_size(s))
+  return restore(workdir, config, s.state, which, setup_size(s))
 
 
 def evaluate_workdir(workdir: str, split: str = 'test', which: str = 'latest') -> dict:
@@ -103,13 +103,13 @@ def evaluate_workdir(workdir: str, split: str = 'test', which: str = 'latest') -
   from library import train  # pylint: disable=import-outside-toplevel
   config = load_config(workdir)
   s = train.setup(config)
-  if s['task'].eval_step is None or not s['feed'].splits:
+  if s.task.eval_step is None or not s.feed.splits:
     raise UserError(f'{workdir} is a run of task={config.task!r}, which has no evaluation')
-  if split not in s['feed'].splits:
-    raise UserError(f'split={split!r} is not one of {", ".join(sorted(s["feed"].splits))}')
-  state, meta = restore(workdir, config, s['state'], which, setup_size(s))
-  metrics = s['feed'].evaluate(state, split)
-  if s['members'] is not None:    # members: each one's metrics, and their mean
+  if split not in s.feed.splits:
+    raise UserError(f'split={split!r} is not one of {", ".join(sorted(s.feed.splits))}')
+  state, meta = restore(workdir, config, s.state, which, setup_size(s))
+  metrics = s.feed.evaluate(state, split)
+  if s.members is not None:    # members: each one's metrics, and their mean
     metrics = {name: {'mean': float(np.mean(v)), 'members': np.asarray(v).tolist()}
                for name, v in metrics.items()}
   return {'split': split, 'step': meta['step'], **metrics}
@@ -284,12 +284,12 @@ def write_samples(workdir: str, output: str, which: str, assignments) -> tuple[d
                       'can change here')
     config_lib.apply_override(config, assignment)
   s = train.setup(config)
-  task = s['task']
+  task = s.task
   if task.artifacts is None:
     raise UserError(f'{workdir} is a run of task={config.task!r}, which writes no samples')
-  state, meta = restore(workdir, config, s['state'], which, setup_size(s))
+  state, meta = restore(workdir, config, s.state, which, setup_size(s))
   step = int(meta['step'])
-  members = s['members']
+  members = s.members
   produced = train.artifacts_of(task, state, step, None if members is None else members.size)
   paths = writers.write_artifacts(workdir, step, produced,
                                   output or os.path.join(workdir, 'samples'))

@@ -40,7 +40,7 @@ class Run:
   results: dict
   state: Any
   task: Any
-  setup: dict
+  setup: Any                           # train.Setup: datasets, members, ...
 
   def predict(self, inputs, member: int | None = None):
     """The task's predict (Keras' outputs: softmax probabilities, ...) on raw inputs as the
@@ -52,7 +52,7 @@ class Run:
     from library.data import preprocessing  # pylint: disable=import-outside-toplevel
     if self.task.predict is None:
       raise UserError(f'task={self.config.task!r} has no predict')
-    lay, datasets = self.setup['members'], self.setup['datasets']
+    lay, datasets = self.setup.members, self.setup.datasets
     if lay is not None and lay.member_inputs is not None:
       raise UserError('these members each fitted their own preprocessing (Datasets.refit), '
                       'which run.predict cannot apply: predict with the project\'s own '
@@ -155,7 +155,7 @@ def fit(config, workdir: str | None = None, *, start_over: bool = False, arrays=
   workdir = workdir or workdir_for(config)
   results, state, setup = train.train_and_evaluate(config, workdir, arrays=arrays,
                                                    start_over=start_over, return_state=True)
-  return Run(workdir, config, results, state, setup['task'], setup)
+  return Run(workdir, config, results, state, setup.task, setup)
 
 
 def load(workdir: str, checkpoint: str = 'latest', *, arrays=None) -> Run:
@@ -168,10 +168,10 @@ def load(workdir: str, checkpoint: str = 'latest', *, arrays=None) -> Run:
   from library import inference  # pylint: disable=import-outside-toplevel
   config = inference.load_config(workdir)
   setup = train.setup(config, arrays)
-  state, _ = inference.restore(workdir, config, setup['state'], checkpoint,
+  state, _ = inference.restore(workdir, config, setup.state, checkpoint,
                                inference.setup_size(setup))
   results = {}
   if os.path.exists(os.path.join(workdir, 'results.json')):
     with open(os.path.join(workdir, 'results.json')) as f:
       results = json.load(f)
-  return Run(workdir, config, results, state, setup['task'], setup)
+  return Run(workdir, config, results, state, setup.task, setup)

@@ -216,7 +216,22 @@ def artifacts_of(task, state, step: int, num_members: int | None) -> dict:
   return out
 
 
-def setup(config, arrays=None, devices=None):
+@dataclasses.dataclass(eq=False)
+class Setup:
+  """Everything of a run but the loop (setup's): what the evaluate, predict and notebook paths
+  share with train_and_evaluate."""
+  mesh: Any                            # the ('data',) mesh
+  datasets: Any                        # pipeline.Datasets; None for a task without a dataset
+  durations: dict                      # _durations: steps_per_epoch, total, eval_every, ...
+  task: Any                            # task.Task
+  feed: Any                            # steps.DataFeed / DatalessFeed, members.MemberFeed
+  example: Any                         # a batch the state was initialised from (or None)
+  state: Any                           # the fresh state (model_init's values in place)
+  on_device: bool                      # the dataset held on the devices (not the host)
+  members: Any                         # members.Layout, or None for one model
+
+
+def setup(config, arrays=None, devices=None) -> Setup:
   """Everything but the loop: the data on the mesh, the task, its feed (compiled chunk, its
   arguments, evaluation) and the fresh state.
 
@@ -276,8 +291,8 @@ def setup(config, arrays=None, devices=None):
       feed = steps.DatalessFeed(task, mesh, sharding)
     state = steps.make_init(task, mesh)(jax.random.PRNGKey(config.seed), example)
     state = start_from(config, task, state, datasets.param_init if datasets else {}, mesh)
-  return dict(mesh=mesh, datasets=datasets, durations=d, task=task, feed=feed,
-              example=example, state=state, on_device=on_device, members=lay)
+  return Setup(mesh=mesh, datasets=datasets, durations=d, task=task, feed=feed,
+               example=example, state=state, on_device=on_device, members=lay)
 
 
 def start_from(config, task, state, param_init: dict, mesh):
@@ -336,7 +351,7 @@ def train_and_evaluate(config, workdir: str, *, arrays=None, devices=None,
 
   arrays: the in-memory source ({split: {'inputs', 'labels'}}, with data.source='arrays').
   devices: the devices of the mesh (default: all devices of all hosts).
-  return_state: return (results, the trained state, setup(config)'s dict) instead: the state
+  return_state: return (results, the trained state, setup(config)'s Setup) instead: the state
     whose numbers results.json reports (the best one where the run restores its best), as
     library/notebook.py hands it back.
   """
@@ -398,7 +413,7 @@ class _Run:
   top to bottom."""
   config: Any
   workdir: str
-  s: dict                              # setup(): mesh, task, feed, durations, members, ...
+  s: Setup
   ckpt: checkpoints.Checkpointer
   callbacks: dict                      # Keras' callbacks by name
   member_best: Any                     # members_lib.BestMembers (members.keep_best) or None
@@ -431,10 +446,10 @@ class _Run:
   final_val: dict | None = None        # the validation of the last step, if read
 
   main = property(lambda self: parallel.is_main_process())
-  task = property(lambda self: self.s['task'])
-  feed = property(lambda self: self.s['feed'])
-  d = property(lambda self: self.s['durations'])
-  lay = property(lambda self: self.s['members'])
+  task = property(lambda self: self.s.task)
+  feed = property(lambda self: self.s.feed)
+  d = property(lambda self: self.s.durations)
+  lay = property(lambda self: self.s.members)
   early = property(lambda self: self.callbacks.get('early_stopping'))
 
   def epoch_of(self, step):
@@ -591,12 +606,12 @@ def _open_run(config, workdir, arrays, devices, start_over, run_start, lock) -> 
   workdirs.check_config(workdir, config, start_over)
   set_compilation_cache(config.compilation_cache_dir)
   s = setup(config, arrays, devices)
-  task, lay = s['task'], s['members']
-  _check_monitors(config, set(s['feed'].splits), task, s['state'], s['example'],
+  task, lay = s.task, s.members
+  _check_monitors(config, set(s.feed.splits), task, s.state, s.example,
                   lay is not None)
   callbacks = callbacks_lib.from_config(config.callbacks, constant_rate=(
       config.optimizer.schedule == 'constant' and not config.optimizer.warmup_steps))
-  if 'reduce_lr' in callbacks and optimizers.lr_scale(s['state']) is None:
+  if 'reduce_lr' in callbacks and optimizers.lr_scale(s.state) is None:
     raise UserError(f'callbacks.reduce_lr: the state of task={config.task!r} holds no '
                     'learning-rate scale (library.optimizers.make_optimizer adds one)')
   workdirs.prepare(workdir, start_over)
@@ -605,11 +620,11 @@ def _open_run(config, workdir, arrays, devices, start_over, run_start, lock) -> 
                                   async_save=config.checkpoint.async_save)
   early = callbacks.get('early_stopping')
   # Members keeping each one's best evaluation (members.keep_best) hold a stacked best state.
-  member_best = members_lib.BestMembers(config, s['feed'].padded) if (
+  member_best = members_lib.BestMembers(config, s.feed.padded) if (
       lay is not None and config.members.keep_best) else None
   keeps_best = (early is not None and early.restore_best_weights) or member_best is not None
   return _Run(config, workdir, s, ckpt, callbacks, member_best, keeps_best, lock, run_start,
-              state=s['state'])
+              state=s.state)
 
 
 def _restore(run: _Run) -> dict | None:
@@ -653,7 +668,7 @@ def _restore(run: _Run) -> dict | None:
 def _write_run_files(run: _Run) -> None:
   """config.json, the data's spec and fitted preprocessing, summary.txt; the summary and the
   run's size printed."""
-  workdir, datasets, lay = run.workdir, run.s['datasets'], run.lay
+  workdir, datasets, lay = run.workdir, run.s.datasets, run.lay
   writers.write_json_atomic(os.path.join(workdir, 'config.json'),
                             json.loads(config_lib.to_json(run.config)))
   if datasets is not None and lay is None:
@@ -667,7 +682,7 @@ def _write_run_files(run: _Run) -> None:
     writers.write_json_atomic(os.path.join(workdir, 'preprocessing.json'),
                               datasets.preprocessing)
   task = run.task
-  summary = task.summary(run.s['example']) if task.summary is not None else ''
+  summary = task.summary(run.s.example) if task.summary is not None else ''
   with open(os.path.join(workdir, 'summary.txt'), 'w') as f:
     f.write(summary)
   stacked = run.feed.padded if lay else 1
@@ -676,7 +691,7 @@ def _write_run_files(run: _Run) -> None:
       task.params(run.state), os.path.join(workdir, 'summary.txt'), stacked)
   print(shown, flush=True)
   num_params = sum(x.size for x in jax.tree.leaves(task.params(run.state))) // stacked
-  spe, mesh = run.d['steps_per_epoch'], run.s['mesh']
+  spe, mesh = run.d['steps_per_epoch'], run.s.mesh
   if lay is not None:
     where = (f'{lay.size} members ({run.config.members.scheme or "values"}), ' +
              (f'{spe} steps per epoch, ' if spe else 'no dataset, '))
@@ -684,7 +699,7 @@ def _write_run_files(run: _Run) -> None:
     where = f'{datasets.size("train"):,} training examples, {spe} steps per epoch, '
   else:
     where = 'no dataset, '
-  on = ('; data on ' + ('device' if run.s['on_device'] else 'host')
+  on = ('; data on ' + ('device' if run.s.on_device else 'host')
         if datasets is not None and lay is None else '')
   print(f'{num_params:,} parameters; {where}{run.d["total"]} steps; {mesh.size} '
         f'{_backend(mesh)} device(s){on}', flush=True)
@@ -693,7 +708,7 @@ def _write_run_files(run: _Run) -> None:
 def _start_loop(run: _Run) -> None:
   """The loop's steps per dispatch, its writer, running means and progress bar."""
   config = run.config
-  run.k = config.steps_per_dispatch[_backend(run.s['mesh'])]
+  run.k = config.steps_per_dispatch[_backend(run.s.mesh)]
   if run.lay is not None:    # bounded indices per dispatch (leave-one-out on thousands of rows)
     run.k = max(1, min(run.k, members_lib.MAX_INDICES_PER_DISPATCH // (
         run.feed.padded * config.batch_size)))
@@ -793,7 +808,7 @@ def _best_weights(run: _Run) -> int | None:
 
 def _results(run: _Run, weights_step: int | None) -> dict:
   """results.json's account of the run: its length, why it stopped, its speed, its hardware."""
-  config, mesh, step, timing = run.config, run.s['mesh'], run.step, run.timing
+  config, mesh, step, timing = run.config, run.s.mesh, run.step, run.timing
   train_seconds = timing['loop_end'] - timing['loop_start']
   results = {'steps': int(step), 'epochs': run.epoch_of(step), 'train_seconds': train_seconds,
              # data read and preprocessed, model built and placed: all before the first step
@@ -818,7 +833,7 @@ def _results(run: _Run, weights_step: int | None) -> dict:
     steady_steps = step - run.start_step - timing['first_steps']
     steady_s = (timing['loop_end'] - timing['first_done'] - timing['eval_s'] -
                 timing['ckpt_s'])
-    if steady_steps > 0 and steady_s > 0 and run.s['datasets'] is not None:
+    if steady_steps > 0 and steady_s > 0 and run.s.datasets is not None:
       # Training steps only: compilation, evaluation (with its pictures) and checkpoint time
       # excluded.
       results['examples_per_second'] = steady_steps * config.batch_size / steady_s
@@ -840,7 +855,7 @@ def _final_evaluations(run: _Run, weights_step: int | None) -> dict:
   if 'test' in feed.splits and run.task.eval_step is not None:
     run.final['test'] = feed.evaluate(run.state, 'test')
     out['test'] = _mean_over_members(run.final['test'])
-  reference = run.s['datasets'].reference if run.s['datasets'] is not None else {}
+  reference = run.s.datasets.reference if run.s.datasets is not None else {}
   for split, values in reference.items():
     if split in out:
       out[split].update(values)

@@ -21,8 +21,8 @@ def test_digit_autoencoders_take_real_steps_and_reconstruct_the_input_shape(tmp_
   assert results['steps'] == 6 and np.isfinite(results['test']['loss'])
   if 'anomaly' in variant:     # the training split keeps digits 0-8 only
     s = train.setup(config)
-    assert 9 not in set(np.asarray(s['datasets'].splits['train']['labels']).tolist())
-    assert 9 in set(np.asarray(s['datasets'].splits['test']['labels']).tolist())
+    assert 9 not in set(np.asarray(s.datasets.splits['train']['labels']).tolist())
+    assert 9 in set(np.asarray(s.datasets.splits['test']['labels']).tolist())
 
 
 def test_a_dense_autoencoder_learns_to_reconstruct_digits(tmp_path):
@@ -35,7 +35,7 @@ def test_a_dense_autoencoder_learns_to_reconstruct_digits(tmp_path):
   records = [json.loads(line) for line in open(tmp_path / 'ae' / 'metrics.jsonl')]
   val = [r['loss'] for r in records if r['split'] == 'validation']
   # The baseline: every pixel predicted as its mean over the training digits (no code at all).
-  s = train.setup(config)['datasets'].splits
+  s = train.setup(config).datasets.splits
   mean = np.clip(np.asarray(s['train']['inputs']).mean(0), 1e-6, 1 - 1e-6)
   x = np.asarray(s['test']['inputs'])
   baseline = float(np.mean(-(x * np.log(mean) + (1 - x) * np.log(1 - mean))))
@@ -98,7 +98,7 @@ def test_members_start_from_a_pretrained_encoder_each_with_its_own_head(tmp_path
   config.model_init.path = str(tmp_path / 'ae')
   s = train.setup(config)
   pretrained, _ = inference.load_state(str(tmp_path / 'ae'))
-  params = s['state'].params
+  params = s.state.params
   for name in ('conv1', 'conv2', 'code'):
     for m in range(5):
       np.testing.assert_array_equal(np.asarray(params[name]['kernel'][m]),

@@ -165,7 +165,7 @@ def test_uint8_images_stay_bytes_and_train_exactly_as_their_float32_scaling(
     config.checkpoint.every_steps = 10**6
     results, _, s = train.train_and_evaluate(config, str(tmp_path / f'{scale}{placement}'),
                                              arrays=data, return_state=True)
-    return results, s['datasets']
+    return results, s.datasets
 
   kept, kept_data = run(arrays, 1 / 255, 'device')
   assert kept_data.input_scale == pytest.approx(1 / 255)

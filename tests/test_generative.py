@@ -84,8 +84,8 @@ def _sgd_gan_config():
 def test_each_gan_player_moves_by_its_own_loss_only():
   config = _sgd_gan_config()
   s = train.setup(config)
-  task, state = s['task'], jax.device_get(s['state'])
-  batch = jax.tree.map(jnp.asarray, s['datasets'].example(8))
+  task, state = s.task, jax.device_get(s.state)
+  batch = jax.tree.map(jnp.asarray, s.datasets.example(8))
   new, metrics = jax.jit(task.train_step)(state, batch)
   d_loss, g_loss = gan.player_losses(*gan.players(config), config.task_config)
   keys = gan.step_keys(state)

@@ -41,8 +41,8 @@ def first_step(config) -> dict:
   """The metrics of the first training step, as the loop runs it."""
   config.steps_per_dispatch.cpu = 1
   s = train.setup(config)
-  feed = s['feed']
-  _, metrics = feed.chunk(s['state'], *feed.args(0, 1))
+  feed = s.feed
+  _, metrics = feed.chunk(s.state, *feed.args(0, 1))
   return {name: float(np.ravel(jax.device_get(value))[0]) for name, value in metrics.items()}
 
 

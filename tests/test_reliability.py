@@ -202,7 +202,7 @@ def test_readers_beside_a_writer_never_harm_it(load_config, tmp_path):
         probabilities = inference.predict_workdir(str(workdir), [str(digits)])
         assert probabilities.shape == (4, 10)
       else:
-        _, meta = inference.restore(str(workdir), config, s['state'], 'latest')
+        _, meta = inference.restore(str(workdir), config, s.state, 'latest')
         steps.append(meta['step'])
   finally:
     writer.wait(timeout=300)

@@ -625,11 +625,11 @@ def test_the_cats_dogs_recipe_submits_kaggles_probabilities_of_a_dog(tmp_path):
   # Members predict a few rows at a time (the last call padded), each fold its own rows.
   _, s, state, _, _ = submission._trained(str(tmp_path / 'run'), 'latest')
   x = images.test_inputs(config, str(folder), [f'{i}.jpg' for i in range(1, 9)])
-  whole = submission._Predictor(s['task'], state, 8).each(x, shared=True)
+  whole = submission._Predictor(s.task, state, 8).each(x, shared=True)
   assert whole.shape == (2, 8, 1)
-  np.testing.assert_allclose(submission._Predictor(s['task'], state, 3).each(x, shared=True),
+  np.testing.assert_allclose(submission._Predictor(s.task, state, 3).each(x, shared=True),
                              whole, rtol=1e-5, atol=1e-6)
-  own = submission._Predictor(s['task'], state, 2).out_of_fold(
+  own = submission._Predictor(s.task, state, 2).out_of_fold(
       x, [np.array([1, 4, 6]), np.array([0, 7])], shared=True)
   np.testing.assert_allclose(own[0], whole[0, [1, 4, 6]], rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(own[1], whole[1, [0, 7]], rtol=1e-5, atol=1e-6)

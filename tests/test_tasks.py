@@ -67,7 +67,7 @@ def test_two_players_updated_in_one_step_reach_the_data(load_config, tmp_path):
   assert abs(records[-1]['d_loss'] - np.log(4.0)) < 0.15       # the discriminator is fooled
   state, eight = _leaves(tmp_path / 'eight')
   fresh = inference.load_config(str(tmp_path / 'eight'))
-  initial = train.setup(fresh)['state']
+  initial = train.setup(fresh).state
   for player in ('generator', 'discriminator'):
     before = jax.tree.leaves(getattr(initial, player).params)
     after = jax.tree.leaves(getattr(state, player).params)

@@ -316,11 +316,11 @@ def test_a_run_written_on_8_devices_restores_on_1_and_2(trained_convnet):
   assert written['devices'] == 8
   for count in (1, 2):
     s = train.setup(config, devices=jax.devices()[:count])
-    state, _ = inference.restore(str(trained_convnet), config, s['state'], 'latest',
+    state, _ = inference.restore(str(trained_convnet), config, s.state, 'latest',
                                  inference.setup_size(s))
     assert {d.id for d in jax.tree.leaves(state.params)[0].sharding.device_set} == set(
         range(count))
-    np.testing.assert_allclose(s['feed'].evaluate(state, 'test')['accuracy'],
+    np.testing.assert_allclose(s.feed.evaluate(state, 'test')['accuracy'],
                                written['test']['accuracy'], rtol=1e-6)
 
 

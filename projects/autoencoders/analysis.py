@@ -39,7 +39,7 @@ def trained(config, workdir: str) -> tuple:
   """(params, datasets) of the run in `workdir`, trained first unless it has finished."""
   if not os.path.exists(os.path.join(workdir, 'results.json')):
     train.train_and_evaluate(config, workdir)
-  datasets = train.setup(config)['datasets']
+  datasets = train.setup(config).datasets
   state, _ = inference.load_state(workdir)
   return state.params, datasets
 

@@ -36,18 +36,18 @@ class Classifier:
       raise UserError(f'--classifier={workdir} is not a softmax classifier (task='
                       f'{config.task!r}): train configs/convnets/mnist_convnet.py:embedded')
     s = train.setup(config)
-    if s['datasets'] is None or s['members'] is not None:
+    if s.datasets is None or s.members is not None:
       raise UserError(f'--classifier={workdir} is not a single classifier trained on a dataset')
-    state, _ = inference.restore(workdir, config, s['state'], 'latest', inference.setup_size(s))
-    self.train_inputs = np.asarray(s['datasets'].inputs('train'))
-    self.test_inputs = np.asarray(s['datasets'].inputs('test')) if (
-        'test' in s['datasets'].splits) else None
+    state, _ = inference.restore(workdir, config, s.state, 'latest', inference.setup_size(s))
+    self.train_inputs = np.asarray(s.datasets.inputs('train'))
+    self.test_inputs = np.asarray(s.datasets.inputs('test')) if (
+        'test' in s.datasets.splits) else None
     if self.train_inputs.shape[1:] != (28, 28, 1):
       raise UserError(f'--classifier={workdir} takes inputs of shape '
                       f'{self.train_inputs.shape[1:]}, not digits of 28x28x1')
     from library.task import make_model  # pylint: disable=import-outside-toplevel
     model = make_model(config.model)
-    variables = s['task'].variables(state)
+    variables = s.task.variables(state)
     self.batch_size = batch_size
 
     @jax.jit
@@ -106,14 +106,14 @@ def samples_of(workdir: str, count: int, seed: int) -> dict[str, np.ndarray]:
   if not hasattr(module, 'sample'):
     raise UserError(f'{workdir} is a run of task={config.task!r}, which draws no images')
   s = train.setup(config)
-  if s['members'] is not None:
+  if s.members is not None:
     raise UserError(f'{workdir} has members; score one run')
-  state, _ = inference.restore(workdir, config, s['state'], 'latest', inference.setup_size(s))
+  state, _ = inference.restore(workdir, config, s.state, 'latest', inference.setup_size(s))
   key = jax.random.key(seed)
   out = {'prior': np.asarray(module.sample(config, state, key, count))}
   if hasattr(module, 'sample_fitted'):
     out['fitted codes'] = np.asarray(module.sample_fitted(
-        config, state, s['datasets'].inputs('train'), key, count))
+        config, state, s.datasets.inputs('train'), key, count))
   return out
 
 

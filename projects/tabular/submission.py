@@ -42,15 +42,15 @@ def _trained(workdir: str, which: str):
     raise UserError(f'{workdir} is a run of task={config.task!r}, not of the tabular task '
                     '(projects.tabular.task)')
   s = train.setup(config)
-  state, meta = inference.restore(workdir, config, s['state'], which, inference.setup_size(s))
+  state, meta = inference.restore(workdir, config, s.state, which, inference.setup_size(s))
   state = jax.device_get(state)
-  if s['members'] is not None:
-    lay = s['members']
+  if s.members is not None:
+    lay = s.members
     state = jax.tree.map(lambda x: x[:lay.size], state)
     specs = lay.preprocessing
   else:
     state = jax.tree.map(lambda x: np.asarray(x)[None], state)
-    specs = [s['datasets'].preprocessing]
+    specs = [s.datasets.preprocessing]
   saved = os.path.join(workdir, 'preprocessing.json')
   if os.path.exists(saved):
     try:
@@ -146,13 +146,13 @@ def predict_table(workdir: str, frame, which: str = 'latest') -> np.ndarray:
     raise UserError('the table to predict has no rows')
   members = list(range(len(specs)))
   scores = os.path.join(workdir, 'scores.json')
-  if s['members'] is not None and os.path.exists(scores):
+  if s.members is not None and os.path.exists(scores):
     with open(scores) as f:
       values = json.load(f).get('values')
     if values:      # the hyperparameter values the submission chose
-      members = [m for values_m, group in _value_groups(config, s['members'].names[:len(specs)])
+      members = [m for values_m, group in _value_groups(config, s.members.names[:len(specs)])
                  if values_m == values for m in group]
-  predictor = _Predictor(s['task'], state, config.eval_batch_size, specs)
+  predictor = _Predictor(s.task, state, config.eval_batch_size, specs)
   return predictor.each(_transform_each(specs, frame))[members].mean(axis=0)
 
 
@@ -270,14 +270,14 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
   info.update(classes=specs[0].get('classes'), kinds=task_lib.kind_options(t))
   fn, higher, kind = competitions._metric(info['metric'])  # pylint: disable=protected-access
   classes = info['classes']
-  task = s['task']
-  lay = s['members']
+  task = s.task
+  lay = s.members
   image = 'images' in specs[0]
   if image:      # the training images' classes, in the order they were read
     files, sample = images.read_folder(folder, t.target, t.id)
     laid = (lay.data['labels'] if lay is not None else np.concatenate(
-        [s['datasets'].splits[n]['labels'] for n in ('train', 'validation', 'test')
-         if n in s['datasets'].splits]))
+        [s.datasets.splits[n]['labels'] for n in ('train', 'validation', 'test')
+         if n in s.datasets.splits]))
     rows = task_lib.split_rows(config, len(laid))
     codes = np.empty_like(laid)
     codes[np.concatenate(list(rows.values()))] = laid
@@ -317,7 +317,7 @@ def submit(workdir: str, folder: str | None = None, metric: str | None = None,
       grid = [(_label(v), score) for score, v, _, _, _ in scored]
   elif lay is None and 'validation' in rows:
     oof_rows = rows['validation']
-    inputs = (s['datasets'].inputs('validation') if image else
+    inputs = (s.datasets.inputs('validation') if image else
               jax.tree.map(lambda x: x[0], _transform_each(specs, train.iloc[oof_rows])))
     predicted = predictor.each(inputs, shared=True)[0]
     oof = np.full((len(target), predicted.shape[-1]), np.nan)
