@@ -370,7 +370,7 @@ class MemberFeed:
     self.on_members = NamedSharding(mesh, P('data'))
     self.replicated = parallel.replicated(mesh)
     self.eval_batch_size = config.eval_batch_size
-    self.model_init = config.model_init
+    self.model_init, self.task_name = config.model_init, config.task
 
     def on_axis(axis):
       return NamedSharding(mesh, P(*([None] * axis), 'data'))
@@ -477,16 +477,11 @@ class MemberFeed:
 
   def _start_from(self, state):
     """Each member's state with config.model_init's values in place (its own seed's values
-    elsewhere, e.g. a fresh head) and its optimizer state afresh: train.start_from, per
-    member."""
+    elsewhere, e.g. a fresh head) and its optimizer state afresh: weights.start_values, as a
+    single run starts (train.start_from), given to every member."""
     from library import weights  # pylint: disable=import-outside-toplevel
-    if self.task.variables is None or self.task.with_params is None:
-      raise UserError('this task cannot start from model_init')
     one = jax.tree.map(lambda x: x[0], state)
-    target = {k: tuple(v.shape) for k, v in weights.flat_variables_abstract(
-        self.task.variables(one)).items()}
-    init = self.model_init
-    values = weights.load_for(init.path, target, prefix=init.prefix, skip=init.skip)
+    values = weights.start_values(self.model_init, self.task, one, task_name=self.task_name)
     values = {k: jnp.asarray(v) for k, v in values.items()}
     start = jax.jit(jax.vmap(lambda s, v: self.task.with_params(s, v), in_axes=(0, None)),
                     out_shardings=self.on_members)

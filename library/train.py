@@ -296,19 +296,11 @@ def setup(config, arrays=None, devices=None) -> Setup:
 
 
 def start_from(config, task, state, param_init: dict, mesh):
-  """The initial state with data-given values (embeddings) and config.model_init applied."""
-  values = dict(param_init)
-  if config.model_init.path:
-    if task.variables is None:
-      raise UserError(f'task={config.task!r} cannot start from model_init')
-    target = {k: tuple(v.shape) for k, v in weights.flat_variables_abstract(
-        task.variables(state)).items()}
-    values.update(weights.load_for(config.model_init.path, target,
-                                   prefix=config.model_init.prefix, skip=config.model_init.skip))
+  """The initial state with data-given values (embeddings) and config.model_init applied
+  (weights.start_values)."""
+  values = weights.start_values(config.model_init, task, state, param_init, config.task)
   if not values:
     return state
-  if task.with_params is None:
-    raise UserError(f'task={config.task!r} cannot start from given parameter values')
   return jax.device_put(task.with_params(state, values), steps.state_shardings(task, mesh))
 
 

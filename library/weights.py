@@ -367,3 +367,22 @@ def workdir_variables(workdir: str) -> dict[str, np.ndarray]:
     raise UserError(f'{workdir}/checkpoints holds no checkpoint')
   variables = {'params': state['params'], **dict(state.get('model_state') or {})}
   return flat_variables(variables)
+
+
+def start_values(model_init, task, state, param_init: dict | None = None,
+                 task_name: str = '') -> dict:
+  """The values a run starts from, named as task.variables names them: the data's (GloVe
+  embeddings: Datasets.param_init) and model_init's (a weights file or a run's, its prefix and
+  skipped names), read for one model's `state`. The one start of a single run
+  (train.start_from) and of members (each given the same values)."""
+  values = dict(param_init or {})
+  if model_init.path:
+    if task.variables is None:
+      raise UserError(f'task={task_name!r} cannot start from model_init')
+    target = {k: tuple(v.shape) for k, v in flat_variables_abstract(
+        task.variables(state)).items()}
+    values.update(load_for(model_init.path, target, prefix=model_init.prefix,
+                           skip=model_init.skip))
+  if values and task.with_params is None:
+    raise UserError(f'task={task_name!r} cannot start from given parameter values')
+  return values
