@@ -359,13 +359,13 @@ def _masked(active_M, new, old):
   return jax.tree.map(pick, new, old)
 
 
-class MemberFeed:
+class MemberFeed(steps.Sums):
   """What the loop needs to train and evaluate members: the compiled chunk, its arguments for a
   range of steps, the stacked initial state and per-member evaluation."""
 
   def __init__(self, config, task, lay: Layout, mesh: Mesh):
     self.mesh, self.task, self.layout = mesh, task, lay
-    self.num = lay.size
+    self.num = self.num_members = lay.size
     self.padded = math.ceil(self.num / mesh.size) * mesh.size
     self.on_members = NamedSharding(mesh, P('data'))
     self.replicated = parallel.replicated(mesh)
@@ -528,15 +528,6 @@ class MemberFeed:
                          weights[b]))
       total = sums if total is None else jax.tree.map(jnp.add, total, sums)
     return total
-
-  def means(self, total) -> dict:
-    """{metric: (members,) means} from evaluate_sums."""
-    total = {k: np.asarray(v)[:self.num] for k, v in jax.device_get(total).items()}
-    count = np.maximum(total.pop('count'), 1.0)
-    return {name: value / count for name, value in total.items()}
-
-  def evaluate(self, state, split: str) -> dict:
-    return self.means(self.evaluate_sums(state, split))
 
 
 class BestMembers:

@@ -6,6 +6,7 @@ device from the dataset held there, or passed in already gathered when it stays 
 """
 import functools
 import gc
+from typing import Any, Protocol
 
 import jax
 import numpy as np
@@ -168,18 +169,47 @@ def evaluate_sums(state, split: str, data: MeshData, eval_fn, batch_size: int) -
   return total
 
 
-def means(total: dict) -> dict[str, float]:
-  total = jax.device_get(total)
-  count = float(total.pop('count'))
-  return {name: float(value) / count for name, value in total.items()}
+class Feed(Protocol):
+  """What the loop asks of a run's data, whichever it is: one model's dataset (DataFeed), a
+  task that makes its own inputs (DatalessFeed), members (members.MemberFeed)."""
+  splits: Any                    # the splits it evaluates ('validation', 'test')
+
+  def chunk(self, state, *args):
+    """(state after the steps of args, their metrics), dispatched, not waited for."""
+
+  def args(self, step: int, end: int) -> tuple:
+    """The chunk's arguments for steps [step, end)."""
+
+  def evaluate_sums(self, state, split: str):
+    """The metrics' weighted sums over `split` and their 'count', dispatched."""
+
+  def means(self, sums) -> dict:
+    """The means of evaluate_sums (per member: arrays of the members' own)."""
+
+  def evaluate(self, state, split: str) -> dict:
+    """means(evaluate_sums(...)), waited for."""
 
 
-def evaluate(state, split: str, data: MeshData, eval_fn, batch_size: int) -> dict:
-  """Mean metrics of the model over one split (every example exactly once)."""
-  return means(evaluate_sums(state, split, data, eval_fn, batch_size))
+class Sums:
+  """The reduction every feed shares, written once: an evaluation's weighted sums over its
+  'count', as floats, or per member (arrays over the first num_members)."""
+  num_members: int | None = None
+
+  def means(self, total) -> dict:
+    total = jax.device_get(total)
+    if self.num_members is None:
+      count = float(total.pop('count'))
+      return {name: float(value) / count for name, value in total.items()}
+    total = {k: np.asarray(v)[:self.num_members] for k, v in total.items()}
+    count = np.maximum(total.pop('count'), 1.0)
+    return {name: value / count for name, value in total.items()}
+
+  def evaluate(self, state, split: str) -> dict:
+    """Mean metrics over one split (every example exactly once)."""
+    return self.means(self.evaluate_sums(state, split))  # pylint: disable=no-member
 
 
-class DataFeed:
+class DataFeed(Sums):
   """A task with a dataset: the chunk's arguments for a range of steps, and evaluation."""
 
   def __init__(self, task: Task, mesh: Mesh, data: MeshData, batches, eval_batch_size: int,
@@ -197,15 +227,8 @@ class DataFeed:
     """Dispatched, not waited for: `means` reads them (a chunk later, in the loop)."""
     return evaluate_sums(state, split, self.data, self.eval_fn, self.eval_batch_size)
 
-  @staticmethod
-  def means(sums) -> dict:
-    return means(sums)
 
-  def evaluate(self, state, split: str) -> dict:
-    return self.means(self.evaluate_sums(state, split))
-
-
-class DatalessFeed:
+class DatalessFeed(Sums):
   """A task without a dataset: the chunk only needs its length. Its evaluation, if it has one,
   is `eval_step(state, None)`: the task makes its own inputs (greedy episodes of a policy),
   and the sums it returns are the 'validation' split."""
@@ -221,13 +244,6 @@ class DatalessFeed:
   def evaluate_sums(self, state, split: str):
     del split
     return self.eval_fn(state)
-
-  @staticmethod
-  def means(sums) -> dict:
-    return means(sums)
-
-  def evaluate(self, state, split: str) -> dict:
-    return self.means(self.evaluate_sums(state, split))
 
   def args(self, step: int, end: int):
     n = end - step

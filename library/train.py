@@ -224,7 +224,7 @@ class Setup:
   datasets: Any                        # pipeline.Datasets; None for a task without a dataset
   durations: dict                      # _durations: steps_per_epoch, total, eval_every, ...
   task: Any                            # task.Task
-  feed: Any                            # steps.DataFeed / DatalessFeed, members.MemberFeed
+  feed: steps.Feed                     # DataFeed / DatalessFeed, members.MemberFeed
   example: Any                         # a batch the state was initialised from (or None)
   state: Any                           # the fresh state (model_init's values in place)
   on_device: bool                      # the dataset held on the devices (not the host)
