@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from library import inference, members
-from library.data import pipeline, timeseries
+from library.data import preprocessing, timeseries
 from library.errors import UserError
 
 
@@ -25,7 +25,7 @@ def _split_arrays(s, split: str):
     raise UserError(f'split={split!r} is not one of {", ".join(sorted(host))}')
   n = s.datasets.size(split)
   arrays = timeseries.gather(host[split], np.arange(n))
-  arrays['inputs'] = pipeline.scale_inputs(arrays['inputs'], s.datasets.input_scale)
+  arrays['inputs'] = preprocessing.scale_inputs(arrays['inputs'], s.datasets.input_scale)
   return arrays
 
 

@@ -14,7 +14,8 @@ from jax.sharding import Mesh
 
 from library import parallel
 from library.data import timeseries
-from library.data.pipeline import Datasets, eval_batches, scale_inputs, split_size
+from library.data.pipeline import Datasets, eval_batches, split_size
+from library.data.preprocessing import scale_inputs
 from library.task import Task
 
 

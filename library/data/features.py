@@ -26,7 +26,7 @@ class Extractor:
   def __init__(self, features_config, example_inputs: np.ndarray, input_scale=None):
     """input_scale: the inputs are bytes, scaled to float32 by it on the device, batch by
     batch (as Datasets.input_scale): the photos never exist as float32 on the host."""
-    from library.data.pipeline import scale_inputs  # pylint: disable=import-outside-toplevel
+    from library.data.preprocessing import scale_inputs  # pylint: disable=import-outside-toplevel
     from library.task import make_model  # pylint: disable=import-outside-toplevel
     f = features_config
     if not f.init:

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from library.data import sources
+from library.data import folders
 from library.errors import UserError
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
@@ -60,7 +60,7 @@ def _missing_hint(root: str) -> str:
 def load_image_folder(root: str, splits, class_names, size) -> dict[str, dict[str, np.ndarray]]:
   """{split: {'inputs': uint8 (N, height, width, 3), 'labels': int32}}; classes in
   class_names' order (default: the sub-folders, sorted)."""
-  files = sources.class_folder_files(root, splits, class_names, IMAGE_EXTENSIONS,
+  files = folders.class_folder_files(root, splits, class_names, IMAGE_EXTENSIONS,
                                      'image_folder', _missing_hint(root))
   out = {}
   for split, items in files.items():

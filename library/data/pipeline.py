@@ -59,7 +59,7 @@ class Datasets:
 
   def inputs(self, split: str):
     """A split's inputs as the model sees them (scaled to float32 where kept as bytes)."""
-    return scale_inputs(self.splits[split]['inputs'], self.input_scale)
+    return preprocessing.scale_inputs(self.splits[split]['inputs'], self.input_scale)
 
   def as_float(self) -> 'Datasets':
     """These datasets with float32 inputs, as the model sees them (no byte inputs)."""
@@ -71,16 +71,9 @@ class Datasets:
   def example(self, n: int) -> dict[str, Any]:
     """The first n (at most) training examples as a batch, with weights 1."""
     batch = timeseries.gather(self.splits['train'], np.arange(min(n, self.size('train'))))
-    batch['inputs'] = scale_inputs(batch['inputs'], self.input_scale)
+    batch['inputs'] = preprocessing.scale_inputs(batch['inputs'], self.input_scale)
     batch['weights'] = np.ones(min(n, self.size('train')), np.float32)
     return batch
-
-
-def scale_inputs(inputs, scale: float | None):
-  """Byte inputs as float32 times `scale` (NumPy or traced arrays); others as they are."""
-  if scale is None:
-    return inputs
-  return inputs.astype(np.float32) * np.float32(scale)
 
 
 @dataclasses.dataclass

@@ -44,3 +44,10 @@ def transform_labels(labels: np.ndarray, data_config) -> np.ndarray:
   if np.issubdtype(labels.dtype, np.integer):
     return labels.astype(np.int32)
   return labels.astype(np.float32)
+
+
+def scale_inputs(inputs, scale: float | None):
+  """Byte inputs as float32 times `scale` (NumPy or traced arrays); others as they are."""
+  if scale is None:
+    return inputs
+  return inputs.astype(np.float32) * np.float32(scale)

@@ -24,7 +24,7 @@ import optax
 from scipy import stats
 
 from library import config as config_lib, optimizers
-from library.data import pipeline
+from library.data import pipeline, preprocessing
 from library.errors import UserError
 from library.supervised import TrainState
 from library.task import Task, make_model, summary_table
@@ -145,7 +145,7 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
     out = {'latent_grid': pictures.tile(decode(state.params, codes), t.grid)}
     if test is not None and model.latent >= 2:
       n = min(t.scatter_points, len(test['inputs']))
-      images = pipeline.scale_inputs(test['inputs'][:n], data.input_scale)
+      images = preprocessing.scale_inputs(test['inputs'][:n], data.input_scale)
       means = np.asarray(encode(state.params, jnp.asarray(images)))
       labels = np.asarray(test['labels'][:n])
       out['latent_scatter'] = scatter_picture(

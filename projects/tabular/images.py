@@ -29,8 +29,8 @@ import sys
 
 import numpy as np
 
-from library.data import (images as images_lib, pipeline, preprocessing as data_preprocessing,
-                          sources)
+from library.data import (folders, images as images_lib, pipeline,
+                          preprocessing as data_preprocessing)
 from library.errors import UserError
 
 
@@ -104,7 +104,7 @@ def class_names(folder: str, data_config) -> list[str]:
   train_dir = os.path.join(os.path.expanduser(folder), 'train')
   flat = _flat_files(train_dir)
   if flat is None:
-    return sources.folder_classes(train_dir, data_config.class_names)
+    return folders.folder_classes(train_dir, data_config.class_names)
   if not flat:
     raise UserError(f'{train_dir} holds neither class folders nor images')
   unnamed = [n for n in flat if '.' not in os.path.splitext(n)[0]]
