@@ -13,6 +13,7 @@ of `dropout_rate`, `l1` or `l2` (library/members.py) find them in the state's `h
 penalty then takes its factors from there, and the model is built in the step with its
 `dropout_rate` set to the member's (library/layers.py's Dropout takes a traced rate).
 """
+import functools
 import re
 from typing import Any
 
@@ -213,39 +214,8 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
                       opt_state=tx.init(params), rng=state_rng,
                       hyper=None if hyper is None else jax.tree.map(jnp.float32, hyper))
 
-  dtype = precision.compute_dtype(t.precision)
-
-  def apply(params, model_state, inputs, train, rng=None, hyper_values=None):
-    """(float32 outputs, model state): computed in the precision's dtype."""
-    params, inputs = precision.cast_floating((params, inputs), dtype)
-    variables = {'params': params, **model_state}
-    net = model
-    if train and hyper_values is not None and 'dropout_rate' in hyper_values:
-      net = model.clone(dropout_rate=hyper_values['dropout_rate'])
-    if train and model_state:
-      outputs, model_state = net.apply(variables, inputs, train=True, rngs={'dropout': rng},
-                                       mutable=list(model_state))
-    else:
-      rngs = {'dropout': rng} if train else {}
-      outputs = net.apply(variables, inputs, train=train, rngs=rngs)
-    if dtype is not None:
-      outputs = precision.to_float32(outputs)
-    return outputs, model_state
-
-  def per_output(logits, labels, weights, reduce):
-    """{metric name: reduce(per-example values, weights)} and the weighted total loss."""
-    out, total = {}, 0.0
-    for name, loss_name, loss_weight, metric_names in outputs:
-      y_hat, y = _pick(logits, name), _pick(labels, name)
-      prefix = f'{name}_' if name is not None else ''
-      value = reduce(losses.per_example_loss(loss_name, y_hat, y), weights)
-      total += loss_weight * value
-      if name is not None:
-        out[f'{prefix}loss'] = value
-      for metric in metric_names:
-        out[prefix + metric] = reduce(
-            losses.per_example_metric(metric, loss_name, y_hat, y), weights)
-    return out, total
+  apply = _applier(model, precision.compute_dtype(t.precision))
+  per_output = functools.partial(_per_output, outputs)
 
   def train_step(state, batch):
     rng = jax.random.fold_in(state.rng, state.step)
@@ -289,25 +259,67 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
   def summary(batch):
     return summary_table(model, _first_rows(batch['inputs']), train=False)
 
-  def variables(state):
-    return {'params': state.params, **state.model_state}
-
-  def with_params(state, values):
-    """The state with some variables replaced (by 'collection/path') and the optimizer state
-    afresh."""
-    flat = flax.traverse_util.flatten_dict(variables(state), sep='/')
-    for path, value in values.items():
-      if path not in flat:
-        raise UserError(f'cannot initialize {path!r}: the model has no such variable (it has '
-                        f'{", ".join(sorted(flat)[:12])} ...)')
-      if tuple(flat[path].shape) != tuple(value.shape):
-        raise UserError(f'cannot initialize {path} of shape {tuple(flat[path].shape)} from an '
-                        f'array of shape {tuple(value.shape)}')
-      flat[path] = jnp.asarray(value, flat[path].dtype)
-    new = flax.traverse_util.unflatten_dict(flat, sep='/')
-    params = new.pop('params')
-    return state.replace(params=params, model_state=new, opt_state=tx.init(params))
-
   return Task(init=init, train_step=train_step, eval_step=eval_step, predict=predict,
-              summary=summary, params=lambda state: state.params, with_params=with_params,
-              variables=variables)
+              summary=summary, params=lambda state: state.params,
+              with_params=functools.partial(_with_params, tx), variables=_variables)
+
+
+def _applier(model, dtype):
+  """apply(params, model_state, inputs, train, rng, hyper_values) -> (float32 outputs, model
+  state), computed in the precision's dtype; a member's traced dropout rate in place."""
+
+  def apply(params, model_state, inputs, train, rng=None, hyper_values=None):
+    params, inputs = precision.cast_floating((params, inputs), dtype)
+    variables = {'params': params, **model_state}
+    net = model
+    if train and hyper_values is not None and 'dropout_rate' in hyper_values:
+      net = model.clone(dropout_rate=hyper_values['dropout_rate'])
+    if train and model_state:
+      outputs, model_state = net.apply(variables, inputs, train=True, rngs={'dropout': rng},
+                                       mutable=list(model_state))
+    else:
+      rngs = {'dropout': rng} if train else {}
+      outputs = net.apply(variables, inputs, train=train, rngs=rngs)
+    if dtype is not None:
+      outputs = precision.to_float32(outputs)
+    return outputs, model_state
+
+  return apply
+
+
+def _per_output(outputs, logits, labels, weights, reduce):
+  """{metric name: reduce(per-example values, weights)} and the weighted total loss, over the
+  task's outputs (_outputs: name, loss, loss weight, metrics)."""
+  out, total = {}, 0.0
+  for name, loss_name, loss_weight, metric_names in outputs:
+    y_hat, y = _pick(logits, name), _pick(labels, name)
+    prefix = f'{name}_' if name is not None else ''
+    value = reduce(losses.per_example_loss(loss_name, y_hat, y), weights)
+    total += loss_weight * value
+    if name is not None:
+      out[f'{prefix}loss'] = value
+    for metric in metric_names:
+      out[prefix + metric] = reduce(
+          losses.per_example_metric(metric, loss_name, y_hat, y), weights)
+  return out, total
+
+
+def _variables(state):
+  return {'params': state.params, **state.model_state}
+
+
+def _with_params(tx, state, values):
+  """The state with some variables replaced (by 'collection/path') and the optimizer state
+  afresh."""
+  flat = flax.traverse_util.flatten_dict(_variables(state), sep='/')
+  for path, value in values.items():
+    if path not in flat:
+      raise UserError(f'cannot initialize {path!r}: the model has no such variable (it has '
+                      f'{", ".join(sorted(flat)[:12])} ...)')
+    if tuple(flat[path].shape) != tuple(value.shape):
+      raise UserError(f'cannot initialize {path} of shape {tuple(flat[path].shape)} from an '
+                      f'array of shape {tuple(value.shape)}')
+    flat[path] = jnp.asarray(value, flat[path].dtype)
+  new = flax.traverse_util.unflatten_dict(flat, sep='/')
+  params = new.pop('params')
+  return state.replace(params=params, model_state=new, opt_state=tx.init(params))
