@@ -21,7 +21,7 @@ import os
 
 from absl import flags
 
-from scripts.experiments import (EXPERIMENTS, hardware_text, merged, readme_table, report,
+from scripts._experiments import (EXPERIMENTS, hardware_text, merged, readme_table, report,
                                  run_experiment, update_readme)
 from library import cli
 from library.errors import UserError

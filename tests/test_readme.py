@@ -54,7 +54,7 @@ def _python_block(code: str) -> str:
 
 
 def _check_reproduced_readme(tmp):
-  from scripts import experiments  # pylint: disable=import-outside-toplevel
+  from scripts import _experiments as experiments  # pylint: disable=import-outside-toplevel
   with open(os.path.join(tmp, 'REPRODUCED.json')) as f:
     rows = json.load(f)['rows']
   assert experiments.readme_table(os.path.join(tmp, 'README.md')) == experiments.table(rows)

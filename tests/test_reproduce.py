@@ -1,4 +1,4 @@
-"""scripts/reproduce.py (scripts/experiments.py): the README's results table is its report;
+"""scripts/reproduce.py (scripts/_experiments.py): the README's results table is its report;
 its machinery runs."""
 import json
 import os
@@ -8,7 +8,7 @@ from tests.conftest import ROOT, run_script
 
 
 def test_the_readme_results_table_is_the_committed_report():
-  from scripts import experiments as reproduce  # pylint: disable=import-outside-toplevel
+  from scripts import _experiments as reproduce  # pylint: disable=import-outside-toplevel
   with open(os.path.join(ROOT, 'configs', 'REPRODUCED.json')) as f:
     saved = json.load(f)
   assert not saved['smoke']
@@ -25,7 +25,7 @@ def test_the_readme_results_table_is_the_committed_report():
 
 def test_every_command_and_its_smoke_form_name_scripts_and_configs_that_load():
   from library import cli  # pylint: disable=import-outside-toplevel
-  from scripts import experiments as reproduce  # pylint: disable=import-outside-toplevel
+  from scripts import _experiments as reproduce  # pylint: disable=import-outside-toplevel
   for e in reproduce.EXPERIMENTS:
     for command in e.commands + (e.smoke or tuple(reproduce.smoked(c) for c in e.commands)):
       args = command[2:] if command[0] == '@once' else command

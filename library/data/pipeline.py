@@ -149,21 +149,7 @@ def prepare(config, arrays=None) -> Datasets:
     if len(set(sizes.values())) > 1:
       raise UserError(f'split {name!r} has arrays of different lengths: ' + ', '.join(
           f'{k} {n}' for k, n in sizes.items()))
-  carve = {name: d[name] for name in ('validation', 'test') if d[name]}
-  if carve or d.pool != 'train':
-    if d.pool not in raw:
-      raise UserError(f'data.pool={d.pool!r} is not a split of this source '
-                      f'(it has {", ".join(sorted(raw))})')
-    for name in carve:
-      if name in raw and name != d.pool:
-        raise UserError(f'the source already has a {name!r} split; set data.{name}=0')
-    pool = raw.pop(d.pool)
-    seed = config.seed if d.holdout_seed is None else d.holdout_seed
-    index = splits_lib.holdout_indices(split_size(pool), carve, seed, d.shuffle_holdout)
-    for name, idx in index.items():
-      raw[name] = _take(pool, idx)
-    if not d.shuffle_holdout:
-      _warn_one_class_holdout(raw, carve)
+  _carve_holdouts(raw, d, config.seed)
   if 'train' not in raw:
     raise UserError(f'no training split: the source has {", ".join(sorted(raw))}; '
                     'set data.pool to carve one')
@@ -201,6 +187,27 @@ def prepare(config, arrays=None) -> Datasets:
   return Datasets(out, stats, tuple(train_inputs.shape[1:]), param_init=param_init,
                   raw_input_range=value_range, raw_input_profile=input_profile(train_inputs),
                   input_scale=float(d.scale) if keep_bytes else None)
+
+
+def _carve_holdouts(raw: dict, d, seed: int) -> None:
+  """data.validation / data.test examples held out of data.pool (seeded, or the first ones
+  unshuffled), in place."""
+  carve = {name: d[name] for name in ('validation', 'test') if d[name]}
+  if not carve and d.pool == 'train':
+    return
+  if d.pool not in raw:
+    raise UserError(f'data.pool={d.pool!r} is not a split of this source '
+                    f'(it has {", ".join(sorted(raw))})')
+  for name in carve:
+    if name in raw and name != d.pool:
+      raise UserError(f'the source already has a {name!r} split; set data.{name}=0')
+  pool = raw.pop(d.pool)
+  seed = seed if d.holdout_seed is None else d.holdout_seed
+  index = splits_lib.holdout_indices(split_size(pool), carve, seed, d.shuffle_holdout)
+  for name, idx in index.items():
+    raw[name] = _take(pool, idx)
+  if not d.shuffle_holdout:
+    _warn_one_class_holdout(raw, carve)
 
 
 def _warn_one_class_holdout(raw: dict, carve: dict) -> None:
