@@ -20,7 +20,9 @@ Their state is plain JSON (`state()` / `load()`), saved with every checkpoint: a
 while counting patience resumes counting exactly. What they act on, the loop provides: the
 learning-rate scale in the state (`library.optimizers.lr_scale`) and a copy of the best state.
 """
+import ml_collections
 import numpy as np
+from ml_collections import config_dict
 
 from library.errors import UserError
 
@@ -28,6 +30,23 @@ from library.errors import UserError
 _HIGHER_IS_BETTER = ('accuracy', 'auc', 'precision', 'recall')
 _LOWER_IS_BETTER = ('loss', 'mae', 'mse', 'rmse', 'mape')
 
+
+def default_config() -> ml_collections.ConfigDict:
+  """config.callbacks: Keras 3's EarlyStopping and ReduceLROnPlateau, with their arguments."""
+  # Keras 3's callbacks, run at every evaluation (each epoch by default) on the metrics of
+  # that evaluation; their state is saved in every checkpoint, so a resumed run continues
+  # counting where it stopped. `monitor` is 'split.metric' ('validation.loss'); '' is off.
+  c = ml_collections.ConfigDict()
+  c.early_stopping = ml_collections.ConfigDict({
+      'monitor': '', 'min_delta': 0.0, 'patience': 0, 'mode': 'auto',
+      'baseline': config_dict.placeholder(float), 'restore_best_weights': False,
+      'start_from_epoch': 0})
+  # The learning rate is scaled by a factor held in the optimizer state (optax's
+  # inject_hyperparams): a reduction neither recompiles nor is lost on resume.
+  c.reduce_lr = ml_collections.ConfigDict({
+      'monitor': '', 'factor': 0.1, 'patience': 10, 'mode': 'auto', 'min_delta': 1e-4,
+      'cooldown': 0, 'min_lr': 0.0})
+  return c
 
 def _monitor_op(name: str, monitor: str, mode: str):
   if mode == 'auto':

@@ -19,7 +19,7 @@ from typing import Any
 import ml_collections
 from ml_collections import config_dict
 
-from library import callbacks, members
+from library import callbacks, members, optimizers
 from library.data import augment
 from library.data.sources import SOURCES
 from library.errors import UserError
@@ -75,76 +75,7 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
 
   # Where examples come from, for a task that loads a dataset (its module has load_data); a
   # task that makes its own inputs on the device ignores this section.
-  c.data = ml_collections.ConfigDict()
-  c.data.source = 'tfds'
-  c.data.name = 'mnist'            # TFDS dataset name
-  c.data.data_dir = config_dict.placeholder(str)   # TFDS data dir; default ~/tensorflow_datasets
-  c.data.path = config_dict.placeholder(str)       # .npz file for source='npz'
-  # source='generator': the function (package.module.function) returning the splits, and its
-  # keyword arguments.
-  c.data.generator = ''
-  c.data.generator_kwargs = ml_collections.ConfigDict()
-  c.data.splits = ('train', 'test')                # splits the source provides and we load
-  c.data.input_key = 'image'
-  c.data.label_key = 'label'
-  # Splits carved out of `pool` (what remains of it is 'train'): each a count (>= 1) or a
-  # fraction of the pool (< 1); 0 means none. 70/30: test=0.3; 60/20/20: validation=0.2, test=0.2.
-  c.data.pool = 'train'
-  c.data.validation = 0.0
-  c.data.test = 0.0
-  # The source's test split is used as validation, and no test split remains (book 4.4, which
-  # monitors the IMDB test reviews; pick this only to reproduce it).
-  c.data.test_as_validation = False
-  c.data.shuffle_holdout = True    # False: the first examples are held out (the book's IMDB)
-  # The seed of the held-out splits (None: config.seed). Fixed, runs of several seeds keep
-  # the same validation and test examples (an ensemble of them, book 7.3.3).
-  c.data.holdout_seed = config_dict.placeholder(int)
-  c.data.max_train = 0              # keep only the first N training examples (0: all)
-  # Keep only the examples of these labels, relabelled 0, 1, ... in this order (digits 5-9 of
-  # the transfer demo become classes 0-4); () keeps all.
-  c.data.keep_labels = ()
-  # Image augmentation of every training batch, on device (library/data/augment.py): Keras'
-  # ImageDataGenerator ranges (rotation and shear in degrees; shifts below 1 as fractions of the
-  # size, from 1 up in pixels, as Keras; zoom as a fraction).
-  c.data.augment = augment.default_config()
-  c.data.scale = 1.0                # inputs *= scale (1/255 for pixels)
-  c.data.standardize = False        # feature-wise z-score with training-split statistics
-  c.data.flatten = False            # (N, H, W, C) -> (N, H*W*C)
-  c.data.one_hot = False            # labels as one-hot vectors (categorical_crossentropy)
-  c.data.num_classes = 10
-  c.data.class_names = ()           # text/image_folder: the class sub-folders, in label order
-  c.data.image_size = (150, 150)    # image_folder: every image resized to (height, width)
-  c.data.drop_columns = ()          # csv: columns that are not data (e.g. 'Date Time')
-  # Timeseries windows (library/data/timeseries.py), used when lookback > 0: rows split in
-  # time order at train_end and val_end (row numbers, or fractions of the rows).
-  c.data.window = ml_collections.ConfigDict({
-      'lookback': 0, 'step': 1, 'delay': 0, 'target': 0, 'train_end': 0.0, 'val_end': 0.0,
-      'relative': False})
-  # Word sequences (IMDB, Reuters): keep the num_words most frequent words (0: all). Keras-format
-  # files map rarer words to the out-of-vocabulary index 2, as load_data(num_words=...) does.
-  c.data.num_words = 0
-  c.data.tokenize = ''              # 'words' / 'chars': raw text -> indices (fitted on train)
-  # A GloVe text file: the model variable `embedding_variable` ('params/Embed_0/embedding')
-  # starts from its vectors for the tokenizer's words (book 6.1).
-  c.data.embedding_file = config_dict.placeholder(str)
-  c.data.embedding_variable = ''
-
-  c.data.vectorize = ''             # 'multi_hot': sequences -> num_words-dim 0/1 rows
-  # Sequences -> (N, maxlen) int32, Keras' pad_sequences (0: not padded).
-  c.data.maxlen = 0
-  c.data.padding = 'pre'
-  c.data.truncating = 'pre'
-  # 'device': keep the dataset on the accelerators and gather batches there; 'host': feed
-  # batches from host memory, each process reading only its own devices' rows of each batch;
-  # 'auto': on device if it fits in on_device_max_mb, on one process; on several, 'host'.
-  c.data.placement = 'auto'
-  # Cached features (book 5.3, feature extraction): before training, every split's inputs are
-  # replaced, once, by the outputs of this frozen model (module/name/kwargs as `model`) with
-  # its variables from `init` (as model_init.path).
-  c.data.features = ml_collections.ConfigDict({
-      'module': '', 'name': '', 'kwargs': ml_collections.ConfigDict(), 'init': '',
-      'batch_size': 50})
-  c.data.on_device_max_mb = 2048
+  c.data = _data_defaults()
 
   # Start from pretrained values (transfer learning, book 5.3): `path` is a folder written by
   # scripts.convert_weights, a .safetensors / Keras .h5 / .keras file, or a training workdir of
@@ -166,22 +97,7 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
   c.eval_every_steps = config_dict.placeholder(int)
   c.log_every_steps = config_dict.placeholder(int)      # default: with every evaluation
 
-  c.optimizer = ml_collections.ConfigDict()
-  c.optimizer.name = 'rmsprop'
-  c.optimizer.learning_rate = 1e-3
-  c.optimizer.schedule = 'constant'
-  c.optimizer.warmup_steps = 0        # linear warmup from 0, before the schedule
-  c.optimizer.decay_steps = config_dict.placeholder(int)  # default: all training steps
-  c.optimizer.decay_rate = 0.1        # exponential: lr * decay_rate ** (step / decay_steps)
-  c.optimizer.end_value = 0.0         # cosine and linear end here
-  c.optimizer.momentum = 0.9          # momentum, nesterov
-  c.optimizer.rho = 0.9               # rmsprop's moving-average decay (Keras' rho)
-  c.optimizer.beta1 = 0.9
-  c.optimizer.beta2 = 0.999
-  c.optimizer.eps = 1e-7              # Keras' epsilon
-  c.optimizer.weight_decay = 0.0      # adamw: decoupled; others: added to the gradient (L2)
-  c.optimizer.clip_value = config_dict.placeholder(float)  # element-wise, as Keras' clipvalue
-  c.optimizer.clip_norm = config_dict.placeholder(float)   # by global norm
+  c.optimizer = optimizers.default_config()
 
   c.checkpoint = ml_collections.ConfigDict()
   c.checkpoint.every_steps = config_dict.placeholder(int)  # default: at each evaluation
@@ -192,38 +108,89 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
   # Saves return once the arrays are in host memory; orbax writes them while training goes on.
   c.checkpoint.async_save = True
 
-  # Keras 3's callbacks, run at every evaluation (each epoch by default) on the metrics of
-  # that evaluation; their state is saved in every checkpoint, so a resumed run continues
-  # counting where it stopped. `monitor` is 'split.metric' ('validation.loss'); '' is off.
-  c.callbacks = ml_collections.ConfigDict()
-  c.callbacks.early_stopping = ml_collections.ConfigDict({
-      'monitor': '', 'min_delta': 0.0, 'patience': 0, 'mode': 'auto',
-      'baseline': config_dict.placeholder(float), 'restore_best_weights': False,
-      'start_from_epoch': 0})
-  # The learning rate is scaled by a factor held in the optimizer state (optax's
-  # inject_hyperparams): a reduction neither recompiles nor is lost on resume.
-  c.callbacks.reduce_lr = ml_collections.ConfigDict({
-      'monitor': '', 'factor': 0.1, 'patience': 10, 'mode': 'auto', 'min_delta': 1e-4,
-      'cooldown': 0, 'min_lr': 0.0})
+  c.callbacks = callbacks.default_config()     # Keras 3's, at every evaluation
 
-  # Members (library/members.py): every fold of a validation scheme (kfold, stratified_kfold,
-  # loo, bootstrap, or k seeds), times every combination of the hyperparameter values given
-  # (learning_rate, weight_decay, dropout_rate, l1, l2), trained as one vmapped state by the
-  # loop. '' and () train one model. keep_best: each member ends with its own best evaluation
-  # by checkpoint.best_metric (e.g. a DQN seed's best greedy return), not its last state.
-  # vectorize: the members of a step batched ('vmap') or one after another in the same
-  # program ('loop'); 'auto' loops convolutional models on one CPU device, where XLA's batched
-  # (grouped) convolutions run about 2x slower than the members' own, and batches the rest
-  # (book 5.1's convnet as 5 folds: 58 s against 74 s for the 5 models one after another).
-  c.members = ml_collections.ConfigDict({'scheme': '', 'k': 4, 'shuffle': False,
-                                         'learning_rate': (), 'weight_decay': (),
-                                         'dropout_rate': (), 'l1': (), 'l2': (),
-                                         'keep_best': False, 'vectorize': 'auto'})
+  c.members = members.default_config()         # folds, seeds, values as one state
 
   c.progress_bar = True
   # JAX's persistent compilation cache: a rerun skips compilation. '' turns it off.
   c.compilation_cache_dir = '~/.cache/dlwr_jax/xla'
   return c
+
+
+def _data_defaults() -> ml_collections.ConfigDict:
+  """The data section: the source, held-out splits, preprocessing, placement."""
+  d = ml_collections.ConfigDict()
+  d.source = 'tfds'
+  d.name = 'mnist'            # TFDS dataset name
+  d.data_dir = config_dict.placeholder(str)   # TFDS data dir; default ~/tensorflow_datasets
+  d.path = config_dict.placeholder(str)       # .npz file for source='npz'
+  # source='generator': the function (package.module.function) returning the splits, and its
+  # keyword arguments.
+  d.generator = ''
+  d.generator_kwargs = ml_collections.ConfigDict()
+  d.splits = ('train', 'test')                # splits the source provides and we load
+  d.input_key = 'image'
+  d.label_key = 'label'
+  # Splits carved out of `pool` (what remains of it is 'train'): each a count (>= 1) or a
+  # fraction of the pool (< 1); 0 means none. 70/30: test=0.3; 60/20/20: validation=0.2, test=0.2.
+  d.pool = 'train'
+  d.validation = 0.0
+  d.test = 0.0
+  # The source's test split is used as validation, and no test split remains (book 4.4, which
+  # monitors the IMDB test reviews; pick this only to reproduce it).
+  d.test_as_validation = False
+  d.shuffle_holdout = True    # False: the first examples are held out (the book's IMDB)
+  # The seed of the held-out splits (None: config.seed). Fixed, runs of several seeds keep
+  # the same validation and test examples (an ensemble of them, book 7.3.3).
+  d.holdout_seed = config_dict.placeholder(int)
+  d.max_train = 0              # keep only the first N training examples (0: all)
+  # Keep only the examples of these labels, relabelled 0, 1, ... in this order (digits 5-9 of
+  # the transfer demo become classes 0-4); () keeps all.
+  d.keep_labels = ()
+  # Image augmentation of every training batch, on device (library/data/augment.py): Keras'
+  # ImageDataGenerator ranges (rotation and shear in degrees; shifts below 1 as fractions of the
+  # size, from 1 up in pixels, as Keras; zoom as a fraction).
+  d.augment = augment.default_config()
+  d.scale = 1.0                # inputs *= scale (1/255 for pixels)
+  d.standardize = False        # feature-wise z-score with training-split statistics
+  d.flatten = False            # (N, H, W, C) -> (N, H*W*C)
+  d.one_hot = False            # labels as one-hot vectors (categorical_crossentropy)
+  d.num_classes = 10
+  d.class_names = ()           # text/image_folder: the class sub-folders, in label order
+  d.image_size = (150, 150)    # image_folder: every image resized to (height, width)
+  d.drop_columns = ()          # csv: columns that are not data (e.g. 'Date Time')
+  # Timeseries windows (library/data/timeseries.py), used when lookback > 0: rows split in
+  # time order at train_end and val_end (row numbers, or fractions of the rows).
+  d.window = ml_collections.ConfigDict({
+      'lookback': 0, 'step': 1, 'delay': 0, 'target': 0, 'train_end': 0.0, 'val_end': 0.0,
+      'relative': False})
+  # Word sequences (IMDB, Reuters): keep the num_words most frequent words (0: all). Keras-format
+  # files map rarer words to the out-of-vocabulary index 2, as load_data(num_words=...) does.
+  d.num_words = 0
+  d.tokenize = ''              # 'words' / 'chars': raw text -> indices (fitted on train)
+  # A GloVe text file: the model variable `embedding_variable` ('params/Embed_0/embedding')
+  # starts from its vectors for the tokenizer's words (book 6.1).
+  d.embedding_file = config_dict.placeholder(str)
+  d.embedding_variable = ''
+
+  d.vectorize = ''             # 'multi_hot': sequences -> num_words-dim 0/1 rows
+  # Sequences -> (N, maxlen) int32, Keras' pad_sequences (0: not padded).
+  d.maxlen = 0
+  d.padding = 'pre'
+  d.truncating = 'pre'
+  # 'device': keep the dataset on the accelerators and gather batches there; 'host': feed
+  # batches from host memory, each process reading only its own devices' rows of each batch;
+  # 'auto': on device if it fits in on_device_max_mb, on one process; on several, 'host'.
+  d.placement = 'auto'
+  # Cached features (book 5.3, feature extraction): before training, every split's inputs are
+  # replaced, once, by the outputs of this frozen model (module/name/kwargs as `model`) with
+  # its variables from `init` (as model_init.path).
+  d.features = ml_collections.ConfigDict({
+      'module': '', 'name': '', 'kwargs': ml_collections.ConfigDict(), 'init': '',
+      'batch_size': 50})
+  d.on_device_max_mb = 2048
+  return d
 
 
 # Constructor arguments: any keys, not checked against the defaults.

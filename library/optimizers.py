@@ -14,10 +14,31 @@ import flax.traverse_util
 import jax
 import jax.numpy as jnp
 import ml_collections
+from ml_collections import config_dict
 import optax
 
 from library.errors import UserError
 
+
+def default_config() -> ml_collections.ConfigDict:
+  """config.optimizer: the optimizer, its schedule and its clipping (make_optimizer)."""
+  c = ml_collections.ConfigDict()
+  c.name = 'rmsprop'
+  c.learning_rate = 1e-3
+  c.schedule = 'constant'
+  c.warmup_steps = 0        # linear warmup from 0, before the schedule
+  c.decay_steps = config_dict.placeholder(int)  # default: all training steps
+  c.decay_rate = 0.1        # exponential: lr * decay_rate ** (step / decay_steps)
+  c.end_value = 0.0         # cosine and linear end here
+  c.momentum = 0.9          # momentum, nesterov
+  c.rho = 0.9               # rmsprop's moving-average decay (Keras' rho)
+  c.beta1 = 0.9
+  c.beta2 = 0.999
+  c.eps = 1e-7              # Keras' epsilon
+  c.weight_decay = 0.0      # adamw: decoupled; others: added to the gradient (L2)
+  c.clip_value = config_dict.placeholder(float)  # element-wise, as Keras' clipvalue
+  c.clip_norm = config_dict.placeholder(float)   # by global norm
+  return c
 
 def make_schedule(opt: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
   """Learning rate per step: optional linear warmup, then the named schedule."""

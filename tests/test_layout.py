@@ -1,5 +1,6 @@
 """The shape of library/: no import circle among its modules (a module's imports inside
-functions count too), so that each one can be read, and tested, from its dependencies up."""
+functions count too), so that each one can be read, and tested, from its dependencies up; no
+function over 80 lines."""
 import ast
 import os
 
@@ -48,3 +49,20 @@ def test_no_import_circle_in_library():
 
   for module in sorted(graph):
     visit(module)
+
+
+def test_no_library_function_over_80_lines():
+  """Each function of library/ readable in one screen: none over 80 lines (nested functions
+  count within their parent)."""
+  long = []
+  for folder, _, files in os.walk(os.path.join(ROOT, 'library')):
+    for name in files:
+      if name.endswith('.py'):
+        path = os.path.join(folder, name)
+        with open(path) as f:
+          tree = ast.parse(f.read())
+        long += [(os.path.relpath(path, ROOT), node.name, node.end_lineno - node.lineno + 1)
+                 for node in ast.walk(tree)
+                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and
+                 node.end_lineno - node.lineno + 1 > 80]
+  assert not long, long
