@@ -17,6 +17,15 @@ Order of a run (and of a resume, which is the same command run again):
 5. with restore_best_weights, go back to the best state; evaluate on the test split; write
    results.json (with why training stopped and which step's state its numbers are) and
    history.png.
+
+The code follows that order, one function a phase, read top to bottom:
+`_train_and_evaluate` -> `_open_run` (set up, checks, checkpoints) -> `_restore` (or the run
+found finished) -> `_write_run_files` -> `_start_loop` -> `_train_chunks` -> `_finish`
+(`_best_weights`, `_results`, `_final_evaluations`, results.json last). What the phases share
+is one `_Run` dataclass: the set-up (`Setup`), the checkpoints and callbacks, and the loop's
+running state with its methods (`absorb` a chunk's metrics, `finish_validation`, `save`,
+`at_evaluation`, `artifacts`). The data side is a `steps.Feed`: one model's dataset, a task
+without one, or members (library/members.py), all alike to the loop.
 """
 import dataclasses
 import json
