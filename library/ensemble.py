@@ -41,7 +41,7 @@ def _predictions(workdir: str, splits: tuple[str, ...]):
   if config.task_config.outputs:
     raise UserError(f'{workdir}: models with several outputs are not ensembled yet')
   s = train.setup(config, devices=jax.devices()[:1])
-  state, _ = inference.restore(workdir, config, s.state, 'latest', inference.setup_size(s))
+  state, _ = inference.restore(workdir, config, s.state, 'latest', s.hook.size)
   predict = jax.jit(s.task.predict)
   out = {}
   for split in splits:

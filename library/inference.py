@@ -59,7 +59,7 @@ def _keeps_best_state(config) -> bool:
 def restore(workdir, config, state, which, size: int | None = None):
   """(state, meta) of a workdir's checkpoint `which` (latest, best or a step), into `state`'s
   structure and placement; `size`: its number of members, if it has members (a checkpoint
-  written on another device count then comes back re-padded for this one: setup_size). For a
+  written on another device count then comes back re-padded for this one: Setup.hook.size). For a
   run that kept a best state (members.keep_best, restore_best_weights), 'best' is that state,
   as saved with the latest checkpoint: the weights its results.json reports."""
   ckpt = _checkpointer(workdir, config)
@@ -85,17 +85,12 @@ def restore(workdir, config, state, which, size: int | None = None):
   return restored[:2]
 
 
-def setup_size(s) -> int | None:
-  """The number of members of a train.Setup (None: one model)."""
-  return s.members.size if s.members is not None else None
-
-
 def load_state(workdir: str, which: str = 'latest'):
   """(state, meta) of a workdir's checkpoint, on the mesh of all devices."""
   from library import train  # pylint: disable=import-outside-toplevel
   config = load_config(workdir)
   s = train.setup(config)
-  return restore(workdir, config, s.state, which, setup_size(s))
+  return restore(workdir, config, s.state, which, s.hook.size)
 
 
 def evaluate_workdir(workdir: str, split: str = 'test', which: str = 'latest') -> dict:
@@ -107,7 +102,7 @@ def evaluate_workdir(workdir: str, split: str = 'test', which: str = 'latest') -
     raise UserError(f'{workdir} is a run of task={config.task!r}, which has no evaluation')
   if split not in s.feed.splits:
     raise UserError(f'split={split!r} is not one of {", ".join(sorted(s.feed.splits))}')
-  state, meta = restore(workdir, config, s.state, which, setup_size(s))
+  state, meta = restore(workdir, config, s.state, which, s.hook.size)
   metrics = s.feed.evaluate(state, split)
   if s.members is not None:    # members: each one's metrics, and their mean
     metrics = {name: {'mean': float(np.mean(v)), 'members': np.asarray(v).tolist()}
@@ -287,10 +282,9 @@ def write_samples(workdir: str, output: str, which: str, assignments) -> tuple[d
   task = s.task
   if task.artifacts is None:
     raise UserError(f'{workdir} is a run of task={config.task!r}, which writes no samples')
-  state, meta = restore(workdir, config, s.state, which, setup_size(s))
+  state, meta = restore(workdir, config, s.state, which, s.hook.size)
   step = int(meta['step'])
-  members = s.members
-  produced = train.artifacts_of(task, state, step, None if members is None else members.size)
+  produced = s.hook.artifacts(task, state, step)
   paths = writers.write_artifacts(workdir, step, produced,
                                   output or os.path.join(workdir, 'samples'))
   return produced, paths

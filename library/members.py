@@ -649,14 +649,91 @@ def results(lay: Layout, history: dict, final: dict, scheme: str,
   return out
 
 
-def write_history(workdir: str, history: dict, durations: dict) -> None:
+class MemberHook(steps.EvaluationHook):
+  """Members' part of the loop, beside the callbacks: each split's history (every record's
+  values per member), the last values, each member's best (members.keep_best), and their
+  rows in results.json, history.json and the curves."""
+
+  def __init__(self, config, lay: Layout, padded: int, steps_per_epoch: int | None):
+    self.lay, self.size, self.padded, self.spe = lay, lay.size, padded, steps_per_epoch
+    self.scheme = config.members.scheme or 'values'
+    self.best = BestMembers(config, padded) if config.members.keep_best else None
+    self.keeps_best = self.best is not None
+    self.best_metric = config.checkpoint.best_metric
+    self.history = {'train': {}, 'validation': {}}
+    self.final = {}
+
+  def steps_per_dispatch(self, k: int, batch_size: int) -> int:
+    # bounded indices per dispatch (leave-one-out on thousands of rows)
+    return max(1, min(k, MAX_INDICES_PER_DISPATCH // (self.padded * batch_size)))
+
+  def on_host(self, metrics: dict) -> dict:
+    return {n: np.asarray(v)[:, :self.size] for n, v in metrics.items()}
+
+  def record(self, step: int, split: str, values: dict) -> None:
+    for name, v in values.items():
+      self.history[split].setdefault(name, []).append(np.asarray(v).tolist())
+    self.history.setdefault('steps', {}).setdefault(split, []).append(int(step))
+    self.final[split] = values
+
+  def evaluated(self, split: str, values: dict) -> None:
+    self.final[split] = values
+
+  def at_evaluation(self, step: int, state, best_state):
+    if self.best is None or self.history.get('steps', {}).get('validation', [None])[-1] != step:
+      return best_state
+    return self.best.update(step, self.final['validation'], state, best_state)
+
+  def best_line(self) -> str:
+    return (f'each member restored to its best evaluation ({self.best_metric}: steps '
+            f'{self.best.steps[:self.size].tolist()})')
+
+  def meta(self) -> dict:
+    out = {'member_history': self.history}
+    if self.best is not None:
+      out['member_best'] = self.best.state()
+    return out
+
+  def load(self, meta: dict) -> None:
+    self.history = meta.get('member_history') or self.history
+    if self.history['train']:   # the last train record: results' means
+      self.final['train'] = {n: np.asarray(v[-1]) for n, v in self.history['train'].items()}
+    if self.best is not None:
+      self.best.load(meta.get('member_best'), self.size)
+
+  def artifacts(self, task, state, step: int) -> dict:
+    """Each member's own, named '<name>-member<m>' (the task sees one member's state, as a run
+    of its own)."""
+    out = {}
+    for m in range(self.size):
+      one = jax.tree.map(lambda x, m=m: x[m], state)
+      out.update({f'{name}-member{m}': value
+                  for name, value in task.artifacts(one, step).items()})
+    return out
+
+  def describe(self, steps_per_epoch: int | None) -> str:
+    return (f'{self.size} members ({self.scheme}), ' +
+            (f'{steps_per_epoch} steps per epoch, ' if steps_per_epoch else 'no dataset, '))
+
+  def results(self, out: dict) -> None:
+    out['num_params'] //= self.padded
+    out.update(results(self.lay, self.history, self.final, self.scheme, self.best, self.spe))
+
+  def files(self) -> list[str]:
+    return ['history.json', 'curves.png'] + (
+        ['mean_validation.png'] if self.history.get('validation') else [])
+
+  def write_files(self, workdir: str) -> None:
+    write_history(workdir, self.history, self.spe)
+
+
+def write_history(workdir: str, history: dict, spe: int | None) -> None:
   """history.json (per-evaluation, per-member curves), curves.png and mean_validation.png."""
   import os  # pylint: disable=import-outside-toplevel
   from library import plots, writers  # pylint: disable=import-outside-toplevel
   steps = history.get('steps', {})
   at = steps.get('validation') or steps.get('train') or []
   curves = {split: history.get(split, {}) for split in ('train', 'validation')}
-  spe = durations['steps_per_epoch']
   writers.write_json_atomic(os.path.join(workdir, 'history.json'), {
       'epochs': [s / spe for s in at] if spe else None, 'steps': at, **curves})
   x = {split: evaluation_epochs(history, spe, split) for split in ('train', 'validation')}

@@ -169,7 +169,7 @@ def load(workdir: str, checkpoint: str = 'latest', *, arrays=None) -> Run:
   config = inference.load_config(workdir)
   setup = train.setup(config, arrays)
   state, _ = inference.restore(workdir, config, setup.state, checkpoint,
-                               inference.setup_size(setup))
+                               setup.hook.size)
   results = {}
   if os.path.exists(os.path.join(workdir, 'results.json')):
     with open(os.path.join(workdir, 'results.json')) as f:

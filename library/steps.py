@@ -210,6 +210,63 @@ class Sums:
     return self.means(self.evaluate_sums(state, split))  # pylint: disable=no-member
 
 
+class EvaluationHook:
+  """What the loop calls beside the callbacks at each record, evaluation, checkpoint and at the
+  finish. One model's hook does nothing of its own; members' (members.MemberHook) keeps their
+  history, their bests and their results. The loop calls it unconditionally."""
+  size: int | None = None        # models on the state's leading axis (None: one, no axis)
+  padded: int = 1                # that axis' length (members padded to the devices)
+  keeps_best: bool = False       # keeps a best state of its own (read at every evaluation)
+
+  def steps_per_dispatch(self, k: int, batch_size: int) -> int:
+    del batch_size
+    return k
+
+  def on_host(self, metrics: dict) -> dict:
+    """A chunk's train metrics, read: the real models' only."""
+    return metrics
+
+  def record(self, step: int, split: str, values: dict) -> None:
+    """A record written (values per model)."""
+
+  def evaluated(self, split: str, values: dict) -> None:
+    """A final evaluation of the weights kept."""
+
+  def at_evaluation(self, step: int, state, best_state):
+    """The best state after this evaluation of `state`."""
+    del step, state
+    return best_state
+
+  def best_line(self) -> str:
+    """What is said when the best state kept becomes the final one."""
+    return ''
+
+  def meta(self) -> dict:
+    """What a checkpoint keeps of the hook (JSON)."""
+    return {}
+
+  def load(self, meta: dict) -> None:
+    """From a checkpoint's meta()."""
+
+  def artifacts(self, task, state, step: int) -> dict:
+    return task.artifacts(state, step)
+
+  def describe(self, steps_per_epoch: int | None) -> str | None:
+    """The run's size as its start says it; None: the dataset's."""
+    del steps_per_epoch
+    return None
+
+  def results(self, results: dict) -> None:
+    """Adds its part to results.json."""
+
+  def files(self) -> list[str]:
+    """The pictures and records write_files writes."""
+    return []
+
+  def write_files(self, workdir: str) -> None:
+    """Its pictures and records, at the finish."""
+
+
 class DataFeed(Sums):
   """A task with a dataset: the chunk's arguments for a range of steps, and evaluation."""
 

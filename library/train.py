@@ -25,7 +25,10 @@ found finished) -> `_write_run_files` -> `_start_loop` -> `_train_chunks` -> `_f
 is one `_Run` dataclass: the set-up (`Setup`), the checkpoints and callbacks, and the loop's
 running state with its methods (`absorb` a chunk's metrics, `finish_validation`, `save`,
 `at_evaluation`, `artifacts`). The data side is a `steps.Feed`: one model's dataset, a task
-without one, or members (library/members.py), all alike to the loop.
+without one, or members (library/members.py), all alike to the loop. Beside the callbacks,
+the loop calls a `steps.EvaluationHook` at each record, evaluation, checkpoint and at the
+finish: one model's does nothing of its own, members' (`members.MemberHook`) keeps their
+history, each one's best and their rows in results.json. The loop has no member branch.
 """
 import dataclasses
 import json
@@ -213,18 +216,6 @@ def _backend(mesh) -> str:
   return 'gpu' if platform in ('gpu', 'cuda', 'rocm') else platform
 
 
-def artifacts_of(task, state, step: int, num_members: int | None) -> dict:
-  """The task's artifacts of this evaluation; with members, each member's own, named
-  '<name>-member<m>' (the task sees one member's state, as a run of its own)."""
-  if num_members is None:
-    return task.artifacts(state, step)
-  out = {}
-  for m in range(num_members):
-    one = jax.tree.map(lambda x, m=m: x[m], state)
-    out.update({f'{name}-member{m}': value for name, value in task.artifacts(one, step).items()})
-  return out
-
-
 @dataclasses.dataclass(eq=False)
 class Setup:
   """Everything of a run but the loop (setup's): what the evaluate, predict and notebook paths
@@ -234,6 +225,7 @@ class Setup:
   durations: dict                      # _durations: steps_per_epoch, total, eval_every, ...
   task: Any                            # task.Task
   feed: steps.Feed                     # DataFeed / DatalessFeed, members.MemberFeed
+  hook: steps.EvaluationHook           # what the loop calls beside the callbacks (members')
   example: Any                         # a batch the state was initialised from (or None)
   state: Any                           # the fresh state (model_init's values in place)
   on_device: bool                      # the dataset held on the devices (not the host)
@@ -252,6 +244,7 @@ def setup(config, arrays=None, devices=None) -> Setup:
   module = config_lib.task_module(config.task)
   datasets = example = lay = None
   on_device = False
+  hook = steps.EvaluationHook()
   if members_lib.enabled(config):
     if not hasattr(module, 'load_data') and arrays is not None:
       raise UserError(f'task={config.task!r} has no dataset: it takes no arrays')
@@ -283,6 +276,7 @@ def setup(config, arrays=None, devices=None) -> Setup:
   sharding = steps.state_shardings(task, mesh) if task.state_sharding is not None else None
   if lay is not None:
     feed = members_lib.MemberFeed(config, task, lay, mesh)
+    hook = members_lib.MemberHook(config, lay, feed.padded, spe)
     state, example = feed.init()
   else:
     if datasets is not None:
@@ -300,7 +294,7 @@ def setup(config, arrays=None, devices=None) -> Setup:
       feed = steps.DatalessFeed(task, mesh, sharding)
     state = steps.make_init(task, mesh)(jax.random.PRNGKey(config.seed), example)
     state = start_from(config, task, state, datasets.param_init if datasets else {}, mesh)
-  return Setup(mesh=mesh, datasets=datasets, durations=d, task=task, feed=feed,
+  return Setup(mesh=mesh, datasets=datasets, durations=d, task=task, feed=feed, hook=hook,
                example=example, state=state, on_device=on_device, members=lay)
 
 
@@ -313,7 +307,7 @@ def start_from(config, task, state, param_init: dict, mesh):
   return jax.device_put(task.with_params(state, values), steps.state_shardings(task, mesh))
 
 
-def _check_monitors(config, splits, task, state, example, members: bool) -> None:
+def _check_monitors(config, splits, task, state, example, stacked: bool) -> None:
   """A metric the run cannot report is an error before anything is written: its split must
   be one the run has, and its name one the task's step reports (found by tracing the step
   abstractly, only when a monitor is set)."""
@@ -331,7 +325,7 @@ def _check_monitors(config, splits, task, state, example, members: bool) -> None
                       f'have{hint}')
     kind = 'train' if split == 'train' else 'eval'
     if kind not in names:
-      one = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[members:], x.dtype), state)
+      one = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[stacked:], x.dtype), state)
       batch = None if example is None else jax.tree.map(
           lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype), example)
       if kind == 'train':
@@ -389,21 +383,16 @@ def layer_kinds(params, where: str, stacked: int = 1) -> str:
   return '\n'.join(lines)
 
 
-def _write_finish_files(workdir: str, lay, history: dict, durations: dict,
-                        only_missing: bool = False) -> None:
-  """The finish's pictures and members' history, from the records (metrics.jsonl, the
-  members' history saved with each checkpoint). only_missing: write them only when one is
-  missing (a rerun of a run killed after its results.json)."""
-  names = ['history.png']
-  if lay is not None:
-    names += ['history.json', 'curves.png'] + (['mean_validation.png'] if history.get(
-        'validation') else [])
+def _write_finish_files(workdir: str, hook, only_missing: bool = False) -> None:
+  """The finish's pictures (and the hook's: members' history), from the records
+  (metrics.jsonl, the hook's state saved with each checkpoint). only_missing: write them only
+  when one is missing (a rerun of a run killed after its results.json)."""
+  names = ['history.png'] + hook.files()
   if only_missing and all(os.path.exists(os.path.join(workdir, n)) for n in names):
     return
   plots.plot_history(os.path.join(workdir, 'metrics.jsonl'),
                      os.path.join(workdir, 'history.png'))
-  if lay is not None:
-    members_lib.write_history(workdir, history, durations)
+  hook.write_files(workdir)
 
 
 @dataclasses.dataclass(eq=False)
@@ -417,7 +406,6 @@ class _Run:
   s: Setup
   ckpt: checkpoints.Checkpointer
   callbacks: dict                      # Keras' callbacks by name
-  member_best: Any                     # members_lib.BestMembers (members.keep_best) or None
   keeps_best: bool                     # a best state is kept (and checkpointed) beside state
   lock: Any
   run_start: float
@@ -427,9 +415,6 @@ class _Run:
   step: int = 0
   stopped_early: bool = False
   saved_running: dict | None = None
-  # Members: each split's history (every evaluation's values per member) and last values.
-  history: dict = dataclasses.field(default_factory=lambda: {'train': {}, 'validation': {}})
-  final: dict = dataclasses.field(default_factory=dict)
   # The loop's: set by _start_loop.
   k: int = 1                           # steps per dispatch
   writer: Any = None
@@ -450,7 +435,7 @@ class _Run:
   task = property(lambda self: self.s.task)
   feed = property(lambda self: self.s.feed)
   d = property(lambda self: self.s.durations)
-  lay = property(lambda self: self.s.members)
+  hook = property(lambda self: self.s.hook)
   early = property(lambda self: self.callbacks.get('early_stopping'))
 
   def epoch_of(self, step):
@@ -458,12 +443,8 @@ class _Run:
     return step / spe if spe else None
 
   def log(self, step, split, values):
-    """One record (the mean over members, if any); members' own values go to history."""
-    if self.lay is not None:
-      for name, v in values.items():
-        self.history[split].setdefault(name, []).append(np.asarray(v).tolist())
-      self.history.setdefault('steps', {}).setdefault(split, []).append(int(step))
-      self.final[split] = values
+    """One record (the mean over members, if any); the hook keeps members' own values."""
+    self.hook.record(step, split, values)
     self.writer.write(step, split, _mean_over_members(values), self.epoch_of(step))
 
   def show(self, values: dict, prefix: str = '') -> None:
@@ -474,9 +455,7 @@ class _Run:
   def absorb(self) -> None:
     """Reads the dispatched chunk's metrics: NaN guard, running means, progress, log lines."""
     (first_step, metrics), self.pending = self.pending, None
-    metrics = jax.device_get(metrics)
-    if self.lay is not None:
-      metrics = {n: np.asarray(v)[:, :self.lay.size] for n, v in metrics.items()}
+    metrics = self.hook.on_host(jax.device_get(metrics))
     bad = _check_finite(metrics, first_step)
     if bad is not None:
       what, at = bad
@@ -518,11 +497,7 @@ class _Run:
   def save(self, step) -> None:
     meta = {'step': step, 'epoch': self.epoch_of(step), 'seed': self.config.seed,
             'callbacks': {name: cb.state() for name, cb in self.callbacks.items()},
-            'train_running': self.running.state()}
-    if self.lay is not None:
-      meta['member_history'] = self.history
-    if self.member_best is not None:
-      meta['member_best'] = self.member_best.state()
+            'train_running': self.running.state(), **self.hook.meta()}
     spe = self.d['steps_per_epoch']
     if spe:
       meta['data_position'] = {'epoch': step // spe, 'batch': step % spe}
@@ -535,12 +510,11 @@ class _Run:
     self.latest_val.clear()
 
   def at_evaluation(self, step, val) -> None:
-    """Keras' callbacks and the members' bests at this evaluation (sets stopped_early)."""
+    """Keras' callbacks and the hook (members' bests) at this evaluation (sets
+    stopped_early)."""
     if self.callbacks:
       self.stopped_early = self._run_callbacks(step, val)
-    if self.member_best is not None and val is not None:
-      self.best_state = self.member_best.update(step, self.final['validation'], self.state,
-                                                self.best_state)
+    self.best_state = self.hook.at_evaluation(step, self.state, self.best_state)
 
   def _run_callbacks(self, step, val) -> bool:
     """Keras' callbacks at this evaluation; True when training should stop."""
@@ -572,8 +546,7 @@ class _Run:
     """The task's pictures and samples of this evaluation, written (the main process)."""
     jax.block_until_ready(self.state)  # (the pictures need it: the chunk's time is not theirs)
     start = time.perf_counter()
-    produced = artifacts_of(self.task, self.state, step,
-                            None if self.lay is None else self.lay.size)
+    produced = self.hook.artifacts(self.task, self.state, step)
     if self.main:
       writers.write_artifacts(self.workdir, step, produced)
     self.timing['eval_s'] += time.perf_counter() - start
@@ -607,9 +580,8 @@ def _open_run(config, workdir, arrays, devices, start_over, run_start, lock) -> 
   workdirs.check_config(workdir, config, start_over)
   set_compilation_cache(config.compilation_cache_dir)
   s = setup(config, arrays, devices)
-  task, lay = s.task, s.members
-  _check_monitors(config, set(s.feed.splits), task, s.state, s.example,
-                  lay is not None)
+  _check_monitors(config, set(s.feed.splits), s.task, s.state, s.example,
+                  s.hook.size is not None)
   callbacks = callbacks_lib.from_config(config.callbacks, constant_rate=(
       config.optimizer.schedule == 'constant' and not config.optimizer.warmup_steps))
   if 'reduce_lr' in callbacks and optimizers.lr_scale(s.state) is None:
@@ -621,31 +593,23 @@ def _open_run(config, workdir, arrays, devices, start_over, run_start, lock) -> 
                                   async_save=config.checkpoint.async_save)
   early = callbacks.get('early_stopping')
   # Members keeping each one's best evaluation (members.keep_best) hold a stacked best state.
-  member_best = members_lib.BestMembers(config, s.feed.padded) if (
-      lay is not None and config.members.keep_best) else None
-  keeps_best = (early is not None and early.restore_best_weights) or member_best is not None
-  return _Run(config, workdir, s, ckpt, callbacks, member_best, keeps_best, lock, run_start,
-              state=s.state)
+  keeps_best = (early is not None and early.restore_best_weights) or s.hook.keeps_best
+  return _Run(config, workdir, s, ckpt, callbacks, keeps_best, lock, run_start, state=s.state)
 
 
 def _restore(run: _Run) -> dict | None:
   """The latest readable checkpoint, if any: the state (and best state), the callbacks'
-  counters, the members' history. A run found finished returns its results.json as it was
-  (completing pictures a kill left unwritten); else None."""
-  lay = run.lay
+  counters, the hook's state (members' history). A run found finished returns its results.json
+  as it was (completing pictures a kill left unwritten); else None."""
   restored = run.ckpt.restore(checkpoints.abstract(run.state), with_best_state=run.keeps_best,
-                              members=lay.size if lay is not None else None)
+                              members=run.hook.size)
   if restored is not None:
     run.state, meta, run.best_state = restored
     for name, cb in run.callbacks.items():
       if name in (meta.get('callbacks') or {}):
         cb.load(meta['callbacks'][name])
-    run.history = meta.get('member_history') or run.history
+    run.hook.load(meta)
     run.saved_running = meta.get('train_running')
-    if lay is not None and run.history['train']:   # the last train record: results' means
-      run.final['train'] = {n: np.asarray(v[-1]) for n, v in run.history['train'].items()}
-    if run.member_best is not None:
-      run.member_best.load(meta.get('member_best'), lay.size)
     if run.main:
       print(f'resuming from the checkpoint at step {meta["step"]} in {run.workdir}', flush=True)
   run.start_step = run.step = int(np.ravel(jax.device_get(run.state.step)).max())
@@ -660,7 +624,7 @@ def _restore(run: _Run) -> dict | None:
     print(f'{run.workdir} holds this run finished at step {run.start_step}: nothing to train, '
           'results.json is as it was (--start_over trains it again)', flush=True)
     # Killed after results.json, before its pictures: they are completed from the records.
-    _write_finish_files(run.workdir, lay, run.history, run.d, only_missing=True)
+    _write_finish_files(run.workdir, run.hook, only_missing=True)
   if run.keeps_best and run.best_state is not None:
     run.state = run.best_state
   return results
@@ -669,10 +633,10 @@ def _restore(run: _Run) -> dict | None:
 def _write_run_files(run: _Run) -> None:
   """config.json, the data's spec and fitted preprocessing, summary.txt; the summary and the
   run's size printed."""
-  workdir, datasets, lay = run.workdir, run.s.datasets, run.lay
+  workdir, datasets, hook = run.workdir, run.s.datasets, run.hook
   writers.write_json_atomic(os.path.join(workdir, 'config.json'),
                             json.loads(config_lib.to_json(run.config)))
-  if datasets is not None and lay is None:
+  if datasets is not None and hook.size is None:    # (members: member 0's view of the data)
     writers.write_json_atomic(os.path.join(workdir, 'data_spec.json'), {
         'input_shape': datasets.raw_input_shape, 'input_range': datasets.raw_input_range,
         'input_profile': datasets.raw_input_profile,
@@ -686,22 +650,18 @@ def _write_run_files(run: _Run) -> None:
   summary = task.summary(run.s.example) if task.summary is not None else ''
   with open(os.path.join(workdir, 'summary.txt'), 'w') as f:
     f.write(summary)
-  stacked = run.feed.padded if lay else 1
   # A long table (hundreds of embeddings, a deep base) is summed up a line per layer kind.
   shown = summary if summary.count('\n') <= SUMMARY_LINES else layer_kinds(
-      task.params(run.state), os.path.join(workdir, 'summary.txt'), stacked)
+      task.params(run.state), os.path.join(workdir, 'summary.txt'), hook.padded)
   print(shown, flush=True)
-  num_params = sum(x.size for x in jax.tree.leaves(task.params(run.state))) // stacked
+  num_params = sum(x.size for x in jax.tree.leaves(task.params(run.state))) // hook.padded
   spe, mesh = run.d['steps_per_epoch'], run.s.mesh
-  if lay is not None:
-    where = (f'{lay.size} members ({run.config.members.scheme or "values"}), ' +
-             (f'{spe} steps per epoch, ' if spe else 'no dataset, '))
-  elif datasets is not None:
+  where, on = hook.describe(spe), ''
+  if where is None and datasets is not None:
     where = f'{datasets.size("train"):,} training examples, {spe} steps per epoch, '
-  else:
+    on = '; data on ' + ('device' if run.s.on_device else 'host')
+  elif where is None:
     where = 'no dataset, '
-  on = ('; data on ' + ('device' if run.s.on_device else 'host')
-        if datasets is not None and lay is None else '')
   print(f'{num_params:,} parameters; {where}{run.d["total"]} steps; {mesh.size} '
         f'{_backend(mesh)} device(s){on}', flush=True)
 
@@ -709,10 +669,8 @@ def _write_run_files(run: _Run) -> None:
 def _start_loop(run: _Run) -> None:
   """The loop's steps per dispatch, its writer, running means and progress bar."""
   config = run.config
-  run.k = config.steps_per_dispatch[_backend(run.s.mesh)]
-  if run.lay is not None:    # bounded indices per dispatch (leave-one-out on thousands of rows)
-    run.k = max(1, min(run.k, members_lib.MAX_INDICES_PER_DISPATCH // (
-        run.feed.padded * config.batch_size)))
+  run.k = run.hook.steps_per_dispatch(config.steps_per_dispatch[_backend(run.s.mesh)],
+                                      config.batch_size)
   run.writer = writers.MetricWriter(run.workdir, enabled=run.main)
   run.running = _TrainMetrics()
   run.running.load(run.saved_running)
@@ -751,7 +709,7 @@ def _train_chunks(run: _Run) -> None:
       # Saved states must have finite losses, and callbacks decide on this evaluation: then
       # the metrics are read now; otherwise a chunk later.
       if (at_ckpt or stop.signum is not None or end == d['total'] or
-          (at_eval and (run.callbacks or run.member_best))):
+          (at_eval and (run.callbacks or run.hook.keeps_best))):
         val = run.read_all()
         if at_eval:
           run.at_evaluation(end, val)
@@ -772,17 +730,13 @@ def _finish(run: _Run) -> dict:
   weights_step = _best_weights(run)
   results = _results(run, weights_step)
   results.update(_final_evaluations(run, weights_step))
-  if run.lay is not None:
-    results['num_params'] //= run.feed.padded
-    results.update(members_lib.results(run.lay, run.history, run.final,
-                                       run.config.members.scheme or 'values', run.member_best,
-                                       run.d['steps_per_epoch']))
+  run.hook.results(results)
   # From entering train_and_evaluate to here: data, compilation, training and evaluation.
   results['run_seconds'] = time.perf_counter() - run.run_start
   run.ckpt.wait()     # results.json is written once the final checkpoint is complete
   if run.main:
     run.lock.check()
-    _write_finish_files(run.workdir, run.lay, run.history, run.d)
+    _write_finish_files(run.workdir, run.hook)
     # Last: a run with results.json is finished (a rerun trains nothing), so everything else
     # of the finish is on disk before it.
     writers.write_json_atomic(os.path.join(run.workdir, 'results.json'), results)
@@ -792,11 +746,10 @@ def _finish(run: _Run) -> dict:
 def _best_weights(run: _Run) -> int | None:
   """Goes back to the kept best state, if any: the step its weights are from (None: each
   member's own best)."""
-  if run.member_best is not None and run.best_state is not None:   # each member's best
+  if run.hook.keeps_best and run.best_state is not None:   # the hook's (each member's own)
     run.state = run.best_state
     if run.main:
-      print(f'each member restored to its best evaluation ({run.config.checkpoint.best_metric}'
-            f': steps {run.member_best.steps[:run.lay.size].tolist()})', flush=True)
+      print(run.hook.best_line(), flush=True)
     return None
   if run.keeps_best and run.best_state is not None:    # Keras restores them at fit's end
     run.state = run.best_state
@@ -851,11 +804,13 @@ def _final_evaluations(run: _Run, weights_step: int | None) -> dict:
     if run.final_val and weights_step == run.step:
       out['validation'] = run.final_val
     else:
-      run.final['validation'] = feed.evaluate(run.state, 'validation')
-      out['validation'] = _mean_over_members(run.final['validation'])
+      values = feed.evaluate(run.state, 'validation')
+      run.hook.evaluated('validation', values)
+      out['validation'] = _mean_over_members(values)
   if 'test' in feed.splits and run.task.eval_step is not None:
-    run.final['test'] = feed.evaluate(run.state, 'test')
-    out['test'] = _mean_over_members(run.final['test'])
+    values = feed.evaluate(run.state, 'test')
+    run.hook.evaluated('test', values)
+    out['test'] = _mean_over_members(values)
   reference = run.s.datasets.reference if run.s.datasets is not None else {}
   for split, values in reference.items():
     if split in out:

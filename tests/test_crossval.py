@@ -407,7 +407,7 @@ def test_members_restore_and_resume_on_another_device_count(tmp_path):
     np.testing.assert_allclose(a['val_mae'], b['val_mae'], rtol=1e-5)
   s = train.setup(longer, arrays)                 # every device: 5 of them take a member each
   assert s.feed.padded == 5 and s.mesh.size == 5
-  state, meta = inference.restore(workdir, longer, s.state, 'latest', inference.setup_size(s))
+  state, meta = inference.restore(workdir, longer, s.state, 'latest', s.hook.size)
   assert meta['step'] == moved['steps']
   np.testing.assert_allclose(s.feed.evaluate(state, 'validation')['mae'],
                              [m['val_mae'] for m in moved['members']], rtol=1e-5)

@@ -317,7 +317,7 @@ def test_a_run_written_on_8_devices_restores_on_1_and_2(trained_convnet):
   for count in (1, 2):
     s = train.setup(config, devices=jax.devices()[:count])
     state, _ = inference.restore(str(trained_convnet), config, s.state, 'latest',
-                                 inference.setup_size(s))
+                                 s.hook.size)
     assert {d.id for d in jax.tree.leaves(state.params)[0].sharding.device_set} == set(
         range(count))
     np.testing.assert_allclose(s.feed.evaluate(state, 'test')['accuracy'],

@@ -38,7 +38,7 @@ class Classifier:
     s = train.setup(config)
     if s.datasets is None or s.members is not None:
       raise UserError(f'--classifier={workdir} is not a single classifier trained on a dataset')
-    state, _ = inference.restore(workdir, config, s.state, 'latest', inference.setup_size(s))
+    state, _ = inference.restore(workdir, config, s.state, 'latest', s.hook.size)
     self.train_inputs = np.asarray(s.datasets.inputs('train'))
     self.test_inputs = np.asarray(s.datasets.inputs('test')) if (
         'test' in s.datasets.splits) else None
@@ -108,7 +108,7 @@ def samples_of(workdir: str, count: int, seed: int) -> dict[str, np.ndarray]:
   s = train.setup(config)
   if s.members is not None:
     raise UserError(f'{workdir} has members; score one run')
-  state, _ = inference.restore(workdir, config, s.state, 'latest', inference.setup_size(s))
+  state, _ = inference.restore(workdir, config, s.state, 'latest', s.hook.size)
   key = jax.random.key(seed)
   out = {'prior': np.asarray(module.sample(config, state, key, count))}
   if hasattr(module, 'sample_fitted'):

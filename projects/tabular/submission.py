@@ -42,7 +42,7 @@ def _trained(workdir: str, which: str):
     raise UserError(f'{workdir} is a run of task={config.task!r}, not of the tabular task '
                     '(projects.tabular.task)')
   s = train.setup(config)
-  state, meta = inference.restore(workdir, config, s.state, which, inference.setup_size(s))
+  state, meta = inference.restore(workdir, config, s.state, which, s.hook.size)
   state = jax.device_get(state)
   if s.members is not None:
     lay = s.members
