@@ -3,6 +3,7 @@
 Data parallelism is plain `jax.jit` over a Mesh: batches are sharded on 'data', parameters
 and optimizer state are replicated, and XLA inserts the all-reduce that averages gradients.
 """
+import itertools
 import os
 
 import jax
@@ -63,12 +64,21 @@ def is_main_process() -> bool:
   return jax.process_index() == 0
 
 
+_BARRIERS = itertools.count()   # every process passes the same barriers in the same order
+BARRIER_TIMEOUT_S = 1800
+
+
 def barrier(name: str) -> None:
   """Every process waits here for the others (a no-op on one process): after something that
-  process 0 alone did to the shared workdir, before any process reads it."""
+  process 0 alone did to the shared workdir, before any process reads it.
+
+  A barrier of jax.distributed's coordination service (orbax's), not a collective: hosts may
+  arrive minutes apart (one still reading its data), where the first gloo collective of a
+  CPU run gives up after 30 s."""
   if jax.process_count() > 1:
-    from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
-    multihost_utils.sync_global_devices(name)
+    from orbax.checkpoint import multihost  # pylint: disable=import-outside-toplevel
+    multihost.get_barrier_sync_fn()(key=f'dlwr.{name}.{next(_BARRIERS)}',
+                                    timeout_ms=BARRIER_TIMEOUT_S * 1000)
 
 
 def preempted(sync_id: int) -> bool:
