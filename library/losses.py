@@ -5,6 +5,7 @@ probabilities, a sigmoid probability, or the value itself): what `predict` retur
 """
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 
@@ -45,6 +46,35 @@ def per_example_metric(name: str, loss_name: str, logits, labels):
   if name in ('mae', 'mse'):
     return per_example_loss(name, logits, labels)
   raise ValueError(f'unknown metric {name!r}')
+
+
+# Keras' AUC(): ROC, 200 thresholds (198 evenly spaced in (0, 1), one just below 0 and one just
+# above 1), interpolated; not a mean over examples but a function of a split's counts.
+AUC_THRESHOLDS = np.array([-1e-7] + [(i + 1) / 199 for i in range(198)] + [1 + 1e-7],
+                          np.float32)
+
+
+def auc_counts(logits, labels, weights):
+  """One batch's weighted true positives, false positives, true negatives and false negatives
+  at each of AUC_THRESHOLDS, (4, 200), of sigmoid probabilities (a multi-label target's labels
+  all count, as Keras' AUC(multi_label=False) counts them). Sums over batches and over a
+  split; auc_from_counts makes them Keras' AUC."""
+  labels = labels.reshape(len(labels), -1) > 0.5
+  p = jax.nn.sigmoid(logits.reshape(labels.shape))
+  w = jnp.broadcast_to(weights.reshape(-1, 1), labels.shape)[..., None]
+  above = p[..., None] > AUC_THRESHOLDS.reshape(1, 1, -1)
+  y = labels[..., None]
+  count = lambda mask: jnp.sum(jnp.where(mask, w, 0.0), axis=(0, 1))  # noqa: E731
+  return jnp.stack([count(y & above), count(~y & above), count(~y & ~above), count(y & ~above)])
+
+
+def auc_from_counts(counts):
+  """Keras' AUC() (ROC, interpolated) from summed auc_counts, (..., 4, 200) -> (...)."""
+  tp, fp, tn, fn = np.moveaxis(np.asarray(counts, np.float64), -2, 0)
+  ratio = lambda a, b: np.divide(a, b, out=np.zeros_like(a), where=b != 0)  # noqa: E731
+  recall, fp_rate = ratio(tp, tp + fn), ratio(fp, fp + tn)
+  heights = (recall[..., :-1] + recall[..., 1:]) / 2
+  return np.sum((fp_rate[..., :-1] - fp_rate[..., 1:]) * heights, axis=-1)
 
 
 def output_activation(loss_name: str, logits):

@@ -382,6 +382,7 @@ class MemberFeed(steps.Sums):
 
   def __init__(self, config, task, lay: Layout, mesh: Mesh):
     self.mesh, self.task, self.layout = mesh, task, lay
+    self.reducers = task.reducers or {}
     self.num = self.num_members = lay.size
     self.padded = math.ceil(self.num / mesh.size) * mesh.size
     self.on_members = NamedSharding(mesh, P('data'))

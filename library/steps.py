@@ -193,17 +193,21 @@ class Feed(Protocol):
 
 class Sums:
   """The reduction every feed shares, written once: an evaluation's weighted sums over its
-  'count', as floats, or per member (arrays over the first num_members)."""
+  'count' (the default evaluation), or the task's reducer of a metric that is no mean (AUC);
+  as floats, or per member (arrays over the first num_members)."""
   num_members: int | None = None
+  reducers: dict = {}      # Task.reducers
 
   def means(self, total) -> dict:
-    total = jax.device_get(total)
+    total = dict(jax.device_get(total))
     if self.num_members is None:
       count = float(total.pop('count'))
-      return {name: float(value) / count for name, value in total.items()}
+      return {name: float(self.reducers[name](value)) if name in self.reducers else
+              float(value) / count for name, value in total.items()}
     total = {k: np.asarray(v)[:self.num_members] for k, v in total.items()}
     count = np.maximum(total.pop('count'), 1.0)
-    return {name: value / count for name, value in total.items()}
+    return {name: self.reducers[name](value) if name in self.reducers else value / count
+            for name, value in total.items()}
 
   def evaluate(self, state, split: str) -> dict:
     """Mean metrics over one split (every example exactly once)."""
@@ -275,6 +279,7 @@ class DataFeed(Sums):
     self.data, self.batches, self.eval_batch_size = data, batches, eval_batch_size
     self.splits = set(data.host)
     self.chunk = make_train_chunk(task, mesh, data.on_device, state_sharding, data.input_scale)
+    self.reducers = task.reducers or {}
     self.eval_fn = (make_eval_batch(task, mesh, data.on_device, data.input_scale)
                     if task.eval_step is not None else None)
 
@@ -293,6 +298,7 @@ class DatalessFeed(Sums):
 
   def __init__(self, task: Task, mesh: Mesh, state_sharding=None):
     self.chunk = make_dataless_chunk(task, state_sharding)
+    self.reducers = task.reducers or {}
     self._replicated = parallel.replicated(mesh)
     self._lengths = {}     # chunk length -> its placed stand-in, made once
     self.splits = frozenset({'validation'} if task.eval_step is not None else ())

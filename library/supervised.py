@@ -32,7 +32,7 @@ from library.task import Task, layers_in_call_order, make_model, summary_table
 # Keras' names, as the book writes them in `compile()`.
 LOSSES = ('categorical_crossentropy', 'sparse_categorical_crossentropy', 'binary_crossentropy',
           'mse', 'mae')
-METRICS = ('accuracy', 'mae', 'mse')
+METRICS = ('accuracy', 'mae', 'mse', 'auc')
 
 
 def default_task_config() -> ml_collections.ConfigDict:
@@ -87,6 +87,11 @@ def validate_task_config(config, defaults=None) -> None:
   elif t.output_losses or t.loss_weights or t.output_metrics:
     raise UserError('task_config.output_losses/loss_weights/output_metrics need '
                     'task_config.outputs, the names of the model\'s outputs')
+  for name, loss, _, metrics in _outputs(t):
+    if 'auc' in metrics and loss != 'binary_crossentropy':
+      key = f'output_metrics (output {name!r})' if name else 'metrics'
+      raise UserError(f"task_config.{key}: 'auc' (Keras' AUC of sigmoid probabilities) needs "
+                      f"the loss 'binary_crossentropy', not {loss!r}")
   precision.compute_dtype(t.precision)     # refuses a policy it does not know
   for key in ('l1', 'l2'):
     if t.regularization[key] < 0:
@@ -203,6 +208,8 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
       ('dropout_rate', getattr(model, 'dropout_rate', 0.0)), ('l1', t.regularization.l1),
       ('l2', t.regularization.l2)) if name in varied} or None
   aug = config.data.augment if augment.enabled(config.data.augment) else None
+  reducers = {f'{name}_auc' if name else 'auc': losses.auc_from_counts
+              for name, _, _, metrics in outputs if 'auc' in metrics}
 
   def init(rng, batch):
     params_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
@@ -261,7 +268,8 @@ def make_task(config, data: pipeline.Datasets, total_steps: int) -> Task:
 
   return Task(init=init, train_step=train_step, eval_step=eval_step, predict=predict,
               summary=summary, params=lambda state: state.params,
-              with_params=functools.partial(_with_params, tx), variables=_variables)
+              with_params=functools.partial(_with_params, tx), variables=_variables,
+              reducers=reducers or None)
 
 
 def _applier(model, dtype):
@@ -298,8 +306,8 @@ def _per_output(outputs, logits, labels, weights, reduce):
     total += loss_weight * value
     if name is not None:
       out[f'{prefix}loss'] = value
-    for metric in metric_names:
-      out[prefix + metric] = reduce(
+    for metric in metric_names:    # (AUC: its counts, summed alike in training and evaluation)
+      out[prefix + metric] = losses.auc_counts(y_hat, y, weights) if metric == 'auc' else reduce(
           losses.per_example_metric(metric, loss_name, y_hat, y), weights)
   return out, total
 

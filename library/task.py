@@ -112,6 +112,11 @@ class Task:
   # '<name>-member<m>'), and scripts.generate from a finished workdir. Called on every process
   # (it may compute on the device).
   artifacts: Callable[[State, int], dict] | None = None
+  # {metric: sums -> value} for metrics that are not a mean over examples (AUC from its
+  # confusion counts): the step reports their sums (over its examples, and a train step's over
+  # them too), the loop adds them over a split or between log lines and reduces them with
+  # this. Every other metric is the default evaluation's: its sum over 'count'.
+  reducers: dict[str, Callable[[Any], Any]] | None = None
 
 
 def summary_table(model, *inputs, **call_kwargs) -> str:

@@ -150,10 +150,12 @@ class _SignalFlag:
 
 class _TrainMetrics:
   """Host-side running means of the train metrics since the last log line (per member when
-  the metrics have a member axis)."""
+  the metrics have a member axis); a metric with a reducer (Task.reducers: AUC) is its sums
+  since then, reduced."""
 
-  def __init__(self):
+  def __init__(self, reducers: dict | None = None):
     self.sums, self.count, self.last = {}, 0.0, {}
+    self.reducers = reducers or {}
 
   def add(self, metrics: dict[str, np.ndarray]) -> None:
     first = np.asarray(next(iter(metrics.values())))
@@ -163,13 +165,16 @@ class _TrainMetrics:
         continue
       if name in _LAST_VALUE:
         self.last[name] = np.asarray(values[-1], np.float64)
+      elif name in self.reducers:
+        self.sums[name] = self.sums.get(name, 0.0) + np.sum(values, axis=0, dtype=np.float64)
       else:
         self.sums[name] = self.sums.get(name, 0.0) + np.sum(values * counts, axis=0,
                                                             dtype=np.float64)
     self.count = self.count + np.sum(counts, axis=0, dtype=np.float64)
 
   def means(self) -> dict:
-    out = {k: v / np.maximum(self.count, 1.0) for k, v in self.sums.items()}
+    out = {k: self.reducers[k](v) if k in self.reducers else v / np.maximum(self.count, 1.0)
+           for k, v in self.sums.items()}
     out.update(self.last)
     return out
 
@@ -465,7 +470,8 @@ class _Run:
       raise TrainingDiverged(f'{what} at step {at}{when}; stopped. {kept}')
     self.running.add(metrics)
     num = len(next(iter(metrics.values())))
-    self.last_train.update({n: float(np.mean(v[-1])) for n, v in metrics.items()})
+    self.last_train.update({n: float(np.mean(v[-1])) for n, v in metrics.items()
+                            if n not in self.running.reducers})
     end = first_step + num
     self.progress.update(num)
     self.show(_mean_over_members(self.running.means()))
@@ -672,7 +678,7 @@ def _start_loop(run: _Run) -> None:
   run.k = run.hook.steps_per_dispatch(config.steps_per_dispatch[_backend(run.s.mesh)],
                                       config.batch_size)
   run.writer = writers.MetricWriter(run.workdir, enabled=run.main)
-  run.running = _TrainMetrics()
+  run.running = _TrainMetrics(run.task.reducers)
   run.running.load(run.saved_running)
   run.progress = tqdm.tqdm(total=run.d['total'], initial=run.start_step, unit='step',
                            dynamic_ncols=True, disable=not (run.main and config.progress_bar),

