@@ -31,6 +31,13 @@ _HIGHER_IS_BETTER = ('accuracy', 'auc', 'precision', 'recall')
 _LOWER_IS_BETTER = ('loss', 'mae', 'mse', 'rmse', 'mape')
 
 
+def higher_is_better(metric: str) -> bool | None:
+  """Whether a metric ('val_accuracy', 'out_auc', 'loss') is better higher; None: unknown."""
+  if metric.endswith(_LOWER_IS_BETTER):
+    return False
+  return True if metric.endswith(_HIGHER_IS_BETTER) else None
+
+
 def default_config() -> ml_collections.ConfigDict:
   """config.callbacks: Keras 3's EarlyStopping and ReduceLROnPlateau, with their arguments."""
   # Keras 3's callbacks, run at every evaluation (each epoch by default) on the metrics of
@@ -48,13 +55,12 @@ def default_config() -> ml_collections.ConfigDict:
       'cooldown': 0, 'min_lr': 0.0})
   return c
 
+
 def _monitor_op(name: str, monitor: str, mode: str):
   if mode == 'auto':
-    metric = monitor.rsplit('.', 1)[-1]
-    if metric.endswith(_LOWER_IS_BETTER):
-      mode = 'min'
-    elif metric.endswith(_HIGHER_IS_BETTER):
-      mode = 'max'
+    higher = higher_is_better(monitor.rsplit('.', 1)[-1])
+    if higher is not None:
+      mode = 'max' if higher else 'min'
     else:
       raise UserError(f'callbacks.{name}.monitor={monitor!r}: cannot tell whether it should be '
                       f"maximized or minimized; set callbacks.{name}.mode to 'max' or 'min'")

@@ -57,9 +57,10 @@ AUC_THRESHOLDS = np.array([-1e-7] + [(i + 1) / 199 for i in range(198)] + [1 + 1
 def auc_counts(logits, labels, weights):
   """One batch's weighted true positives, false positives, true negatives and false negatives
   at each of AUC_THRESHOLDS, (4, 200), of sigmoid probabilities (a multi-label target's labels
-  all count, as Keras' AUC(multi_label=False) counts them). Sums over batches and over a
-  split; auc_from_counts makes them Keras' AUC."""
-  labels = labels.reshape(len(labels), -1) > 0.5
+  all count, as Keras' AUC(multi_label=False) counts them; a nonzero label is a positive, as
+  Keras casts labels to bool). Sums over batches and over a split; auc_from_counts makes them
+  Keras' AUC."""
+  labels = labels.reshape(len(labels), -1) != 0
   p = jax.nn.sigmoid(logits.reshape(labels.shape))
   w = jnp.broadcast_to(weights.reshape(-1, 1), labels.shape)[..., None]
   above = p[..., None] > AUC_THRESHOLDS.reshape(1, 1, -1)

@@ -33,7 +33,7 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from library import optimizers, parallel, steps
+from library import callbacks, optimizers, parallel, steps
 from library.data import pipeline, preprocessing, splits as splits_lib, timeseries
 from library.errors import UserError
 
@@ -644,7 +644,7 @@ def results(lay: Layout, history: dict, final: dict, scheme: str,
     # Where the member-averaged validation curves are best: the epoch count to train the final
     # model for (the book's "improvement stops near epoch 70").
     out['best_epoch_of_mean'] = {
-        name: _epoch(epochs[int((np.argmax if name == 'accuracy' else np.argmin)(
+        name: _epoch(epochs[int((np.argmax if callbacks.higher_is_better(name) else np.argmin)(
             np.mean(values, axis=1)))])
         for name, values in history['validation'].items()}
   return out

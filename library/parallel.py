@@ -75,7 +75,10 @@ def barrier(name: str) -> None:
   A barrier of jax.distributed's coordination service (orbax's), not a collective: hosts may
   arrive minutes apart (one still reading its data), where the first gloo collective of a
   CPU run gives up after 30 s."""
-  if jax.process_count() > 1:
+  if jax.process_count() > 1 and not jax.distributed.is_initialized():
+    from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+    multihost_utils.sync_global_devices(name)    # (no coordination service to wait at)
+  elif jax.process_count() > 1:
     from orbax.checkpoint import multihost  # pylint: disable=import-outside-toplevel
     multihost.get_barrier_sync_fn()(key=f'dlwr.{name}.{next(_BARRIERS)}',
                                     timeout_ms=BARRIER_TIMEOUT_S * 1000)

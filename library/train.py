@@ -158,7 +158,7 @@ class _TrainMetrics:
     self.reducers = reducers or {}
 
   def add(self, metrics: dict[str, np.ndarray]) -> None:
-    first = np.asarray(next(iter(metrics.values())))
+    first = np.asarray(next(v for n, v in metrics.items() if n not in self.reducers))
     counts = np.asarray(metrics.get('count', np.ones(first.shape, np.float32)))
     for name, values in metrics.items():
       if name == 'count':

@@ -10,7 +10,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from library import train
+from library import members, train
 from library.config import default_config
 from library.data import splits
 from library.errors import UserError
@@ -429,6 +429,20 @@ def test_best_epochs_are_epochs_whatever_the_evaluation_cadence(tmp_path):
   assert results['best_epoch_of_mean']['loss'] == history['epochs'][
       int(np.argmin(losses.mean(1)))]
   assert {row['best_epoch'] for row in results['members']} <= {2, 4, 6}
+
+
+def test_the_best_epoch_of_the_mean_follows_each_metrics_direction():
+  """best_epoch_of_mean: the lowest mean loss or mae, the highest accuracy or AUC (of an
+  output's too), as callbacks' mode='auto' reads the names."""
+  import types  # pylint: disable=import-outside-toplevel
+  lay = types.SimpleNamespace(names=[{'fold': 0}, {'fold': 1}], data={}, train_rows=[[0], [1]],
+                              eval_rows={'validation': [[1], [0]]})
+  curves = {'loss': [[3, 3], [1, 1], [2, 2]], 'mae': [[3, 2], [2, 2], [1, 1]],
+            'auc': [[.5, .6], [.7, .8], [.9, .9]], 'out_accuracy': [[.1, .1], [.9, .9], [.5, .5]]}
+  history = {'train': {}, 'validation': curves, 'steps': {'validation': [2, 4, 6]}}
+  final = {'validation': {n: np.asarray(v[-1]) for n, v in curves.items()}}
+  out = members.results(lay, history, final, 'kfold', steps_per_epoch=2)
+  assert out['best_epoch_of_mean'] == {'loss': 2, 'mae': 3, 'auc': 3, 'out_accuracy': 2}
 
 
 def test_convolutional_members_loop_or_batch_to_the_same_numbers(tmp_path):

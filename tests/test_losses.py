@@ -76,7 +76,7 @@ def test_auc_equals_keras_auc_on_random_batches(seed):
   """Our AUC (confusion counts at Keras' 200 thresholds, summed over batches, then reduced)
   against keras.metrics.AUC() updated batch by batch with the same weights: one sigmoid (N,),
   (N, 1) and multi-label (N, K) targets, zero-weight (padding) rows, saturated logits, a batch
-  of one class only."""
+  of one class only, soft labels (nonzero is positive: Keras casts labels to bool)."""
   os.environ.setdefault('KERAS_BACKEND', 'jax')
   import keras  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(seed)
@@ -86,6 +86,7 @@ def test_auc_equals_keras_auc_on_random_batches(seed):
     for b in range(int(rng.integers(3, 6))):
       logits = (rng.normal(0, 3, (n, *shape)) * (20 if b == 1 else 1)).astype(np.float32)
       labels = (rng.random((n, *shape)) < (0.0 if b == 2 else 0.4)).astype(np.float32)
+      labels *= rng.choice(np.float32([0.3, 1.0]), labels.shape)   # (a soft label is positive)
       weights = (rng.random(n) * (rng.random(n) > 0.2)).astype(np.float32)
       total = total + np.asarray(losses.auc_counts(jnp.asarray(logits), jnp.asarray(labels),
                                                    jnp.asarray(weights)))
