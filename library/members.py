@@ -681,7 +681,7 @@ class MemberHook(steps.EvaluationHook):
     self.final[split] = values
 
   def at_evaluation(self, step: int, state, best_state):
-    if self.best is None or self.history.get('steps', {}).get('validation', [None])[-1] != step:
+    if self.best is None:
       return best_state
     return self.best.update(step, self.final['validation'], state, best_state)
 

@@ -237,7 +237,7 @@ class EvaluationHook:
     """A final evaluation of the weights kept."""
 
   def at_evaluation(self, step: int, state, best_state):
-    """The best state after this evaluation of `state`."""
+    """The best state after this validation of `state` (its values recorded)."""
     del step, state
     return best_state
 

@@ -520,7 +520,8 @@ class _Run:
     stopped_early)."""
     if self.callbacks:
       self.stopped_early = self._run_callbacks(step, val)
-    self.best_state = self.hook.at_evaluation(step, self.state, self.best_state)
+    if val is not None:
+      self.best_state = self.hook.at_evaluation(step, self.state, self.best_state)
 
   def _run_callbacks(self, step, val) -> bool:
     """Keras' callbacks at this evaluation; True when training should stop."""
