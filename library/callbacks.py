@@ -38,6 +38,10 @@ def higher_is_better(metric: str) -> bool | None:
   return True if metric.endswith(_HIGHER_IS_BETTER) else None
 
 
+# Every key of this section makes a resumed run another experiment's: none may change.
+RESUME_SAFE = frozenset()
+
+
 def default_config() -> ml_collections.ConfigDict:
   """config.callbacks: Keras 3's EarlyStopping and ReduceLROnPlateau, with their arguments."""
   # Keras 3's callbacks, run at every evaluation (each epoch by default) on the metrics of
@@ -67,8 +71,9 @@ def _monitor_op(name: str, monitor: str, mode: str):
   return mode
 
 
-def validate(c) -> None:
-  """Raises UserError for a bad callback setting (called from library.config.validate)."""
+def validate(config) -> None:
+  """Raises UserError for a bad callback setting (library.config.validate calls it)."""
+  c = config.callbacks
   for name in ('early_stopping', 'reduce_lr'):
     cb = c[name]
     if not cb.monitor:

@@ -26,11 +26,39 @@ import zlib
 
 import jax
 import jax.numpy as jnp
+import ml_collections
+from ml_collections import config_dict
 import orbax.checkpoint as ocp
 from jax.sharding import NamedSharding, PartitionSpec
 from orbax.checkpoint import checkpoint_managers
 
 from library.errors import UserError
+
+# The keys of this section that may differ between a run and its resume: how often to save and
+# how many to keep change no value of the run.
+RESUME_SAFE = frozenset({'every_steps', 'every_epochs', 'keep', 'async_save'})
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """config.checkpoint: when to save, how many to keep, the best by a metric."""
+  c = ml_collections.ConfigDict()
+  c.every_steps = config_dict.placeholder(int)  # default: at each evaluation
+  c.every_epochs = config_dict.placeholder(float)   # or every this many epochs
+  c.keep = 2               # the last K, plus the best below
+  c.best_metric = ''      # e.g. 'validation.accuracy'; '' keeps no best
+  c.best_mode = 'max'
+  # Saves return once the arrays are in host memory; orbax writes them while training goes on.
+  c.async_save = True
+  return c
+
+
+def validate(config) -> None:
+  """Raises UserError for a bad checkpoint setting (library.config.validate calls it)."""
+  c = config.checkpoint
+  if c.best_mode not in ('max', 'min'):
+    raise UserError(f'checkpoint.best_mode={c.best_mode!r} is not max or min')
+  if c.keep < 1:
+    raise UserError(f'checkpoint.keep={c.keep} must be >= 1')
 
 
 def closed_loop_filter(previous):

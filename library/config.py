@@ -5,11 +5,13 @@ never adds keys, so a typo in a config file or in an override (`--config.optimiz
 is an error instead of a silently ignored value. Nothing derived is computed here: epochs become
 steps in the loop, from the dataset actually loaded.
 
-The keys here are the loop's: seed, durations and cadences, batch sizes, data sources, the
-optimizer, checkpoints, callbacks, members. `task_config` is the task's section: its keys and
-their defaults come from the task module (`default_task_config()`), and the task's own
-`validate_task_config(config)` checks them (an unknown key there is also a one-line error).
-Nothing in this file knows a family.
+The keys here are the loop's own: seed, durations and cadences, batch sizes, the model and its
+start, dispatch. Each other section has an owner that gives its keys with their defaults, checks
+them and says which of them may change on resume (SECTIONS): the data pipeline (only for a task
+that loads a dataset), the optimizer, checkpoints, callbacks, members. `task_config` is the
+task's section: its keys and defaults come from the task module (`default_task_config()`), and
+the task's own `validate_task_config(config)` checks them (an unknown key there is also a
+one-line error). This file imports no other module of the library, and knows no family.
 """
 import importlib
 import json
@@ -19,25 +21,40 @@ from typing import Any
 import ml_collections
 from ml_collections import config_dict
 
-from library import callbacks, members, optimizers
-from library.data import augment
-from library.data.sources import SOURCES
 from library.errors import UserError
 
-OPTIMIZERS = ('sgd', 'momentum', 'nesterov', 'rmsprop', 'adam', 'adamw')
-SCHEDULES = ('constant', 'cosine', 'exponential', 'linear')
 BACKENDS = ('cpu', 'gpu', 'tpu')
 
-# Keys that may differ between a run and its resume without making the checkpoint another
-# model's: how long to train, how often to log/evaluate/save, and where data lives.
-RESUME_SAFE_KEYS = frozenset({
+# The sections besides the loop's own keys, each defined and checked by its owner: a module with
+# default_config(), validate(config) and RESUME_SAFE (the section's keys that may differ between
+# a run and its resume). Found by import path, as the task is: this file imports none of them.
+SECTIONS = {
+    'data': 'library.data.settings',     # only for a task that loads a dataset (has load_data)
+    'optimizer': 'library.optimizers',
+    'checkpoint': 'library.checkpoints',
+    'callbacks': 'library.callbacks',    # Keras 3's, at every evaluation
+    'members': 'library.members',        # folds, seeds, values as one state
+}
+
+# The loop's own keys that may differ between a run and its resume without making the
+# checkpoints another model's: how long to train, how often to log and evaluate, how the steps
+# are dispatched and shown. Every other key must match (resume_mismatches).
+RESUME_SAFE = frozenset({
     'num_epochs', 'num_train_steps', 'log_every_steps', 'eval_every_steps', 'eval_every_epochs',
-    'checkpoint.every_steps', 'checkpoint.every_epochs', 'checkpoint.keep',
-    'checkpoint.async_save', 'progress_bar',
-    'compilation_cache_dir',
+    'eval_batch_size', 'progress_bar', 'compilation_cache_dir',
     'steps_per_dispatch.cpu', 'steps_per_dispatch.gpu', 'steps_per_dispatch.tpu',
-    'data.data_dir', 'data.path', 'data.placement', 'eval_batch_size', 'members.vectorize',
 })
+
+
+def section_owner(name: str):
+  """The module that defines and checks config section `name` (SECTIONS)."""
+  return importlib.import_module(SECTIONS[name])
+
+
+def resume_safe_keys() -> frozenset[str]:
+  """Every key, 'section.key' for a section's, that may change on resume."""
+  return RESUME_SAFE | {f'{name}.{key}' for name in SECTIONS
+                        for key in section_owner(name).RESUME_SAFE}
 
 
 def task_module(name: str):
@@ -73,9 +90,10 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
   c.model.name = config_dict.placeholder(str)
   c.model.kwargs = ml_collections.ConfigDict()
 
-  # Where examples come from, for a task that loads a dataset (its module has load_data); a
-  # task that makes its own inputs on the device ignores this section.
-  c.data = _data_defaults()
+  # Where examples come from (library/data/settings.py), only for a task that loads a dataset
+  # (its module has load_data): a task that makes its own inputs on the device has none.
+  if hasattr(task_module(task), 'load_data'):
+    c.data = section_owner('data').default_config()
 
   # Start from pretrained values (transfer learning, book 5.3): `path` is a folder written by
   # scripts.convert_weights, a .safetensors / Keras .h5 / .keras file, or a training workdir of
@@ -97,100 +115,13 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
   c.eval_every_steps = config_dict.placeholder(int)
   c.log_every_steps = config_dict.placeholder(int)      # default: with every evaluation
 
-  c.optimizer = optimizers.default_config()
-
-  c.checkpoint = ml_collections.ConfigDict()
-  c.checkpoint.every_steps = config_dict.placeholder(int)  # default: at each evaluation
-  c.checkpoint.every_epochs = config_dict.placeholder(float)   # or every this many epochs
-  c.checkpoint.keep = 2               # the last K, plus the best below
-  c.checkpoint.best_metric = ''      # e.g. 'validation.accuracy'; '' keeps no best
-  c.checkpoint.best_mode = 'max'
-  # Saves return once the arrays are in host memory; orbax writes them while training goes on.
-  c.checkpoint.async_save = True
-
-  c.callbacks = callbacks.default_config()     # Keras 3's, at every evaluation
-
-  c.members = members.default_config()         # folds, seeds, values as one state
+  for name in ('optimizer', 'checkpoint', 'callbacks', 'members'):
+    c[name] = section_owner(name).default_config()
 
   c.progress_bar = True
   # JAX's persistent compilation cache: a rerun skips compilation. '' turns it off.
   c.compilation_cache_dir = '~/.cache/dlwr_jax/xla'
   return c
-
-
-def _data_defaults() -> ml_collections.ConfigDict:
-  """The data section: the source, held-out splits, preprocessing, placement."""
-  d = ml_collections.ConfigDict()
-  d.source = 'tfds'
-  d.name = 'mnist'            # TFDS dataset name
-  d.data_dir = config_dict.placeholder(str)   # TFDS data dir; default ~/tensorflow_datasets
-  d.path = config_dict.placeholder(str)       # .npz file for source='npz'
-  # source='generator': the function (package.module.function) returning the splits, and its
-  # keyword arguments.
-  d.generator = ''
-  d.generator_kwargs = ml_collections.ConfigDict()
-  d.splits = ('train', 'test')                # splits the source provides and we load
-  d.input_key = 'image'
-  d.label_key = 'label'
-  # Splits carved out of `pool` (what remains of it is 'train'): each a count (>= 1) or a
-  # fraction of the pool (< 1); 0 means none. 70/30: test=0.3; 60/20/20: validation=0.2, test=0.2.
-  d.pool = 'train'
-  d.validation = 0.0
-  d.test = 0.0
-  # The source's test split is used as validation, and no test split remains (book 4.4, which
-  # monitors the IMDB test reviews; pick this only to reproduce it).
-  d.test_as_validation = False
-  d.shuffle_holdout = True    # False: the first examples are held out (the book's IMDB)
-  # The seed of the held-out splits (None: config.seed). Fixed, runs of several seeds keep
-  # the same validation and test examples (an ensemble of them, book 7.3.3).
-  d.holdout_seed = config_dict.placeholder(int)
-  d.max_train = 0              # keep only the first N training examples (0: all)
-  # Keep only the examples of these labels, relabelled 0, 1, ... in this order (digits 5-9 of
-  # the transfer demo become classes 0-4); () keeps all.
-  d.keep_labels = ()
-  # Image augmentation of every training batch, on device (library/data/augment.py): Keras'
-  # ImageDataGenerator ranges (rotation and shear in degrees; shifts below 1 as fractions of the
-  # size, from 1 up in pixels, as Keras; zoom as a fraction).
-  d.augment = augment.default_config()
-  d.scale = 1.0                # inputs *= scale (1/255 for pixels)
-  d.standardize = False        # feature-wise z-score with training-split statistics
-  d.flatten = False            # (N, H, W, C) -> (N, H*W*C)
-  d.one_hot = False            # labels as one-hot vectors (categorical_crossentropy)
-  d.num_classes = 10
-  d.class_names = ()           # text/image_folder: the class sub-folders, in label order
-  d.image_size = (150, 150)    # image_folder: every image resized to (height, width)
-  d.drop_columns = ()          # csv: columns that are not data (e.g. 'Date Time')
-  # Timeseries windows (library/data/timeseries.py), used when lookback > 0: rows split in
-  # time order at train_end and val_end (row numbers, or fractions of the rows).
-  d.window = ml_collections.ConfigDict({
-      'lookback': 0, 'step': 1, 'delay': 0, 'target': 0, 'train_end': 0.0, 'val_end': 0.0,
-      'relative': False})
-  # Word sequences (IMDB, Reuters): keep the num_words most frequent words (0: all). Keras-format
-  # files map rarer words to the out-of-vocabulary index 2, as load_data(num_words=...) does.
-  d.num_words = 0
-  d.tokenize = ''              # 'words' / 'chars': raw text -> indices (fitted on train)
-  # A GloVe text file: the model variable `embedding_variable` ('params/Embed_0/embedding')
-  # starts from its vectors for the tokenizer's words (book 6.1).
-  d.embedding_file = config_dict.placeholder(str)
-  d.embedding_variable = ''
-
-  d.vectorize = ''             # 'multi_hot': sequences -> num_words-dim 0/1 rows
-  # Sequences -> (N, maxlen) int32, Keras' pad_sequences (0: not padded).
-  d.maxlen = 0
-  d.padding = 'pre'
-  d.truncating = 'pre'
-  # 'device': keep the dataset on the accelerators and gather batches there; 'host': feed
-  # batches from host memory, each process reading only its own devices' rows of each batch;
-  # 'auto': on device if it fits in on_device_max_mb, on one process; on several, 'host'.
-  d.placement = 'auto'
-  # Cached features (book 5.3, feature extraction): before training, every split's inputs are
-  # replaced, once, by the outputs of this frozen model (module/name/kwargs as `model`) with
-  # its variables from `init` (as model_init.path).
-  d.features = ml_collections.ConfigDict({
-      'module': '', 'name': '', 'kwargs': ml_collections.ConfigDict(), 'init': '',
-      'batch_size': 50})
-  d.on_device_max_mb = 2048
-  return d
 
 
 # Constructor arguments: any keys, not checked against the defaults.
@@ -206,10 +137,6 @@ def flat_keys(d: Any, prefix: str = '', free_form=FREE_FORM) -> dict[str, Any]:
     else:
       out[name] = value
   return out
-
-
-def _is_count_or_fraction(value) -> bool:
-  return value == 0 or (0 < value < 1) or (value >= 1 and float(value).is_integer())
 
 
 def check_known_keys(section, defaults, prefix: str, free_form=()) -> None:
@@ -244,9 +171,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
 
 def _validate_loop(config) -> None:
-  one_of('data.source', config.data.source, SOURCES)
-  one_of('optimizer.name', config.optimizer.name, OPTIMIZERS)
-  one_of('optimizer.schedule', config.optimizer.schedule, SCHEDULES)
+  """The loop's own keys, then each section by its owner."""
   if config.num_epochs is None and config.num_train_steps is None:
     raise UserError('set num_epochs or num_train_steps')
   for key in ('num_epochs', 'eval_every_epochs'):   # None: not set
@@ -260,69 +185,14 @@ def _validate_loop(config) -> None:
   for key in ('batch_size', 'eval_batch_size'):
     if config[key] < 1:
       raise UserError(f'{key}={config[key]} must be >= 1')
-  for key in ('validation', 'test'):
-    if config.data[key] == 1:
-      raise UserError(f'data.{key}={config.data[key]}: a fraction must be below 1 (all of the '
-                      'examples leaves nothing to train on) and one example measures nothing: '
-                      'give a fraction in (0, 1) or a count >= 2')
-    if not _is_count_or_fraction(config.data[key]):
-      raise UserError(f'data.{key}={config.data[key]} must be 0, a fraction in (0, 1) '
-                      'or a whole count >= 1')
-  if config.data.tokenize not in ('', 'words', 'chars'):
-    raise UserError(f'data.tokenize={config.data.tokenize!r} is not one of \'\', words, chars')
-  for key in ('padding', 'truncating'):
-    if config.data[key] not in ('pre', 'post'):
-      raise UserError(f'data.{key}={config.data[key]!r} is not one of pre, post')
-  if config.data.augment.fill_mode not in augment.FILL_MODES:
-    raise UserError(f'data.augment.fill_mode={config.data.augment.fill_mode!r} is not one of '
-                    f'{", ".join(augment.FILL_MODES)}')
-  for key in ('rotation', 'width_shift', 'height_shift', 'shear', 'zoom'):
-    if config.data.augment[key] < 0:
-      raise UserError(f'data.augment.{key}={config.data.augment[key]} must be >= 0')
-  if config.data.augment.zoom >= 1:
-    raise UserError(f'data.augment.zoom={config.data.augment.zoom} must be < 1')
-  if config.data.max_train < 0:
-    raise UserError(f'data.max_train={config.data.max_train} must be >= 0 (0: all)')
-  if config.data.maxlen < 0:
-    raise UserError(f'data.maxlen={config.data.maxlen} must be >= 0 (0: no padding)')
-  if config.data.maxlen and config.data.vectorize:
-    raise UserError('data.maxlen (padded sequences) and data.vectorize (multi-hot rows) '
-                    'exclude each other: set one')
-  if config.data.vectorize not in ('', 'multi_hot'):
-    raise UserError(f'data.vectorize={config.data.vectorize!r} is not one of \'\', multi_hot')
-  if config.data.vectorize and config.data.num_words < 1:
-    raise UserError('data.vectorize=multi_hot needs data.num_words, the vector dimension')
-  if config.data.placement not in ('auto', 'device', 'host'):
-    raise UserError(f'data.placement={config.data.placement!r} is not one of auto, device, host')
-  if not (math.isfinite(config.optimizer.learning_rate) and config.optimizer.learning_rate > 0):
-    raise UserError(f'optimizer.learning_rate={config.optimizer.learning_rate} must be a '
-                    'finite number > 0')
-  if config.checkpoint.best_mode not in ('max', 'min'):
-    raise UserError(f'checkpoint.best_mode={config.checkpoint.best_mode!r} is not max or min')
-  if config.checkpoint.keep < 1:
-    raise UserError(f'checkpoint.keep={config.checkpoint.keep} must be >= 1')
-  keep = tuple(config.data.keep_labels)
-  if len(set(keep)) != len(keep):
-    raise UserError(f'data.keep_labels={keep} repeats a label')
-  if keep and config.data.num_classes != len(keep):
-    raise UserError(f'data.keep_labels has {len(keep)} labels but data.num_classes='
-                    f'{config.data.num_classes}: set it to {len(keep)}')
-  f = config.data.features
-  if f.module and (not f.name or not f.init):
-    raise UserError('data.features needs module, name and init (the frozen model and its '
-                    'weights); leave module empty for no cached features')
-  if f.batch_size < 1:
-    raise UserError(f'data.features.batch_size={f.batch_size} must be >= 1')
   if (config.model_init.prefix or config.model_init.skip) and not config.model_init.path:
     raise UserError('model_init.prefix/skip are set but model_init.path is empty')
   for backend in BACKENDS:
     if config.steps_per_dispatch[backend] < 1:
       raise UserError(f'steps_per_dispatch.{backend} must be >= 1')
-  if config.data.embedding_file and not config.data.embedding_variable:
-    raise UserError('data.embedding_file needs data.embedding_variable, the model variable its '
-                    "vectors start ('params/Embed_0/embedding')")
-  callbacks.validate(config.callbacks)
-  members.validate(config)
+  for name in SECTIONS:
+    if name in config:
+      section_owner(name).validate(config)
 
 
 def _literal(text: str):
@@ -408,12 +278,12 @@ def from_json(text: str, where: str = 'config.json') -> ml_collections.ConfigDic
     loaded = json.loads(text)
   except ValueError as e:
     raise damaged(f'not JSON: {e}') from None
-  if not isinstance(loaded, dict) or not {'task', 'model', 'data'} <= set(loaded):
-    raise damaged('no task, model and data keys')
+  if not isinstance(loaded, dict) or not {'task', 'model'} <= set(loaded):
+    raise damaged('no task and model keys')
   try:
     config = default_config(loaded['task'])
     config.unlock()
-    _assign(config, loaded)
+    _assign(config, _without_unused_sections(loaded, config))
   except UserError as e:
     raise damaged(str(e)) from None
   except (TypeError, ValueError, KeyError, AttributeError, ImportError) as e:
@@ -421,13 +291,20 @@ def from_json(text: str, where: str = 'config.json') -> ml_collections.ConfigDic
   return config
 
 
+def _without_unused_sections(loaded: dict, config: ml_collections.ConfigDict) -> dict:
+  """A saved config without the sections its task has no use for: the data keys that a task
+  without a dataset carried, unused, in a config.json written before it lost them."""
+  return {k: v for k, v in loaded.items() if k in config or k not in SECTIONS}
+
+
 def resume_mismatches(saved_json: str, config: ml_collections.ConfigDict) -> list[str]:
   """Keys whose values make a workdir's checkpoints belong to another experiment. A key the
   saved config lacks (added to the codebase since) is no mismatch while it keeps its default:
   the old run computed what that default computes."""
-  saved = flat_keys(json.loads(saved_json))
+  saved = flat_keys(_without_unused_sections(json.loads(saved_json), config))
   now = flat_keys(json.loads(to_json(config)))
   defaults = flat_keys(json.loads(to_json(default_config(config.task))))
+  safe = resume_safe_keys()
   return sorted(k for k in set(saved) | set(now)
-                if k not in RESUME_SAFE_KEYS and saved.get(k) != now.get(k)
+                if k not in safe and saved.get(k) != now.get(k)
                 and not (k not in saved and k in defaults and now.get(k) == defaults[k]))

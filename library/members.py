@@ -52,6 +52,11 @@ VALUES = {'learning_rate': 'lr_scale', 'weight_decay': 'weight_decay',
           'dropout_rate': 'dropout_rate', 'l1': 'l1', 'l2': 'l2'}
 
 
+# The keys of this section that may differ between a run and its resume: how the members'
+# steps are batched changes no value.
+RESUME_SAFE = frozenset({'vectorize'})
+
+
 def default_config() -> ml_collections.ConfigDict:
   """config.members."""
   # Members (library/members.py): every fold of a validation scheme (kfold, stratified_kfold,
@@ -127,14 +132,14 @@ def validate(config) -> None:
                     f'checkpoint.best_mode), not {config.checkpoint.best_metric!r}')
   if not enabled(config):
     return
-  if config.data.window.lookback:
+  if 'data' in config and config.data.window.lookback:
     raise UserError('members of timeseries windows are not supported (folds would mix past '
                     'and future rows); train one model')
   for name in ('early_stopping', 'reduce_lr'):
     if config.callbacks[name].monitor:
       raise UserError(f'callbacks.{name} with members is not supported yet: train one model '
                       '(members.keep_best keeps each member\'s best evaluation)')
-  if config.data.embedding_file:
+  if 'data' in config and config.data.embedding_file:
     raise UserError('members do not take data.embedding_file yet: train one model')
 
 

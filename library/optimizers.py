@@ -8,6 +8,7 @@ ReduceLROnPlateau changes it without recompiling, a checkpoint keeps it, and mem
 run (a sweep of learning rates) each carry their own along the member axis.
 """
 import functools
+import math
 import re
 
 import flax.traverse_util
@@ -18,6 +19,12 @@ from ml_collections import config_dict
 import optax
 
 from library.errors import UserError
+
+
+OPTIMIZERS = ('sgd', 'momentum', 'nesterov', 'rmsprop', 'adam', 'adamw')
+SCHEDULES = ('constant', 'cosine', 'exponential', 'linear')
+# Every key of this section makes a resumed run another experiment's: none may change.
+RESUME_SAFE = frozenset()
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -39,6 +46,17 @@ def default_config() -> ml_collections.ConfigDict:
   c.clip_value = config_dict.placeholder(float)  # element-wise, as Keras' clipvalue
   c.clip_norm = config_dict.placeholder(float)   # by global norm
   return c
+
+
+def validate(config) -> None:
+  """Raises UserError for a bad optimizer setting (library.config.validate calls it)."""
+  opt = config.optimizer
+  for key, value, allowed in (('name', opt.name, OPTIMIZERS),
+                              ('schedule', opt.schedule, SCHEDULES)):
+    if value not in allowed:
+      raise UserError(f'optimizer.{key}={value!r} is not one of {", ".join(allowed)}')
+  if not (math.isfinite(opt.learning_rate) and opt.learning_rate > 0):
+    raise UserError(f'optimizer.learning_rate={opt.learning_rate} must be a finite number > 0')
 
 def make_schedule(opt: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
   """Learning rate per step: optional linear warmup, then the named schedule."""

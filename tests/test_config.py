@@ -113,6 +113,36 @@ def test_config_json_round_trip_and_resume_safe_keys(load_config):
                                                          'optimizer.learning_rate']
 
 
+def test_each_section_is_its_owners_and_a_dataless_task_has_no_data_keys(load_config):
+  """Every section comes from its owner with its checks and its resume-safe keys (a name there
+  that is not one of the section's keys fails here); a task without a dataset has no data
+  section, so a data key set on it is an unknown key, and its config.json written before,
+  which carried the data keys unused, still loads and resumes."""
+  import json  # pylint: disable=import-outside-toplevel
+  supervised = config_lib.default_config('library.supervised')
+  for name in config_lib.SECTIONS:
+    owner = config_lib.section_owner(name)
+    assert callable(owner.validate) and supervised[name] == owner.default_config()
+    keys = set(config_lib.flat_keys(supervised[name], '', ()))
+    assert set(owner.RESUME_SAFE) <= keys, (name, set(owner.RESUME_SAFE) - keys)
+  assert {'data.path', 'members.vectorize', 'checkpoint.keep', 'num_epochs'} <= (
+      config_lib.resume_safe_keys())
+  config = load_config('configs/reinforcement/cartpole_dqn.py', 'smoke')
+  assert 'data' not in config
+  with pytest.raises(UserError, match="'data.name' is not a config key"):
+    config_lib.apply_override(config, 'data.name=mnist')
+  old = json.loads(config_lib.to_json(config))
+  old['data'] = json.loads(config_lib.to_json(supervised))['data']   # as configs were saved
+  old['data']['name'] = 'cifar10'
+  back = config_lib.from_json(json.dumps(old))
+  assert 'data' not in back and config_lib.to_json(back) == config_lib.to_json(config)
+  assert config_lib.resume_mismatches(json.dumps(old), config) == []
+  supervised_run = load_config('configs/mlp/mnist_dense.py')
+  old = json.loads(config_lib.to_json(supervised_run))
+  old['data']['name'] = 'cifar10'     # a task with a dataset keeps every data key checked
+  assert config_lib.resume_mismatches(json.dumps(old), supervised_run) == ['data.name']
+
+
 def test_a_key_added_since_a_run_was_saved_is_no_mismatch_at_its_default(load_config):
   import json  # pylint: disable=import-outside-toplevel
   config = load_config('configs/reinforcement/cartpole_dqn.py', 'smoke')

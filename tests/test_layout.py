@@ -51,6 +51,13 @@ def test_no_import_circle_in_library():
     visit(module)
 
 
+def test_the_config_schema_imports_no_other_library_module():
+  """library/config.py finds each section's owner by import path (SECTIONS), as it finds the
+  task: the schema sits below every module that reads a config."""
+  graph = _imports()
+  assert graph['library.config'] <= {'library.errors'}, graph['library.config']
+
+
 def test_no_library_function_over_80_lines():
   """Each function of library/ readable in one screen: none over 80 lines (nested functions
   count within their parent)."""

@@ -5,8 +5,9 @@ import optax
 import pytest
 
 from library import optimizers
-from library.config import OPTIMIZERS, default_config
+from library.config import default_config
 from library.errors import UserError
+from library.optimizers import OPTIMIZERS
 
 
 def _opt(**changes):
