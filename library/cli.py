@@ -29,8 +29,10 @@ def _unknown_config_key(argv, error) -> str | None:
     path = name[len('--config.'):]
     if name.startswith('--config.') and path.rsplit('.', 1)[-1] == key:
       parent = path.rsplit('.', 1)[0] if '.' in path else ''
-      hint = (' (a model argument the config leaves out can be added with scripts.sweep or '
-              'scripts.benchmark --set)' if parent == 'model.kwargs' else '')
+      hint = {'model.kwargs': ' (a model argument the config leaves out can be added with '
+                              'scripts.sweep or scripts.benchmark --set)',
+              'evaluators': ' (add an evaluator with --evaluator=NAME=package.module.function)',
+              }.get(parent, '')
       return (f'{name}: the config has no key {key!r} '
               f'{"under " + parent if parent else "at the top level"}'
               f'{". " + suggestion if suggestion else ""}{hint}')
@@ -164,11 +166,23 @@ class RunFlags:
         'start_over', False, 'move a previous run in --workdir aside and start afresh')
     self._multihost = flags.DEFINE_bool(
         'multihost', False, 'initialise jax.distributed (auto-detected on TPU pods, SLURM)')
+    self._evaluators = flags.DEFINE_multi_string(
+        'evaluator', [], "NAME=package.module.function: a metric over each evaluated split, "
+        "from the model's predictions (library/evaluators.py); e.g. "
+        'roc_auc=sklearn.metrics.roc_auc_score')
     flags.mark_flags_as_required(['config', 'workdir'])
 
   @property
   def config(self):
-    return self._config.value
+    config = self._config.value
+    for assignment in self._evaluators.value:
+      name, sep, path = assignment.partition('=')
+      if not (sep and name and path) or 'evaluators' not in config:
+        raise UserError(f'--evaluator={assignment!r} must be NAME=package.module.function, '
+                        'for a task that loads a dataset')
+      with config.unlocked():
+        config.evaluators[name] = path
+    return config
 
   @property
   def workdir(self) -> str:

@@ -27,13 +27,15 @@ BACKENDS = ('cpu', 'gpu', 'tpu')
 
 # The sections besides the loop's own keys, each defined and checked by its owner: a module with
 # default_config(), validate(config) and RESUME_SAFE (the section's keys that may differ between
-# a run and its resume). Found by import path, as the task is: this file imports none of them.
+# a run and its resume), and NEEDS_DATASET when only a task that loads a dataset has the section.
+# Found by import path, as the task is: this file imports none of them.
 SECTIONS = {
     'data': 'library.data.settings',     # only for a task that loads a dataset (has load_data)
     'optimizer': 'library.optimizers',
     'checkpoint': 'library.checkpoints',
     'callbacks': 'library.callbacks',    # Keras 3's, at every evaluation
     'members': 'library.members',        # folds, seeds, values as one state
+    'evaluators': 'library.evaluators',  # metrics over a whole split, from the predictions
 }
 
 # The loop's own keys that may differ between a run and its resume without making the
@@ -90,10 +92,6 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
   c.model.name = config_dict.placeholder(str)
   c.model.kwargs = ml_collections.ConfigDict()
 
-  # Where examples come from (library/data/settings.py), only for a task that loads a dataset
-  # (its module has load_data): a task that makes its own inputs on the device has none.
-  if hasattr(task_module(task), 'load_data'):
-    c.data = section_owner('data').default_config()
 
   # Start from pretrained values (transfer learning, book 5.3): `path` is a folder written by
   # scripts.convert_weights, a .safetensors / Keras .h5 / .keras file, or a training workdir of
@@ -115,8 +113,14 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
   c.eval_every_steps = config_dict.placeholder(int)
   c.log_every_steps = config_dict.placeholder(int)      # default: with every evaluation
 
-  for name in ('optimizer', 'checkpoint', 'callbacks', 'members'):
-    c[name] = section_owner(name).default_config()
+  # The sections of their owners (SECTIONS). `data`, where examples come from, and
+  # `evaluators` only for a task that loads a dataset (its module has load_data): a task that
+  # makes its own inputs on the device has neither.
+  loads_data = hasattr(task_module(task), 'load_data')
+  for name in SECTIONS:
+    owner = section_owner(name)
+    if loads_data or not getattr(owner, 'NEEDS_DATASET', False):
+      c[name] = owner.default_config()
 
   c.progress_bar = True
   # JAX's persistent compilation cache: a rerun skips compilation. '' turns it off.
@@ -124,8 +128,8 @@ def default_config(task: str = 'library.supervised') -> ml_collections.ConfigDic
   return c
 
 
-# Constructor arguments: any keys, not checked against the defaults.
-FREE_FORM = ('model.kwargs', 'data.features.kwargs', 'data.generator_kwargs')
+# Constructor arguments and named evaluators: any keys, not checked against the defaults.
+FREE_FORM = ('model.kwargs', 'data.features.kwargs', 'data.generator_kwargs', 'evaluators')
 
 
 def flat_keys(d: Any, prefix: str = '', free_form=FREE_FORM) -> dict[str, Any]:
@@ -211,9 +215,12 @@ def apply_override(config: ml_collections.ConfigDict, assignment: str) -> None:
   keys take ints, floats, booleans or strings as written."""
   key, sep, text = assignment.partition('=')
   *parents, name = key.split('.')
-  if sep and parents == ['model', 'kwargs'] and name not in config.model.kwargs:
-    config.model.kwargs[name] = _literal(text)   # a constructor argument the config leaves out
-    return
+  section = '.'.join(parents)
+  if sep and section in ('model.kwargs', 'evaluators') and section in flat_keys(config):
+    node = config.model.kwargs if parents[0] == 'model' else config.evaluators
+    if name not in node:   # a constructor argument, or an evaluator, the config leaves out
+      node[name] = _literal(text)
+      return
   node = config
   try:
     for part in parents:

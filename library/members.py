@@ -385,9 +385,10 @@ class MemberFeed(steps.Sums):
   """What the loop needs to train and evaluate members: the compiled chunk, its arguments for a
   range of steps, the stacked initial state and per-member evaluation."""
 
-  def __init__(self, config, task, lay: Layout, mesh: Mesh):
+  def __init__(self, config, task, lay: Layout, mesh: Mesh, evaluator_specs=None):
     self.mesh, self.task, self.layout = mesh, task, lay
     self.reducers = task.reducers or {}
+    self.evaluators = evaluator_specs or {}
     self.num = self.num_members = lay.size
     self.padded = math.ceil(self.num / mesh.size) * mesh.size
     self.on_members = NamedSharding(mesh, P('data'))
@@ -449,10 +450,11 @@ class MemberFeed(steps.Sums):
 
         return _scanned(step, state, (idx_KxMxB, weights_KxMxB, active_KxM))
 
+      eval_step = steps.with_rows(task, task.eval_step, bool(self.evaluators))
+
       def evaluate(state, data, stats, own, idx_MxB, weights_MxB):
         def one(state_m, stats_m, own_m, idx_B, weights_B):
-          return task.eval_step(state_m, _member_batch(data, stats_m, own_m, idx_B,
-                                                       weights_B))
+          return eval_step(state_m, _member_batch(data, stats_m, own_m, idx_B, weights_B))
         return over_members(vectorize, one, state, stats, own, idx_MxB, weights_MxB)
 
     self._chunk_fn, self._evaluate_fn = chunk, evaluate
@@ -544,13 +546,9 @@ class MemberFeed(steps.Sums):
     if self.dataless:
       return self._call('members.evaluate', self._evaluate_fn, (state,))
     idx, weights = self._eval_args[split]
-    total = None
-    for b in range(idx.shape[0]):
-      sums = self._call(f'members.evaluate.{split}', self._evaluate_fn,
-                        (state, self.data, self.stats, self.own, idx[b],
-                         weights[b]))
-      total = sums if total is None else jax.tree.map(jnp.add, total, sums)
-    return total
+    return steps.add_up(self._call(f'members.evaluate.{split}', self._evaluate_fn,
+                                   (state, self.data, self.stats, self.own, idx[b], weights[b]))
+                        for b in range(idx.shape[0]))
 
 
 class BestMembers:

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from library import parallel
+from library import evaluators, parallel
 from library.data import timeseries
 from library.data.pipeline import Datasets, eval_batches, split_size
 from library.data.preprocessing import scale_inputs
@@ -151,23 +151,43 @@ def make_dataless_chunk(task: Task, state_sharding=None):
   return gc_paused(jax.jit(train_chunk, donate_argnums=(0,)))
 
 
-def make_eval_batch(task: Task, mesh: Mesh, on_device: bool, input_scale=None):
-  """jit((state, data, idx_B, weights_B) -> metric sums)."""
+def with_rows(task: Task, eval_step, rows: bool):
+  """eval_step(state, batch), and with `rows` the evaluators' rows of the batch beside its sums
+  (evaluators.rows_of)."""
+  if not rows:
+    return eval_step
+  return lambda state, batch: {**eval_step(state, batch),
+                               evaluators.ROWS: evaluators.rows_of(task, state, batch)}
+
+
+def make_eval_batch(task: Task, mesh: Mesh, on_device: bool, input_scale=None,
+                    rows: bool = False):
+  """jit((state, data, idx_B, weights_B) -> metric sums[, the evaluators' rows])."""
+  step = with_rows(task, task.eval_step, rows)
 
   def eval_batch(state, data, idx, weights):
-    return task.eval_step(state, _batch(data, idx, weights, on_device, mesh, input_scale))
+    return step(state, _batch(data, idx, weights, on_device, mesh, input_scale))
 
   return gc_paused(jax.jit(eval_batch))
+
+
+def add_up(outputs) -> dict:
+  """The sums of an evaluation's batches added up (on the device), and the evaluators' rows of
+  every batch kept beside them, in order."""
+  total, rows = None, []
+  for out in outputs:
+    out = dict(out)
+    if evaluators.ROWS in out:
+      rows.append(out.pop(evaluators.ROWS))
+    total = out if total is None else jax.tree.map(lambda a, b: a + b, total, out)
+  return {**total, evaluators.ROWS: rows} if rows else total
 
 
 def evaluate_sums(state, split: str, data: MeshData, eval_fn, batch_size: int) -> dict:
   """The metric sums over one split (every example exactly once), still on the device."""
   n = split_size(data.host[split])
-  total = None
-  for idx, weights in eval_batches(n, batch_size):
-    sums = eval_fn(state, *data.args(split, idx, weights))
-    total = sums if total is None else jax.tree.map(lambda a, b: a + b, total, sums)
-  return total
+  return add_up(eval_fn(state, *data.args(split, idx, weights))
+                for idx, weights in eval_batches(n, batch_size))
 
 
 class Feed(Protocol):
@@ -194,20 +214,28 @@ class Feed(Protocol):
 class Sums:
   """The reduction every feed shares, written once: an evaluation's weighted sums over its
   'count' (the default evaluation), or the task's reducer of a metric that is no mean (AUC);
-  as floats, or per member (arrays over the first num_members)."""
+  then the config's evaluators over the split's rows (library/evaluators.py). As floats, or per
+  member (arrays over the first num_members)."""
   num_members: int | None = None
   reducers: dict = {}      # Task.reducers
+  evaluators: dict = {}    # evaluators.specs(config)
 
   def means(self, total) -> dict:
+    total = dict(total)
+    rows = total.pop(evaluators.ROWS, None)
     total = dict(jax.device_get(total))
     if self.num_members is None:
       count = float(total.pop('count'))
-      return {name: float(self.reducers[name](value)) if name in self.reducers else
-              float(value) / count for name, value in total.items()}
-    total = {k: np.asarray(v)[:self.num_members] for k, v in total.items()}
-    count = np.maximum(total.pop('count'), 1.0)
-    return {name: self.reducers[name](value) if name in self.reducers else value / count
-            for name, value in total.items()}
+      out = {name: float(self.reducers[name](value)) if name in self.reducers else
+             float(value) / count for name, value in total.items()}
+    else:
+      total = {k: np.asarray(v)[:self.num_members] for k, v in total.items()}
+      count = np.maximum(total.pop('count'), 1.0)
+      out = {name: self.reducers[name](value) if name in self.reducers else value / count
+             for name, value in total.items()}
+    if rows:
+      out.update(evaluators.evaluate(self.evaluators, rows, self.num_members))
+    return out
 
   def evaluate(self, state, split: str) -> dict:
     """Mean metrics over one split (every example exactly once)."""
@@ -275,12 +303,14 @@ class DataFeed(Sums):
   """A task with a dataset: the chunk's arguments for a range of steps, and evaluation."""
 
   def __init__(self, task: Task, mesh: Mesh, data: MeshData, batches, eval_batch_size: int,
-               state_sharding=None):
+               state_sharding=None, evaluator_specs=None):
     self.data, self.batches, self.eval_batch_size = data, batches, eval_batch_size
     self.splits = set(data.host)
     self.chunk = make_train_chunk(task, mesh, data.on_device, state_sharding, data.input_scale)
     self.reducers = task.reducers or {}
-    self.eval_fn = (make_eval_batch(task, mesh, data.on_device, data.input_scale)
+    self.evaluators = evaluator_specs or {}
+    self.eval_fn = (make_eval_batch(task, mesh, data.on_device, data.input_scale,
+                                    rows=bool(self.evaluators))
                     if task.eval_step is not None else None)
 
   def args(self, step: int, end: int):

@@ -11,9 +11,11 @@ Order of a run (and of a resume, which is the same command run again):
    (state, step, RNG and the callbacks' counters: the batches are a function of (seed, step),
    so the data position comes back with the step);
 4. train in chunks of steps, reading each chunk's metrics after dispatching the next; at each
-   evaluation: validation metrics, the callbacks (early stopping, learning-rate reduction),
-   the task's artifacts; log and checkpoint at their cadences; SIGTERM/SIGINT save and exit;
-   NaN/Inf in any floating metric stops the run;
+   evaluation: validation metrics (the weighted sums of the task's eval_step, reduced by
+   Task.reducers, then the config's evaluators over the split's predictions), the callbacks
+   (early stopping, learning-rate reduction), the task's artifacts; log and checkpoint at
+   their cadences; SIGTERM/SIGINT save and exit; NaN/Inf in any floating metric stops the
+   run;
 5. with restore_best_weights, go back to the best state; evaluate on the test split; write
    results.json (with why training stopped and which step's state its numbers are) and
    history.png.
@@ -43,8 +45,8 @@ import numpy as np
 import tqdm
 
 from library import (callbacks as callbacks_lib, checkpoints, config as config_lib,
-                     members as members_lib, optimizers, parallel, plots, steps, weights,
-                     workdirs, writers)
+                     evaluators, members as members_lib, optimizers, parallel, plots, steps,
+                     weights, workdirs, writers)
 from library.data import pipeline
 from library.errors import Interrupted, TrainingDiverged, UserError
 
@@ -279,8 +281,12 @@ def setup(config, arrays=None, devices=None) -> Setup:
   d = _durations(config, spe)
   task = module.make_task(config, datasets, d['total'])
   sharding = steps.state_shardings(task, mesh) if task.state_sharding is not None else None
+  specs = evaluators.specs(config)
+  if specs and (task.predict is None or task.eval_step is None):
+    raise UserError(f'evaluators: task={config.task!r} has no predict and eval_step to '
+                    'evaluate from')
   if lay is not None:
-    feed = members_lib.MemberFeed(config, task, lay, mesh)
+    feed = members_lib.MemberFeed(config, task, lay, mesh, specs)
     hook = members_lib.MemberHook(config, lay, feed.padded, spe)
     state, example = feed.init()
   else:
@@ -294,7 +300,7 @@ def setup(config, arrays=None, devices=None) -> Setup:
       data = steps.MeshData(datasets, mesh, on_device)
       batches = pipeline.TrainBatches(datasets.size('train'), config.batch_size, config.seed)
       example = datasets.example(config.batch_size)
-      feed = steps.DataFeed(task, mesh, data, batches, config.eval_batch_size, sharding)
+      feed = steps.DataFeed(task, mesh, data, batches, config.eval_batch_size, sharding, specs)
     else:
       feed = steps.DatalessFeed(task, mesh, sharding)
     state = steps.make_init(task, mesh)(jax.random.PRNGKey(config.seed), example)
@@ -314,12 +320,30 @@ def start_from(config, task, state, param_init: dict, mesh):
 
 def _check_monitors(config, splits, task, state, example, stacked: bool) -> None:
   """A metric the run cannot report is an error before anything is written: its split must
-  be one the run has, and its name one the task's step reports (found by tracing the step
-  abstractly, only when a monitor is set)."""
+  be one the run has, and its name one the task's step or an evaluator reports (the step's
+  found by tracing it abstractly, only when a monitor or an evaluator is set); an evaluator
+  may not take the name of a metric of the step."""
   wanted = [('checkpoint.best_metric', config.checkpoint.best_metric)]
   wanted += [(f'callbacks.{n}.monitor', config.callbacks[n].monitor)
              for n in ('early_stopping', 'reduce_lr')]
+  extra = set(config.get('evaluators', {}))
   names = {}
+
+  def reported(kind):
+    if kind not in names:
+      one = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[stacked:], x.dtype), state)
+      batch = None if example is None else jax.tree.map(
+          lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype), example)
+      if kind == 'train':
+        names[kind] = set(jax.eval_shape(task.train_step, one, batch)[1]) - {'count'}
+      else:
+        names[kind] = set(jax.eval_shape(task.eval_step, one, batch)) - {'count'}
+    return names[kind]
+
+  clash = sorted(extra & reported('eval')) if extra else []
+  if clash:
+    raise UserError(f"evaluators.{clash[0]}: the evaluation's own metric of that name exists; "
+                    'give the evaluator another name')
   for key, monitor in wanted:
     if not monitor:
       continue
@@ -329,17 +353,10 @@ def _check_monitors(config, splits, task, state, example, stacked: bool) -> None
       raise UserError(f'{key}={monitor!r} names split {split!r}, which this run does not '
                       f'have{hint}')
     kind = 'train' if split == 'train' else 'eval'
-    if kind not in names:
-      one = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[stacked:], x.dtype), state)
-      batch = None if example is None else jax.tree.map(
-          lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype), example)
-      if kind == 'train':
-        names[kind] = set(jax.eval_shape(task.train_step, one, batch)[1]) - {'count'}
-      else:
-        names[kind] = set(jax.eval_shape(task.eval_step, one, batch)) - {'count'}
-    if name not in names[kind]:
+    if name not in reported(kind) | (extra if kind == 'eval' else set()):
+      known = names[kind] | (extra if kind == 'eval' else set())
       raise UserError(f'{key}={monitor!r}: the {split} split reports '
-                      f'{", ".join(sorted(split + "." + n for n in names[kind]))}')
+                      f'{", ".join(sorted(split + "." + n for n in known))}')
 
 
 _copy_state = jax.jit(lambda state: jax.tree.map(lambda x: x.copy(), state))

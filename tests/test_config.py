@@ -128,7 +128,7 @@ def test_each_section_is_its_owners_and_a_dataless_task_has_no_data_keys(load_co
   assert {'data.path', 'members.vectorize', 'checkpoint.keep', 'num_epochs'} <= (
       config_lib.resume_safe_keys())
   config = load_config('configs/reinforcement/cartpole_dqn.py', 'smoke')
-  assert 'data' not in config
+  assert 'data' not in config and 'evaluators' not in config
   with pytest.raises(UserError, match="'data.name' is not a config key"):
     config_lib.apply_override(config, 'data.name=mnist')
   old = json.loads(config_lib.to_json(config))

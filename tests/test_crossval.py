@@ -9,6 +9,7 @@ import jax
 import ml_collections
 import numpy as np
 import pytest
+import sklearn.metrics
 
 from library import members, train
 from library.config import default_config
@@ -95,6 +96,10 @@ def test_vmapped_folds_equal_training_each_fold_alone(tmp_path):
   have a second step the others skip (masked); validation in padded batches of 4."""
   x, y = _regression()
   config = _regression_config()
+  # Evaluators over each member's own validation rows (padded batches of 4: the padding must
+  # not count), as over a fold alone.
+  config.evaluators.r2 = 'sklearn.metrics.r2_score'
+  config.evaluators.max_error = 'sklearn.metrics.max_error'
   results = train.train_and_evaluate(config, str(tmp_path / 'cv'),
                                      arrays={'train': {'inputs': x, 'labels': y}})
   with open(tmp_path / 'cv' / 'history.json') as f:
@@ -104,18 +109,25 @@ def test_vmapped_folds_equal_training_each_fold_alone(tmp_path):
     alone = copy.deepcopy(config)
     alone.members.scheme = ''
     alone.seed = f
-    single = train.train_and_evaluate(
+    single, state, s = train.train_and_evaluate(
         alone, str(tmp_path / f'fold{f}'), devices=jax.devices()[:1],
         arrays={'train': {'inputs': x[tr], 'labels': y[tr]},
-                'validation': {'inputs': x[va], 'labels': y[va]}})
+                'validation': {'inputs': x[va], 'labels': y[va]}}, return_state=True)
     fold = results['members'][f]
     assert fold['train_size'] == len(tr) and fold['val_size'] == len(va)
-    np.testing.assert_allclose(fold['val_mae'], single['validation']['mae'], rtol=1e-5)
-    np.testing.assert_allclose(fold['val_loss'], single['validation']['loss'], rtol=1e-5)
-    per_epoch = [r['mae'] for r in map(json.loads, open(tmp_path / f'fold{f}' / 'metrics.jsonl'))
+    for name in ('mae', 'loss', 'r2', 'max_error'):
+      np.testing.assert_allclose(fold[f'val_{name}'], single['validation'][name], rtol=1e-5)
+    validation = s.datasets.as_float().splits['validation']
+    predicted = np.asarray(s.task.predict(state, validation['inputs']))[:, 0]
+    np.testing.assert_allclose(single['validation']['r2'], sklearn.metrics.r2_score(
+        validation['labels'], predicted), rtol=1e-5)
+    np.testing.assert_allclose(single['validation']['max_error'], np.max(np.abs(
+        validation['labels'].ravel() - predicted)), rtol=1e-5)
+    per_epoch = [r for r in map(json.loads, open(tmp_path / f'fold{f}' / 'metrics.jsonl'))
                  if r['split'] == 'validation']
-    np.testing.assert_allclose(np.asarray(history['validation']['mae'])[:, f], per_epoch,
-                               rtol=1e-5)
+    for name in ('mae', 'r2'):
+      np.testing.assert_allclose(np.asarray(history['validation'][name])[:, f],
+                                 [r[name] for r in per_epoch], rtol=1e-5)
   mean = np.mean([fold['val_mae'] for fold in results['members']])
   np.testing.assert_allclose(results['mean']['val_mae'], mean, rtol=1e-6)
 

@@ -1,10 +1,13 @@
 """Our losses on logits against Keras 3's on its JAX backend, on random cases, and a
 multi-label target (several sigmoid outputs) trained by the loop."""
+import copy
 import os
 
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
+import sklearn.metrics
 
 from library import losses, train
 
@@ -129,6 +132,10 @@ def test_auc_is_a_metric_of_the_loop(load_config, tmp_path):
   config.callbacks.early_stopping.patience = 10
   config.callbacks.early_stopping.restore_best_weights = True
   config.checkpoint.best_metric = 'validation.auc'
+  # Evaluators over the whole split (library/evaluators.py), from the same evaluations.
+  config.evaluators.roc_auc = 'sklearn.metrics.roc_auc_score'
+  config.evaluators.log_loss = ml_collections.ConfigDict(
+      {'fn': 'sklearn.metrics.log_loss', 'labels': (0.0, 1.0)})
   arrays = {'train': {'inputs': data['inputs'], 'labels': labels}}
   results, state, s = train.train_and_evaluate(config, str(tmp_path / 'run'), arrays=arrays,
                                                return_state=True)
@@ -141,6 +148,33 @@ def test_auc_is_a_metric_of_the_loop(load_config, tmp_path):
   theirs = keras.metrics.AUC()
   theirs.update_state(validation['labels'], probs.astype(np.float64))
   np.testing.assert_allclose(results['validation']['auc'], float(theirs.result()), atol=1e-5)
+  # The evaluators saw every example of the split once, Keras' probabilities as (N,): exactly
+  # scikit-learn's values of those predictions; each evaluation logged them.
+  np.testing.assert_allclose(results['validation']['roc_auc'],
+                             sklearn.metrics.roc_auc_score(validation['labels'], probs[:, 0]),
+                             rtol=1e-6)
+  np.testing.assert_allclose(results['validation']['log_loss'],
+                             sklearn.metrics.log_loss(validation['labels'], probs[:, 0]),
+                             rtol=1e-5)
+  np.testing.assert_allclose(results['validation']['loss'], results['validation']['log_loss'],
+                             rtol=1e-4)
+  assert abs(results['validation']['roc_auc'] - results['validation']['auc']) < 0.01
+  test = s.datasets.as_float().splits['test']
+  np.testing.assert_allclose(results['test']['roc_auc'], sklearn.metrics.roc_auc_score(
+      test['labels'], np.asarray(s.task.predict(state, test['inputs']))[:, 0]), rtol=1e-6)
+  evaluated = [r for r in records if r['split'] == 'validation']
+  assert len(evaluated) >= 2 and all(0.5 < r['roc_auc'] <= 1 for r in evaluated)
+  for name, value, fragment in [
+      ('nothing', 'sklearn.metrics.no_such_score', 'cannot be imported'),
+      ('accuracy', 'sklearn.metrics.roc_auc_score', "evaluators.accuracy: the evaluation's "
+                                                    'own metric'),
+      ('two words', 'sklearn.metrics.roc_auc_score', 'letters, digits and _')]:
+    bad = copy.deepcopy(config)
+    bad.evaluators = ml_collections.ConfigDict({name: value})
+    with pytest.raises(UserError, match=fragment):
+      config_lib.validate(bad)
+      train.train_and_evaluate(bad, str(tmp_path / 'bad'), arrays=arrays)
+    assert not (tmp_path / 'bad').exists()     # refused before anything was written
   bad = load_config('configs/mlp/mnist_dense.py', 'embedded,smoke')
   bad.task_config.metrics = ('auc',)
   with pytest.raises(UserError, match="task_config.metrics: 'auc' .* needs the loss "

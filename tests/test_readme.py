@@ -123,6 +123,10 @@ RUNS = {
     'python -m scripts.crossval --config=configs/mlp/boston_kfold.py:embedded --workdir=/tmp/kfold': (
         'python -m scripts.crossval --config=configs/mlp/boston_kfold.py:embedded,smoke '
         '--workdir={tmp}/kfold', 'val_mae'),
+    'python -m scripts.crossval --config=configs/mlp/boston_kfold.py:embedded '
+    '--workdir=/tmp/kfold_r2 --evaluator=r2=sklearn.metrics.r2_score': (
+        'python -m scripts.crossval --config=configs/mlp/boston_kfold.py:embedded,smoke '
+        '--workdir={tmp}/kfold_r2 --evaluator=r2=sklearn.metrics.r2_score', 'val_r2'),
     'python -m scripts.sweep --config=configs/mlp/boston_kfold.py --common=embedded --metric=mae '
     '--grid=optimizer.learning_rate=1e-4,3e-4,1e-3,3e-3 --workdir=/tmp/lr': (
         'python -m scripts.sweep --config=configs/mlp/boston_kfold.py --common=embedded,smoke '

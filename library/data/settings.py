@@ -10,6 +10,7 @@ from library.data import augment
 from library.data.sources import SOURCES
 from library.errors import UserError
 
+NEEDS_DATASET = True
 # The keys of this section that may differ between a run and its resume (where the data lives
 # and where it is held): changing them does not make the checkpoints another model's.
 RESUME_SAFE = frozenset({'data_dir', 'path', 'placement'})
