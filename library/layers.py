@@ -1,4 +1,8 @@
-"""Layers the families' models share, where linen's own cannot serve.
+"""Layers the families' models share, where linen's own cannot serve, and Keras' defaults.
+
+`KERNEL_INIT` is Keras' default kernel initializer (glorot_uniform) for Dense, Conv and a
+recurrent layer's input kernel; linen's default (lecun_normal) differs, so every family's
+models name this one.
 
 `Dropout` is linen's `nn.Dropout`, except that its rate may also be an array traced in the step:
 members of one run that differ in dropout rate (library/members.py) each carry their rate in the
@@ -10,6 +14,8 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+KERNEL_INIT = nn.initializers.xavier_uniform()
 
 
 def active(rate) -> bool:

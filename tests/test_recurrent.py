@@ -8,7 +8,8 @@ import pytest
 
 from library.data import text
 from library.errors import UserError
-from projects.recurrent.models import Recurrent, SequenceNet
+from library.recurrent import Recurrent
+from projects.recurrent.models import SequenceNet
 
 os.environ.setdefault('KERAS_BACKEND', 'jax')
 

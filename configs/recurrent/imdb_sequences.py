@@ -74,7 +74,7 @@ def get_config(arg: str | None = None):
     #   python -m scripts.benchmark --only imdb_lstm --steps_per_dispatch 1,2,4,8 --no_keras
     #   python -m scripts.benchmark --only imdb_lstm --set model.kwargs.hoist_input=true
     #   python -m scripts.benchmark --only imdb_lstm --set model.kwargs.unroll=2
-    # The hand-written backward pass (projects/recurrent/fused.py), 1 / 4 per dispatch: 641 /
+    # The hand-written backward pass (library/recurrent_fused.py), 1 / 4 per dispatch: 641 /
     # 764 against autodiff's 655 / 813 in the same hour:
     #   python -m scripts.benchmark --only imdb_lstm --steps_per_dispatch 1,4 --no_keras \
     #     --set model.kwargs.backward=fused

@@ -86,7 +86,7 @@ def get_config(arg: str | None = None):
   # z and r recurrent matmuls fused into one: 2,205. Commands:
   #   python -m scripts.benchmark --only jena_gru --steps_per_dispatch 1,2,4,8 --no_keras
   #   python -m scripts.benchmark --only jena_gru --set model.kwargs.hoist_input=true
-  # The hand-written backward pass (projects/recurrent/fused.py), 1 / 4 per dispatch: 1,686 /
+  # The hand-written backward pass (library/recurrent_fused.py), 1 / 4 per dispatch: 1,686 /
   # 2,042 against autodiff's 2,005 / 2,131 in the same hour:
   #   python -m scripts.benchmark --only jena_gru --steps_per_dispatch 1,4 --no_keras \
   #     --set model.kwargs.backward=fused

@@ -12,7 +12,8 @@ from typing import Sequence
 
 import flax.linen as nn
 
-KERNEL_INIT = nn.initializers.xavier_uniform()   # Keras' default
+from library.layers import KERNEL_INIT
+
 
 
 class DenseAutoencoder(nn.Module):

@@ -5,9 +5,9 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from library import layers
+from library.layers import KERNEL_INIT
 from library.errors import UserError
 
-KERNEL_INIT = nn.initializers.xavier_uniform()  # Keras' default for Conv2D and Dense
 
 
 class SmallConvnet(nn.Module):

@@ -9,7 +9,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from library.errors import UserError
-from projects.recurrent.models import GLOROT, Recurrent
+from library.layers import KERNEL_INIT
+from library.recurrent import Recurrent
 
 EMBED_INIT = nn.initializers.uniform(0.1)   # Keras' embedding: U(-0.05, 0.05), shifted below
 
@@ -38,7 +39,7 @@ class QuestionAnswering(nn.Module):
                       'question_embedding')(inputs['question'])
     question = Recurrent('lstm', self.question_units, name='question_lstm')(question, train)
     merged = jnp.concatenate([text, question], axis=-1)
-    return nn.Dense(self.answers, kernel_init=GLOROT, name='answer')(merged)
+    return nn.Dense(self.answers, kernel_init=KERNEL_INIT, name='answer')(merged)
 
 
 class SocialMedia(nn.Module):
@@ -62,12 +63,12 @@ class SocialMedia(nn.Module):
           raise UserError(f'conv{b}_{j} (kernel {self.kernel_size}) gets sequences of length '
                           f'{x.shape[1]}: the texts are too short for these blocks (the '
                           "book's need about 270 words)")
-        x = nn.relu(nn.Conv(filters, (self.kernel_size,), padding='VALID', kernel_init=GLOROT,
+        x = nn.relu(nn.Conv(filters, (self.kernel_size,), padding='VALID', kernel_init=KERNEL_INIT,
                             name=f'conv{b}_{j}')(x))
       if b < len(self.blocks) - 1:
         x = nn.max_pool(x, (self.pool_size,), strides=(self.pool_size,))
     x = jnp.max(x, axis=1)
-    x = nn.relu(nn.Dense(self.hidden, kernel_init=GLOROT, name='dense')(x))
-    return {'age': nn.Dense(1, kernel_init=GLOROT, name='age')(x)[:, 0],
-            'income': nn.Dense(self.income_groups, kernel_init=GLOROT, name='income')(x),
-            'gender': nn.Dense(1, kernel_init=GLOROT, name='gender')(x)[:, 0]}
+    x = nn.relu(nn.Dense(self.hidden, kernel_init=KERNEL_INIT, name='dense')(x))
+    return {'age': nn.Dense(1, kernel_init=KERNEL_INIT, name='age')(x)[:, 0],
+            'income': nn.Dense(self.income_groups, kernel_init=KERNEL_INIT, name='income')(x),
+            'gender': nn.Dense(1, kernel_init=KERNEL_INIT, name='gender')(x)[:, 0]}

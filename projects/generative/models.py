@@ -14,9 +14,9 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from library import layers
-from projects.recurrent.models import Recurrent
+from library.layers import KERNEL_INIT
+from library.recurrent import Recurrent
 
-KERNEL_INIT = nn.initializers.xavier_uniform()   # Keras' default for Dense and Conv2D
 
 
 def _leaky(x):

@@ -4,9 +4,9 @@ from typing import Sequence
 import flax.linen as nn
 
 from library import layers
+from library.layers import KERNEL_INIT
 
 # Keras' Dense default initializers, so that training curves match the book's.
-KERNEL_INIT = nn.initializers.xavier_uniform()
 
 
 class MLP(nn.Module):

@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from library import layers
-from projects.mlp.models import KERNEL_INIT
+from library.layers import KERNEL_INIT
 
 
 class TabularNet(nn.Module):

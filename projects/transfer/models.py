@@ -14,8 +14,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from library import layers
+from library.layers import KERNEL_INIT
 
-GLOROT = nn.initializers.xavier_uniform()   # Keras' default kernel initializer
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 TORCH_MEAN, TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -41,7 +41,7 @@ def _top(x, include_top: bool, pooling: str | None, num_classes: int, flatten: b
     if flatten:
       return x
     x = jnp.mean(x, axis=(1, 2))
-    return nn.Dense(num_classes, kernel_init=GLOROT, name='predictions')(x)
+    return nn.Dense(num_classes, kernel_init=KERNEL_INIT, name='predictions')(x)
   if pooling == 'avg':
     return jnp.mean(x, axis=(1, 2))
   if pooling == 'max':
@@ -73,14 +73,14 @@ class VGG(nn.Module):
     x = preprocess_input(images_BxHxWxC, self.preprocess)
     for block, (count, width) in enumerate(zip(convs[self.depth], self.widths, strict=True), 1):
       for i in range(1, count + 1):
-        x = nn.relu(nn.Conv(width, (3, 3), padding='SAME', kernel_init=GLOROT,
+        x = nn.relu(nn.Conv(width, (3, 3), padding='SAME', kernel_init=KERNEL_INIT,
                             name=f'block{block}_conv{i}')(x))
       x = nn.max_pool(x, (2, 2), strides=(2, 2))
     if self.include_top:
       x = x.reshape(x.shape[0], -1)   # NHWC flattening, as Keras'
-      x = nn.relu(nn.Dense(4096, kernel_init=GLOROT, name='fc1')(x))
-      x = nn.relu(nn.Dense(4096, kernel_init=GLOROT, name='fc2')(x))
-      return nn.Dense(self.num_classes, kernel_init=GLOROT, name='predictions')(x)
+      x = nn.relu(nn.Dense(4096, kernel_init=KERNEL_INIT, name='fc1')(x))
+      x = nn.relu(nn.Dense(4096, kernel_init=KERNEL_INIT, name='fc2')(x))
+      return nn.Dense(self.num_classes, kernel_init=KERNEL_INIT, name='predictions')(x)
     return _top(x, False, self.pooling, self.num_classes, flatten=True)
 
 
@@ -104,7 +104,7 @@ class ResNet50(nn.Module):
 
     def conv(x, width, size, stride, name, padding='VALID'):
       return nn.Conv(width, (size, size), strides=(stride, stride), padding=padding,
-                     kernel_init=GLOROT, name=name)(x)
+                     kernel_init=KERNEL_INIT, name=name)(x)
 
     x = preprocess_input(images_BxHxWxC, self.preprocess)
     x = jnp.pad(x, ((0, 0), (3, 3), (3, 3), (0, 0)))
@@ -156,7 +156,7 @@ class InceptionV3(nn.Module):
       i = next(count)
       width = max(1, width // self.width_divisor)
       x = nn.Conv(width, (rows, cols), strides=strides, padding=padding, use_bias=False,
-                  kernel_init=GLOROT, name=f'conv2d_{i}')(x)
+                  kernel_init=KERNEL_INIT, name=f'conv2d_{i}')(x)
       return nn.relu(_batch_norm(train, f'batch_normalization_{i}', 1e-3, use_scale=False)(x))
 
     def avg3(x):   # AveragePooling2D(3, 1, 'same'): the padding is not counted
@@ -244,10 +244,10 @@ class DenseHead(nn.Module):
   def __call__(self, features, train: bool = False):
     x = features.reshape(features.shape[0], -1)
     for i, width in enumerate(self.dense):
-      x = nn.relu(nn.Dense(width, kernel_init=GLOROT, name=f'dense_{i}')(x))
+      x = nn.relu(nn.Dense(width, kernel_init=KERNEL_INIT, name=f'dense_{i}')(x))
       if layers.active(self.dropout_rate):
         x = layers.Dropout(self.dropout_rate, deterministic=not train)(x)
-    return nn.Dense(self.num_outputs, kernel_init=GLOROT, name='output')(x)
+    return nn.Dense(self.num_outputs, kernel_init=KERNEL_INIT, name='output')(x)
 
 
 class TransferNet(nn.Module):

@@ -1,8 +1,8 @@
 """Keras' SimpleRNN, LSTM and GRU over time with a hand-written backward pass.
 
-`scan(spec, xs, kernel, recurrent, bias, mask)` is the same function as the plain `lax.scan`
-of models.py (same cells, Keras weight layout and recurrent-dropout mask), and its gradients
-equal autodiff's to float rounding (tests/test_recurrent.py). It is `Recurrent(backward=
+`scan(spec, xs, kernel, recurrent, bias, mask)` is the same function as the plain `lax.scan` of
+library/recurrent.py (same cells, Keras weight layout and recurrent-dropout mask), and its
+gradients equal autodiff's to float rounding (tests/test_recurrent.py). It is `Recurrent(backward=
 'fused')`; the default stays autodiff, because on the 2-core CPU this was not faster
 (projects/recurrent/README.md has the measurements and the reason). What it changes:
 
@@ -145,6 +145,27 @@ def _weight_grads(xs, kernel, hm_prev, d_x_TxBxG, d_h_TxBxG):
   return (d_x_TxBxG @ kernel.T, _over_rows(xs, d_x_TxBxG), _over_rows(hm_prev, d_h_TxBxG))
 
 
+def _lstm_bwd(spec: Spec, residuals, d_last, d_seq):
+  """The LSTM's (dxs, d_kernel, d_recurrent, d_bias); its carry holds (dh, dc)."""
+  xs, kernel, recurrent, mask, acts, cs = residuals
+  units = recurrent.shape[0]
+
+  def step(carry, inputs, dh_out):
+    dh, dc = carry
+    a, c, c_prev = inputs
+    dh = dh if dh_out is None else dh + dh_out
+    i, f, g, o = (a[:, k * units:(k + 1) * units] for k in range(4))
+    tc = jnp.tanh(c)
+    dc = dc + dh * o * (1.0 - tc * tc)
+    dz = jnp.concatenate([dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f),
+                          dc * i * (1.0 - g * g), dh * tc * o * (1.0 - o)], axis=-1)
+    return (_masked(dz @ recurrent.T, mask), dc * f), dz
+
+  dzs = _backward_loop(spec, step, d_last, (acts, cs, _previous(cs)), d_seq)
+  hm_prev = _masked_seq(_previous(acts[..., 3 * units:] * jnp.tanh(cs)), mask)
+  return (*_weight_grads(xs, kernel, hm_prev, dzs, dzs), dzs.sum((0, 1)))
+
+
 def _scan_bwd(spec: Spec, residuals, d_out):
   xs, kernel, recurrent, mask, acts, seq = residuals
   units = recurrent.shape[0]
@@ -152,25 +173,8 @@ def _scan_bwd(spec: Spec, residuals, d_out):
   d_last = zeros if spec.return_sequences else d_out
   d_seq = d_out if spec.return_sequences else None
   d_mask = None if mask is None else jnp.zeros_like(mask)
-
   if spec.cell == 'lstm':
-    cs = seq
-
-    def step(carry, inputs, dh_out):
-      dh, dc = carry
-      a, c, c_prev = inputs
-      dh = dh if dh_out is None else dh + dh_out
-      i, f, g, o = (a[:, k * units:(k + 1) * units] for k in range(4))
-      tc = jnp.tanh(c)
-      dc = dc + dh * o * (1.0 - tc * tc)
-      dz = jnp.concatenate([dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f),
-                            dc * i * (1.0 - g * g), dh * tc * o * (1.0 - o)], axis=-1)
-      return (_masked(dz @ recurrent.T, mask), dc * f), dz
-
-    dzs = _backward_loop(spec, step, (d_last, zeros), (acts, cs, _previous(cs)), d_seq)
-    hm_prev = _masked_seq(_previous(acts[..., 3 * units:] * jnp.tanh(cs)), mask)
-    dxs, d_kernel, d_recurrent = _weight_grads(xs, kernel, hm_prev, dzs, dzs)
-    return dxs, d_kernel, d_recurrent, dzs.sum((0, 1)), d_mask
+    return (*_lstm_bwd(spec, residuals, (d_last, zeros), d_seq), d_mask)
 
   hs = seq
   h_prev = _previous(hs)
