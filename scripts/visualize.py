@@ -3,7 +3,7 @@
   python -m scripts.visualize --config=configs/convnets/visualize.py:digits \
       --config.init=/tmp/convnet --output=/tmp/vis
 Writes OUTPUT/activations.png, filters_<layer>.png, gradcam.png and summary.json
-(library/visualize.py; the keys in its default_config).
+(projects/convnets/visualize.py; the keys in its default_config).
 """
 from absl import flags
 from ml_collections import config_flags
@@ -17,7 +17,7 @@ flags.mark_flags_as_required(['config', 'output'])
 
 
 def main(_):
-  from library import visualize  # pylint: disable=import-outside-toplevel
+  from projects.convnets import visualize  # pylint: disable=import-outside-toplevel
   visualize.validate(_CONFIG.value)
   visualize.run(_CONFIG.value, _OUTPUT.value)
   print(f'PNGs are in {_OUTPUT.value}')

@@ -312,7 +312,7 @@ def test_keep_labels_relabels_and_checks(load_config):
 
 def test_visualize_digits_and_vgg16(load_config, tmp_path):
   """5.4 on a trained digits convnet (real) and on a small-width VGG16 (random weights)."""
-  from library import visualize  # pylint: disable=import-outside-toplevel
+  from projects.convnets import visualize  # pylint: disable=import-outside-toplevel
   config = load_config('configs/convnets/mnist_convnet.py', 'embedded,smoke')
   train.train_and_evaluate(config, str(tmp_path / 'convnet'))
   vis = load_config('configs/convnets/visualize.py', 'digits,smoke')

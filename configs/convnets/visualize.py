@@ -23,7 +23,7 @@ writes its PNGs in about 10 s on a 2-core x86 CPU; the tests run every variant.
 Variants: `filters`, `cats_dogs`, `digits` (or none: VGG16 with its top), `smoke`.
 """
 from configs import variants
-from library import visualize
+from projects.convnets import visualize
 
 VARIANTS = ('filters', 'cats_dogs', 'digits', 'smoke')
 VALIDATE = visualize.validate
