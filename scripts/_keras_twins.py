@@ -1,7 +1,13 @@
-"""The book's models as Keras 3 builds them: the twins that scripts/benchmark.py and
-scripts/benchmark_fullsize.py time beside ours. Each takes the `keras` module (imported by the
-caller, after KERAS_BACKEND is set) and returns the model (8.5: the generator, discriminator and
-GAN), uncompiled unless the book compiles it inside."""
+"""The Keras side of the benchmarks: the book's models as Keras 3 builds them, and the book's
+loops that train them (compile/fit/evaluate, a fold at a time, the GAN's train_on_batch), which
+scripts/benchmark.py and scripts/benchmark_fullsize.py time beside ours. Each model function
+takes the `keras` module (imported by the caller, after KERAS_BACKEND is set) and returns the
+model (8.5: the generator, discriminator and GAN), uncompiled unless the book compiles it
+inside."""
+import itertools
+import time
+
+import numpy as np
 
 
 def dense(keras):
@@ -161,3 +167,85 @@ def text_lstm(keras, maxlen: int, chars: int):
   """Book 8.1: LSTM 128 over one-hot windows -> softmax over the characters."""
   return keras.Sequential([keras.Input((maxlen, chars)), keras.layers.LSTM(128),
                            keras.layers.Dense(chars, activation='softmax')])
+
+
+def fit_and_test(keras, model, config, splits: dict, epochs: int, loss: str, *,
+                 smoke_steps: int = 0, with_validation: bool = False, compile_phases) -> dict:
+  """compile, fit and evaluate on the splits ours trains on (a task without metrics, the VAE,
+  reconstructs its inputs): examples per second after the first step, the first step's time,
+  the test metric. `smoke_steps`: epochs of that many batches; `compile_phases(run, name)`
+  records the first compilation's phases."""
+  from library.data import pipeline  # pylint: disable=import-outside-toplevel
+  metrics = list(config.task_config.get('metrics') or ())
+  x = splits['train']['inputs']
+  y = splits['train']['labels'] if metrics else x
+  if smoke_steps:
+    x, y = x[:smoke_steps * config.batch_size], y[:smoke_steps * config.batch_size]
+  validation = {}
+  if with_validation and 'validation' in splits:   # as ours evaluates it, each epoch
+    v = splits['validation']
+    validation['validation_data'] = (v['inputs'], v['labels'] if metrics else v['inputs'])
+  model.compile(optimizer=keras.optimizers.RMSprop(config.optimizer.learning_rate),
+                loss=loss, metrics=metrics)
+  times = {}
+
+  class Timer(keras.callbacks.Callback):
+
+    def on_train_batch_end(self, batch, logs=None):
+      if 'first' not in times:
+        times['first'] = time.perf_counter()
+
+  start = time.perf_counter()
+  _, phases = compile_phases(lambda: model.fit(x, y, batch_size=config.batch_size,
+                                               epochs=epochs, verbose=0, callbacks=[Timer()],
+                                               **validation), 'train_step')
+  end = time.perf_counter()
+  fit_end_wall = time.time()
+  steps = epochs * pipeline.steps_per_epoch(len(y), config.batch_size)
+  test = splits['test']
+  scores = model.evaluate(test['inputs'], test['labels'] if metrics else test['inputs'],
+                          verbose=0)
+  test_metric = scores[1] if metrics else scores
+  return {'per_s': (steps - 1) * config.batch_size / (end - times['first']),
+          'first_step_s': times['first'] - start, 'test_metric': float(test_metric),
+          'steps': steps, 'keras_version': keras.__version__, 'fit_end_wall': fit_end_wall,
+          'backend': keras.backend.backend(), 'np': np.__version__, **phases}
+
+
+def crossval(keras, build, x, y, folds, learning_rates, epochs: int, batch_size: int) -> dict:
+  """The book's k-fold loop: for each fold (and learning rate) build, compile, fit and
+  evaluate, in turn, each fold standardized with its own training rows' statistics."""
+  from library.data import preprocessing  # pylint: disable=import-outside-toplevel
+  maes = []
+  start = time.perf_counter()
+  for (train_rows, val_rows), rate in itertools.product(folds, learning_rates):
+    stats = preprocessing.fit_standardizer(x[train_rows])
+    norm = lambda rows: (x[rows] - stats['mean']) / stats['std']  # noqa: E731
+    model = build(keras)
+    model.compile(optimizer=keras.optimizers.RMSprop(rate), loss='mse', metrics=['mae'])
+    model.fit(norm(train_rows), y[train_rows], epochs=epochs, batch_size=batch_size, verbose=0)
+    maes.append(float(model.evaluate(norm(val_rows), y[val_rows], verbose=0)[1]))
+  return {'seconds': time.perf_counter() - start, 'val_mae': float(np.mean(maes)),
+          'fold_val_mae': maes, 'keras_version': keras.__version__}
+
+
+def gan_steps(keras, images, steps: int, batch: int = 20) -> dict:
+  """The book's DCGAN loop (8.5): generator.predict, discriminator.train_on_batch on generated
+  and real images with noisy labels, gan.train_on_batch towards "real"; iterations timed after
+  the first."""
+  generator, discriminator, gan = dcgan(keras)
+  rng = np.random.default_rng(0)
+  stamps = []
+  start = time.perf_counter()
+  for i in range(steps):
+    real = images[(i * batch) % len(images):][:batch]
+    fake = generator.predict(rng.normal(size=(batch, 32)).astype(np.float32), verbose=0)
+    labels = np.concatenate([np.ones((batch, 1)), np.zeros((batch, 1))]) + 0.5 * rng.uniform(
+        size=(2 * batch, 1))
+    discriminator.trainable = True
+    discriminator.train_on_batch(np.concatenate([fake, real]), labels)
+    discriminator.trainable = False
+    gan.train_on_batch(rng.normal(size=(batch, 32)).astype(np.float32), np.zeros((batch, 1)))
+    stamps.append(time.perf_counter())
+  return {'per_s': (steps - 1) * batch / (stamps[-1] - stamps[0]),
+          'first_step_s': stamps[0] - start, 'keras_version': keras.__version__}

@@ -32,7 +32,6 @@ Beside the steady state, each of those entries also reports the wall time a user
 few steps, one repeat (the machinery only, as the tests do).
 Needs `pip install -r requirements-benchmark.txt`.
 """
-import itertools
 import json
 import os
 import statistics
@@ -190,49 +189,15 @@ def run_keras(config_path: str, epochs: int, build, loss: str, arrays=None,
               with_validation: bool = False) -> dict:
   import keras  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
-  from library.data import pipeline  # pylint: disable=import-outside-toplevel
+  from library.data import pipeline, timeseries  # pylint: disable=import-outside-toplevel
   config = _load_config(config_path, arrays)
-  from library.data import timeseries  # pylint: disable=import-outside-toplevel
   # The same preprocessed examples ours trains on (timeseries windows cut out whole).
   data = pipeline.prepare(config, None if isinstance(arrays, str) else arrays).as_float()
   splits = {name: timeseries.gather(split, np.arange(data.size(name)))
             for name, split in data.splits.items()}
-  # A task without metrics (the VAE) reconstructs its inputs: they are the targets.
-  metrics = list(config.task_config.get('metrics') or ())
-  x = splits['train']['inputs']
-  y = splits['train']['labels'] if metrics else x
-  if _SMOKE.value:   # epochs of SMOKE_STEPS batches
-    x, y = x[:SMOKE_STEPS * config.batch_size], y[:SMOKE_STEPS * config.batch_size]
-  validation = {}
-  if with_validation and 'validation' in splits:   # as ours evaluates it, each epoch
-    v = splits['validation']
-    validation['validation_data'] = (v['inputs'], v['labels'] if metrics else v['inputs'])
-  model = build(keras)
-  model.compile(optimizer=keras.optimizers.RMSprop(config.optimizer.learning_rate),
-                loss=loss, metrics=metrics)
-  times = {}
-
-  class Timer(keras.callbacks.Callback):
-
-    def on_train_batch_end(self, batch, logs=None):
-      if 'first' not in times:
-        times['first'] = time.perf_counter()
-
-  start = time.perf_counter()
-  _, phases = _compile_phases(lambda: model.fit(x, y, batch_size=config.batch_size, epochs=epochs,
-                                                verbose=0, callbacks=[Timer()], **validation),
-                              'train_step')
-  end = time.perf_counter()
-  fit_end_wall = time.time()
-  steps = epochs * pipeline.steps_per_epoch(len(y), config.batch_size)
-  test = splits['test']
-  scores = model.evaluate(test['inputs'], test['labels'] if metrics else test['inputs'],
-                          verbose=0)
-  test_metric = scores[1] if metrics else scores
-  return {'per_s': (steps - 1) * config.batch_size / (end - times['first']),
-          'first_step_s': times['first'] - start, 'test_metric': float(test_metric),
-          'steps': steps, 'keras_version': keras.__version__, 'fit_end_wall': fit_end_wall,
-          'backend': keras.backend.backend(), 'np': np.__version__, **phases}
+  return twins.fit_and_test(keras, build(keras), config, splits, epochs, loss,
+                            smoke_steps=SMOKE_STEPS if _SMOKE.value else 0,
+                            with_validation=with_validation, compile_phases=_compile_phases)
 
 
 SMOKE_STEPS = 3   # --smoke: the steps of an epoch, both sides
@@ -368,34 +333,19 @@ def run_crossval_ours(config_path: str, cache_dir: str, *overrides: str) -> dict
 
 
 def run_crossval_keras(config_path: str, build, learning_rates=None) -> dict:
-  """The book's loop: for each fold (and learning rate) build, compile, fit(epochs, batch) and
-  evaluate, in turn.
-
-  Same rows, folds, per-fold standardization and protocol as ours (library.data code).
-  """
+  """The book's loop (_keras_twins.crossval) on the same rows, folds and per-fold
+  standardization as ours (library.data code)."""
   import keras  # pylint: disable=import-outside-toplevel
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  from library.data import (  # pylint: disable=import-outside-toplevel
-      pipeline, preprocessing, splits)
+  from library.data import pipeline, splits  # pylint: disable=import-outside-toplevel
   config = _load_config(config_path)
   config.data.standardize = False
   data = pipeline.prepare(config)
   x, y = data.splits['train']['inputs'], data.splits['train']['labels']
   folds = splits.fold_indices(config.members.scheme, len(y), config.members.k, config.seed,
                               config.members.shuffle, y)
-  maes = []
-  start = time.perf_counter()
-  for (train_rows, val_rows), rate in itertools.product(
-      folds, learning_rates or [config.optimizer.learning_rate]):
-    stats = preprocessing.fit_standardizer(x[train_rows])
-    norm = lambda rows: (x[rows] - stats['mean']) / stats['std']  # noqa: E731
-    model = build(keras)
-    model.compile(optimizer=keras.optimizers.RMSprop(rate), loss='mse', metrics=['mae'])
-    model.fit(norm(train_rows), y[train_rows], epochs=2 if _SMOKE.value else int(config.num_epochs),
-              batch_size=config.batch_size, verbose=0)
-    maes.append(float(model.evaluate(norm(val_rows), y[val_rows], verbose=0)[1]))
-  return {'seconds': time.perf_counter() - start, 'val_mae': float(np.mean(maes)),
-          'fold_val_mae': maes, 'keras_version': keras.__version__}
+  return twins.crossval(keras, build, x, y, folds,
+                        learning_rates or [config.optimizer.learning_rate],
+                        2 if _SMOKE.value else int(config.num_epochs), config.batch_size)
 
 
 def crossval_row(name: str) -> dict:
@@ -605,27 +555,8 @@ def run_gan_ours(arrays) -> dict:
 
 
 def run_gan_keras(arrays) -> dict:
-  """The book's loop in Keras 3: generator.predict, discriminator.train_on_batch on generated
-  and real images with noisy labels, gan.train_on_batch towards "real"."""
   import keras  # pylint: disable=import-outside-toplevel
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  generator, discriminator, gan = twins.dcgan(keras)
-  images = arrays['train']['inputs'] / 255.0
-  rng = np.random.default_rng(0)
-  b, stamps = 20, []
-  start = time.perf_counter()
-  for i in range(GAN_STEPS):
-    real = images[(i * b) % len(images):][:b]
-    fake = generator.predict(rng.normal(size=(b, 32)).astype(np.float32), verbose=0)
-    labels = np.concatenate([np.ones((b, 1)), np.zeros((b, 1))]) + 0.5 * rng.uniform(
-        size=(2 * b, 1))
-    discriminator.trainable = True
-    discriminator.train_on_batch(np.concatenate([fake, real]), labels)
-    discriminator.trainable = False
-    gan.train_on_batch(rng.normal(size=(b, 32)).astype(np.float32), np.zeros((b, 1)))
-    stamps.append(time.perf_counter())
-  return {'per_s': (GAN_STEPS - 1) * b / (stamps[-1] - stamps[0]),
-          'first_step_s': stamps[0] - start, 'keras_version': keras.__version__}
+  return twins.gan_steps(keras, arrays['train']['inputs'] / 255.0, GAN_STEPS)
 
 
 def gan_row() -> dict:
