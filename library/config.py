@@ -133,10 +133,12 @@ FREE_FORM = ('model.kwargs', 'data.features.kwargs', 'data.generator_kwargs', 'e
 
 
 def flat_keys(d: Any, prefix: str = '', free_form=FREE_FORM) -> dict[str, Any]:
+  """'section.key' -> value; a free-form or empty section is one key (`evaluators = {}`)."""
   out = {}
   for key, value in d.items():
     name = f'{prefix}{key}'
-    if isinstance(value, (dict, ml_collections.ConfigDict)) and name not in free_form:
+    if (isinstance(value, (dict, ml_collections.ConfigDict)) and name not in free_form
+        and len(value)):
       out.update(flat_keys(value, name + '.', free_form))
     else:
       out[name] = value
