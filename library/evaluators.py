@@ -116,6 +116,14 @@ def evaluate(evaluators: dict, batches: list, num_members: int | None = None) ->
           for name, (fn, kwargs) in evaluators.items()}
 
 
+def pooled(evaluators: dict, batches: list, members: list[int]) -> dict:
+  """Each evaluator's one value over the rows of several members together (their out-of-fold
+  rows: every example of the pool once, each from the member that did not train on it)."""
+  rows = jax.tree.map(lambda *xs: np.concatenate([_host(x) for x in xs], axis=1), *batches)
+  rows = jax.tree.map(lambda x: np.concatenate([x[m] for m in members]), rows)
+  return {name: _value(name, fn, kwargs, rows) for name, (fn, kwargs) in evaluators.items()}
+
+
 def rows_of(task, state, batch) -> dict:
   """What an evaluator sees of one batch (inside the jitted evaluation)."""
   return {'y_true': batch['labels'], 'y_pred': task.predict(state, batch['inputs']),

@@ -33,11 +33,13 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from library import callbacks, optimizers, parallel, steps
+from library import callbacks, evaluators, optimizers, parallel, steps
 from library.data import pipeline, preprocessing, splits as splits_lib, timeseries
 from library.errors import UserError
 
 SCHEMES = splits_lib.SCHEMES
+# The schemes whose members' validation rows partition the pool (each row once).
+PARTITIONS = ('kfold', 'stratified_kfold', 'loo')
 # Indices per dispatch are bounded (steps x members x batch int32s), so that leave-one-out on
 # thousands of rows does not hold a long chunk's indices at once.
 MAX_INDICES_PER_DISPATCH = 2**24
@@ -92,9 +94,9 @@ MAX_UNROLLED = 16
 def over_members(vectorize: str, fn, *args):
   """fn(member's args) for every member (leading axis of each arg): batched by jax.vmap, or
   one member after another ('loop': full-speed convolutions on a CPU, where vmap's grouped
-  ones are slow; written out up to MAX_UNROLLED members). 'auto' (on a CPU: MemberFeed makes it 'vmap' elsewhere):
-  loop when a leaf of the stacked state has 4 or more axes (a convolution's kernel on the
-  member axis)."""
+  ones are slow; written out up to MAX_UNROLLED members). 'auto' (on a CPU: MemberFeed makes
+  it 'vmap' elsewhere): loop when a leaf of the stacked state has 4 or more axes (a
+  convolution's kernel on the member axis)."""
   if vectorize == 'auto':
     convolutional = any(getattr(x, 'ndim', 0) >= 4 for x in jax.tree.leaves(args[0]))
     vectorize = 'loop' if convolutional else 'vmap'
@@ -388,7 +390,11 @@ class MemberFeed(steps.Sums):
   def __init__(self, config, task, lay: Layout, mesh: Mesh, evaluator_specs=None):
     self.mesh, self.task, self.layout = mesh, task, lay
     self.reducers = task.reducers or {}
-    self.evaluators = evaluator_specs or {}
+    # The evaluators of each member's own rows, and of the members' rows pooled (out_of_fold;
+    # leave-one-out's single row has none of its own); `last`: each split's last evaluation.
+    self.pooled_evaluators, self.last = evaluator_specs or {}, {}
+    self.scheme = config.members.scheme
+    self.evaluators = {} if self.scheme == 'loo' else self.pooled_evaluators
     self.num = self.num_members = lay.size
     self.padded = math.ceil(self.num / mesh.size) * mesh.size
     self.on_members = NamedSharding(mesh, P('data'))
@@ -450,16 +456,14 @@ class MemberFeed(steps.Sums):
 
         return _scanned(step, state, (idx_KxMxB, weights_KxMxB, active_KxM))
 
-      eval_step = steps.with_rows(task, task.eval_step, bool(self.evaluators))
+      eval_step = steps.with_rows(task, task.eval_step, bool(self.pooled_evaluators))
 
       def evaluate(state, data, stats, own, idx_MxB, weights_MxB):
         def one(state_m, stats_m, own_m, idx_B, weights_B):
           return eval_step(state_m, _member_batch(data, stats_m, own_m, idx_B, weights_B))
         return over_members(vectorize, one, state, stats, own, idx_MxB, weights_MxB)
 
-    self._chunk_fn, self._evaluate_fn = chunk, evaluate
-    self._compiled = {}
-    self._eval_args = {}
+    self._chunk_fn, self._evaluate_fn, self._compiled, self._eval_args = chunk, evaluate, {}, {}
     for split, rows in lay.eval_rows.items() if not self.dataless else ():
       idx, weights = _eval_rows(rows, self.padded, config.eval_batch_size)
       self._eval_args[split] = (parallel.put(idx, on_axis(1)), parallel.put(weights, on_axis(1)))
@@ -546,9 +550,37 @@ class MemberFeed(steps.Sums):
     if self.dataless:
       return self._call('members.evaluate', self._evaluate_fn, (state,))
     idx, weights = self._eval_args[split]
-    return steps.add_up(self._call(f'members.evaluate.{split}', self._evaluate_fn,
-                                   (state, self.data, self.stats, self.own, idx[b], weights[b]))
-                        for b in range(idx.shape[0]))
+    self.last[split] = steps.add_up(
+        self._call(f'members.evaluate.{split}', self._evaluate_fn,
+                   (state, self.data, self.stats, self.own, idx[b], weights[b]))
+        for b in range(idx.shape[0]))
+    return self.last[split]
+
+  def out_of_fold(self) -> list[dict] | None:
+    """The last validation pooled over the members of a partition of the pool (kfold,
+    stratified_kfold, loo: each row validated once, by the member that did not train on it),
+    one row per combination of values: every metric over all of those rows together (sums
+    over counts, a reducer of the summed counts, evaluators over the pooled predictions), as
+    Kaggle scores out-of-fold predictions. None for other schemes, whose rows overlap."""
+    if self.scheme not in PARTITIONS or 'validation' not in self.last:
+      return None
+    total = dict(self.last['validation'])
+    rows = total.pop(evaluators.ROWS, None)
+    sums = {k: np.asarray(v)[:self.num] for k, v in jax.device_get(total).items()}
+    groups = {}
+    for m, name in enumerate(self.layout.names):
+      values = tuple((k, v) for k, v in name.items() if k not in ('member', 'fold', 'seed'))
+      groups.setdefault(values, []).append(m)
+    out = []
+    for values, ms in groups.items():
+      count = sums['count'][ms].sum(0)
+      row = dict(values)
+      row.update({n: float(self.reducers[n](v[ms].sum(0))) if n in self.reducers else
+                  float(v[ms].sum(0) / count) for n, v in sums.items() if n != 'count'})
+      if rows:
+        row.update(evaluators.pooled(self.pooled_evaluators, rows, ms))
+      out.append(row)
+    return out
 
 
 class BestMembers:
@@ -658,10 +690,11 @@ class MemberHook(steps.EvaluationHook):
   values per member), the last values, each member's best (members.keep_best), and their
   rows in results.json, history.json and the curves."""
 
-  def __init__(self, config, lay: Layout, padded: int, steps_per_epoch: int | None):
-    self.lay, self.size, self.padded, self.spe = lay, lay.size, padded, steps_per_epoch
+  def __init__(self, config, lay: Layout, feed: MemberFeed, steps_per_epoch: int | None):
+    self.lay, self.size, self.padded, self.spe = lay, lay.size, feed.padded, steps_per_epoch
+    self.feed = feed
     self.scheme = config.members.scheme or 'values'
-    self.best = BestMembers(config, padded) if config.members.keep_best else None
+    self.best = BestMembers(config, self.padded) if config.members.keep_best else None
     self.keeps_best = self.best is not None
     self.best_metric = config.checkpoint.best_metric
     self.history = {'train': {}, 'validation': {}}
@@ -719,9 +752,15 @@ class MemberHook(steps.EvaluationHook):
     return (f'{self.size} members ({self.scheme}), ' +
             (f'{steps_per_epoch} steps per epoch, ' if steps_per_epoch else 'no dataset, '))
 
+  def wants_validation(self) -> bool:
+    return self.feed.scheme in PARTITIONS and 'validation' not in self.feed.last
+
   def results(self, out: dict) -> None:
     out['num_params'] //= self.padded
     out.update(results(self.lay, self.history, self.final, self.scheme, self.best, self.spe))
+    pooled = self.feed.out_of_fold()
+    if pooled is not None:
+      out['out_of_fold'] = pooled
 
   def files(self) -> list[str]:
     return ['history.json', 'curves.png'] + (

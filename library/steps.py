@@ -288,6 +288,11 @@ class EvaluationHook:
     del steps_per_epoch
     return None
 
+  def wants_validation(self) -> bool:
+    """Whether results need the final weights' validation evaluated in this process (not
+    read back from the last evaluation before a resume)."""
+    return False
+
   def results(self, results: dict) -> None:
     """Adds its part to results.json."""
 

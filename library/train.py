@@ -287,7 +287,7 @@ def setup(config, arrays=None, devices=None) -> Setup:
                     'evaluate from')
   if lay is not None:
     feed = members_lib.MemberFeed(config, task, lay, mesh, specs)
-    hook = members_lib.MemberHook(config, lay, feed.padded, spe)
+    hook = members_lib.MemberHook(config, lay, feed, spe)
     state, example = feed.init()
   else:
     if datasets is not None:
@@ -825,7 +825,7 @@ def _final_evaluations(run: _Run, weights_step: int | None) -> dict:
   the test split's, with the dataset's reference values; the test logged."""
   feed, out = run.feed, {}
   if 'validation' in feed.splits and run.task.eval_step is not None:
-    if run.final_val and weights_step == run.step:
+    if run.final_val and weights_step == run.step and not run.hook.wants_validation():
       out['validation'] = run.final_val
     else:
       values = feed.evaluate(run.state, 'validation')

@@ -3,9 +3,10 @@ one vmapped state by the one loop (the same as scripts.train on that config).
 
   python -m scripts.crossval --config=configs/mlp/boston_kfold.py:embedded --workdir=/tmp/kfold
 
-Writes W/results.json (per-member rows, their mean and std), W/history.json (per-epoch,
-per-member curves), curves.png, mean_validation.png, metrics.jsonl and TensorBoard events of
-the member means, checkpoints (a rerun resumes, bitwise).
+Writes W/results.json (per-member rows, their mean and std; for kfold, stratified_kfold and loo
+the out-of-fold score: every metric over all the rows, each from the fold that held it out),
+W/history.json (per-epoch, per-member curves), curves.png, mean_validation.png, metrics.jsonl
+and TensorBoard events of the member means, checkpoints (a rerun resumes, bitwise).
 """
 import json
 
@@ -28,6 +29,8 @@ def main(_):
       print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}))
     print(json.dumps({'mean': results['mean'], 'run_seconds': round(results['run_seconds'], 3),
                       'train_seconds': round(results['train_seconds'], 3)}))
+    for row in results.get('out_of_fold', ()):   # every row once, by the fold that held it out
+      print(json.dumps({'out_of_fold': {k: round(v, 4) for k, v in row.items()}}))
     print(f'results.json, history.json and plots are in {_FLAGS.workdir}')
 
 

@@ -105,6 +105,7 @@ def test_vmapped_folds_equal_training_each_fold_alone(tmp_path):
   with open(tmp_path / 'cv' / 'history.json') as f:
     history = json.load(f)
   assert results['devices'] == 3 and len(results['members']) == 3
+  labels, predictions, sizes = [], [], []
   for f, (tr, va) in enumerate(splits.fold_indices('kfold', 20, 3, seed=0)):
     alone = copy.deepcopy(config)
     alone.members.scheme = ''
@@ -123,6 +124,9 @@ def test_vmapped_folds_equal_training_each_fold_alone(tmp_path):
         validation['labels'], predicted), rtol=1e-5)
     np.testing.assert_allclose(single['validation']['max_error'], np.max(np.abs(
         validation['labels'].ravel() - predicted)), rtol=1e-5)
+    labels.append(validation['labels'].ravel())
+    predictions.append(predicted)
+    sizes.append(len(va))
     per_epoch = [r for r in map(json.loads, open(tmp_path / f'fold{f}' / 'metrics.jsonl'))
                  if r['split'] == 'validation']
     for name in ('mae', 'r2'):
@@ -130,20 +134,37 @@ def test_vmapped_folds_equal_training_each_fold_alone(tmp_path):
                                  [r[name] for r in per_epoch], rtol=1e-5)
   mean = np.mean([fold['val_mae'] for fold in results['members']])
   np.testing.assert_allclose(results['mean']['val_mae'], mean, rtol=1e-6)
+  # Out of fold: every row once, from the fold that did not train on it, as one split (the
+  # folds' rows weighted by their sizes; R^2 and the largest error over all of them).
+  (pooled,) = results['out_of_fold']
+  labels, predictions = np.concatenate(labels), np.concatenate(predictions)
+  np.testing.assert_allclose(pooled['mae'], np.mean(np.abs(labels - predictions)), rtol=1e-5)
+  np.testing.assert_allclose(pooled['mae'], np.average(
+      [fold['val_mae'] for fold in results['members']], weights=sizes), rtol=1e-5)
+  np.testing.assert_allclose(pooled['r2'], sklearn.metrics.r2_score(labels, predictions),
+                             rtol=1e-5)
+  np.testing.assert_allclose(pooled['max_error'], np.max(np.abs(labels - predictions)),
+                             rtol=1e-5)
 
 
 def test_seeds_leave_one_out_and_bootstrap_run_as_one_program(tmp_path):
   x, y = _regression(n=13)
   arrays = {'train': {'inputs': x, 'labels': y}}
   config = _regression_config('loo', epochs=2, batch_size=4)
+  # One row per member: R^2 is an out-of-fold score only (each member's own is undefined).
+  config.evaluators.r2 = 'sklearn.metrics.r2_score'
   loo = train.train_and_evaluate(config, str(tmp_path / 'loo'), arrays=arrays)
   # 13 folds on 8 devices: 7 devices with 2 folds each, one of them padding.
   assert len(loo['members']) == 13 and loo['devices'] == 7
-  assert all(f['val_size'] == 1 for f in loo['members'])
+  assert all(f['val_size'] == 1 and 'val_r2' not in f for f in loo['members'])
+  (pooled,) = loo['out_of_fold']
+  np.testing.assert_allclose(pooled['mae'], loo['mean']['val_mae'], rtol=1e-5)
+  assert np.isfinite(pooled['r2']) and pooled['r2'] < 1
 
   config = _regression_config('bootstrap', k=4, epochs=2, batch_size=4)
   boot = train.train_and_evaluate(config, str(tmp_path / 'boot'), arrays=arrays)
   assert sorted({f['val_size'] for f in boot['members']}) != [13]
+  assert 'out_of_fold' not in boot      # out-of-bag rows overlap: no pooled score
 
   config = _regression_config('seeds', k=5, epochs=2, batch_size=4)
   config.data.test = 4
@@ -384,6 +405,13 @@ def test_a_learning_rate_grid_is_one_program_with_a_ranked_table(tmp_path):
   assert rows[0]['best_val_mae'] <= rows[1]['best_val_mae']        # ranked, best first
   results = json.loads((workdir / 'run' / 'results.json').read_text())
   assert results['num_members'] == 8                                # 4 folds x 2 rates, one run
+  # The out-of-fold score of each rate: its 4 folds' rows together.
+  for pooled in results['out_of_fold']:
+    group = [m for m in results['members'] if m['learning_rate'] == pooled['learning_rate']]
+    assert len(group) == 4 and {m['fold'] for m in group} == {0, 1, 2, 3}
+    np.testing.assert_allclose(pooled['mae'], np.average(
+        [m['val_mae'] for m in group], weights=[m['val_size'] for m in group]), rtol=1e-5)
+  assert sorted(p['learning_rate'] for p in results['out_of_fold']) == [1e-3, 1e-2]
   assert (workdir / 'sweep.md').read_text().startswith('| rank |')
   assert (workdir / 'values.png').exists() and (workdir / 'curves.png').exists()
   evaluated = run_script('scripts.evaluate', f'--workdir={workdir / "run"}', '--split=test')
