@@ -174,14 +174,16 @@ class RunFlags:
 
   @property
   def config(self):
+    import ml_collections  # pylint: disable=import-outside-toplevel
     config = self._config.value
     for assignment in self._evaluators.value:
       name, sep, path = assignment.partition('=')
       if not (sep and name and path) or 'evaluators' not in config:
         raise UserError(f'--evaluator={assignment!r} must be NAME=package.module.function, '
                         'for a task that loads a dataset')
-      with config.unlocked():
-        config.evaluators[name] = path
+      with config.unlocked():   # (a section-form evaluator of that name is replaced whole)
+        config.evaluators = ml_collections.ConfigDict({**config.evaluators.to_dict(),
+                                                       name: path})
     return config
 
   @property

@@ -7,11 +7,13 @@ steps in the loop, from the dataset actually loaded.
 
 The keys here are the loop's own: seed, durations and cadences, batch sizes, the model and its
 start, dispatch. Each other section has an owner that gives its keys with their defaults, checks
-them and says which of them may change on resume (SECTIONS): the data pipeline (only for a task
-that loads a dataset), the optimizer, checkpoints, callbacks, members. `task_config` is the
+them and says which of them may change on resume (SECTIONS): the data pipeline and the
+evaluators (only for a task that loads a dataset), the optimizer, checkpoints, callbacks,
+members. `task_config` is the
 task's section: its keys and defaults come from the task module (`default_task_config()`), and
 the task's own `validate_task_config(config)` checks them (an unknown key there is also a
-one-line error). This file imports no other module of the library, and knows no family.
+one-line error). This file imports no other module of the library but its errors, and knows
+no family.
 """
 import importlib
 import json

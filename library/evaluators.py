@@ -22,6 +22,7 @@ import importlib
 import re
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -34,6 +35,8 @@ NEEDS_DATASET = True
 RESUME_SAFE = frozenset()
 # The key the rows travel under, beside the sums of an evaluation.
 ROWS = 'evaluator_rows'
+# Names a metric cannot take: a metrics record's own fields, and the sums' count.
+RESERVED = ('loss', 'count', 'step', 'split', 'epoch')
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -65,9 +68,9 @@ def specs(config) -> dict:
     else:
       raise UserError(f'evaluators.{name}={spec!r} must be package.module.function or a '
                       'section with fn and its keyword arguments')
-    if not re.fullmatch(r'[A-Za-z_]\w*', name) or name in ('loss', 'count'):
-      raise UserError(f'evaluators.{name}: a metric name is letters, digits and _, not loss '
-                      'or count')
+    if not re.fullmatch(r'[A-Za-z_]\w*', name) or name in RESERVED:
+      raise UserError(f'evaluators.{name}: a metric name is letters, digits and _, and none of '
+                      f'{", ".join(RESERVED)} (the fields of a metrics record)')
     out[name] = (_function(name, path), dict(kwargs))
   return out
 
@@ -102,12 +105,15 @@ def _value(name: str, fn, kwargs: dict, rows: dict) -> float:
                     f'{type(e).__name__}: {e}') from None
 
 
+def _rows(batches: list, axis: int) -> dict:
+  """The batches' rows joined on the device, then brought to the host once per leaf."""
+  return jax.tree.map(lambda *xs: _host(jnp.concatenate(xs, axis=axis)), *batches)
+
+
 def evaluate(evaluators: dict, batches: list, num_members: int | None = None) -> dict:
   """Each evaluator's value over the rows of one evaluation's batches: a float, or with members
   an array of each member's own (the rows carry a leading member axis)."""
-  rows = jax.tree.map(lambda *xs: np.concatenate([_host(x) for x in xs],
-                                                 axis=0 if num_members is None else 1),
-                      *batches)
+  rows = _rows(batches, 0 if num_members is None else 1)
   if num_members is None:
     return {name: _value(name, fn, kwargs, rows)
             for name, (fn, kwargs) in evaluators.items()}
@@ -119,8 +125,7 @@ def evaluate(evaluators: dict, batches: list, num_members: int | None = None) ->
 def pooled(evaluators: dict, batches: list, members: list[int]) -> dict:
   """Each evaluator's one value over the rows of several members together (their out-of-fold
   rows: every example of the pool once, each from the member that did not train on it)."""
-  rows = jax.tree.map(lambda *xs: np.concatenate([_host(x) for x in xs], axis=1), *batches)
-  rows = jax.tree.map(lambda x: np.concatenate([x[m] for m in members]), rows)
+  rows = jax.tree.map(lambda x: np.concatenate([x[m] for m in members]), _rows(batches, 1))
   return {name: _value(name, fn, kwargs, rows) for name, (fn, kwargs) in evaluators.items()}
 
 

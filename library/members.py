@@ -129,6 +129,15 @@ def validate(config) -> None:
   if m.keep_best and not enabled(config):
     raise UserError('members.keep_best is for members (members.scheme or values); a single '
                     'run keeps its best with callbacks.early_stopping.restore_best_weights')
+  named = set(config.get('evaluators', {})) & (set(VALUES) | {'member', 'fold', 'seed'})
+  if named and enabled(config):
+    raise UserError(f'evaluators.{sorted(named)[0]}: the name of a member\'s field; give the '
+                    'evaluator another name')
+  if (m.scheme == 'loo' and config.checkpoint.best_metric.partition('.')[2] in
+      config.get('evaluators', {})):
+    raise UserError(f'checkpoint.best_metric={config.checkpoint.best_metric!r}: a member of '
+                    'members.scheme=loo validates one row, which has no value of an evaluator '
+                    '(its value over all the rows is results.json\'s out_of_fold)')
   if m.keep_best and not config.checkpoint.best_metric.startswith('validation.'):
     raise UserError('members.keep_best needs checkpoint.best_metric=validation.<metric> (and '
                     f'checkpoint.best_mode), not {config.checkpoint.best_metric!r}')
@@ -562,7 +571,8 @@ class MemberFeed(steps.Sums):
     one row per combination of values: every metric over all of those rows together (sums
     over counts, a reducer of the summed counts, evaluators over the pooled predictions), as
     Kaggle scores out-of-fold predictions. None for other schemes, whose rows overlap."""
-    if self.scheme not in PARTITIONS or 'validation' not in self.last:
+    if (self.scheme not in PARTITIONS or 'validation' not in self.last
+        or self.layout.member_labels is not None):   # (targets scaled each its own way)
       return None
     total = dict(self.last['validation'])
     rows = total.pop(evaluators.ROWS, None)
@@ -753,7 +763,8 @@ class MemberHook(steps.EvaluationHook):
             (f'{steps_per_epoch} steps per epoch, ' if steps_per_epoch else 'no dataset, '))
 
   def wants_validation(self) -> bool:
-    return self.feed.scheme in PARTITIONS and 'validation' not in self.feed.last
+    return (self.feed.scheme in PARTITIONS and 'validation' not in self.feed.last
+            and self.lay.member_labels is None)
 
   def results(self, out: dict) -> None:
     out['num_params'] //= self.padded

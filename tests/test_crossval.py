@@ -300,6 +300,18 @@ def test_member_values_out_of_range_or_not_held_by_the_task_are_one_line_errors(
     with pytest.raises(UserError, match=re.escape(fragment)):
       train.train_and_evaluate(config, str(tmp_path / key), arrays=arrays)
     assert not (tmp_path / key).exists()
+  # An evaluator named as a member's field, or watched per member where members have none.
+  config = _regression_config()
+  config.members.learning_rate = (1e-3, 1e-2)
+  config.evaluators.learning_rate = 'sklearn.metrics.r2_score'
+  with pytest.raises(UserError, match="evaluators.learning_rate: the name of a member's field"):
+    train.train_and_evaluate(config, str(tmp_path / 'named'), arrays=arrays)
+  config = _regression_config('loo')
+  config.evaluators.r2 = 'sklearn.metrics.r2_score'
+  config.members.keep_best, config.checkpoint.best_metric = True, 'validation.r2'
+  with pytest.raises(UserError, match='members.scheme=loo validates one row'):
+    train.train_and_evaluate(config, str(tmp_path / 'loo'), arrays=arrays)
+  assert not (tmp_path / 'named').exists() and not (tmp_path / 'loo').exists()
   config = _regression_config()
   config.model.module, config.model.name = 'projects.recurrent.models', 'SequenceNet'
   config.model.kwargs = ml_collections.ConfigDict({'rnn': 'gru', 'units': (4,), 'dropout': 0.1})

@@ -168,7 +168,8 @@ def test_auc_is_a_metric_of_the_loop(load_config, tmp_path):
       ('nothing', 'sklearn.metrics.no_such_score', 'cannot be imported'),
       ('accuracy', 'sklearn.metrics.roc_auc_score', "evaluators.accuracy: the evaluation's "
                                                     'own metric'),
-      ('two words', 'sklearn.metrics.roc_auc_score', 'letters, digits and _')]:
+      ('two words', 'sklearn.metrics.roc_auc_score', 'letters, digits and _'),
+      ('split', 'sklearn.metrics.roc_auc_score', 'the fields of a metrics record')]:
     bad = copy.deepcopy(config)
     bad.evaluators = ml_collections.ConfigDict({name: value})
     with pytest.raises(UserError, match=fragment):
