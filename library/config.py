@@ -215,20 +215,17 @@ def _literal(text: str):
 
 
 def apply_override(config: ml_collections.ConfigDict, assignment: str) -> None:
-  """'key=value' (the scripts' --set), the value parsed as the key's current type; model.kwargs
-  keys take ints, floats, booleans or strings as written."""
+  """'key=value' (the scripts' --set), the value parsed as the key's current type; a new key of
+  model.kwargs or evaluators takes an int, float, boolean or string as written."""
   key, sep, text = assignment.partition('=')
   *parents, name = key.split('.')
-  section = '.'.join(parents)
-  if sep and section in ('model.kwargs', 'evaluators') and section in flat_keys(config):
-    node = config.model.kwargs if parents[0] == 'model' else config.evaluators
-    if name not in node:   # a constructor argument, or an evaluator, the config leaves out
-      node[name] = _literal(text)
-      return
   node = config
   try:
     for part in parents:
       node = node[part]
+    if sep and '.'.join(parents) in ('model.kwargs', 'evaluators') and name not in node:
+      node[name] = _literal(text)   # a constructor argument, or an evaluator, not in the config
+      return
     current = node[name]
   except (KeyError, AttributeError):
     raise UserError(f'--set {key!r} is not a config key') from None

@@ -583,10 +583,10 @@ class MemberFeed(steps.Sums):
       groups.setdefault(values, []).append(m)
     out = []
     for values, ms in groups.items():
-      count = sums['count'][ms].sum(0)
+      pooled = {n: v[ms].sum(0) for n, v in sums.items()}
       row = dict(values)
-      row.update({n: float(self.reducers[n](v[ms].sum(0))) if n in self.reducers else
-                  float(v[ms].sum(0) / count) for n, v in sums.items() if n != 'count'})
+      row.update({n: float(v) for n, v in steps.reduce_sums(
+          pooled, pooled.pop('count'), self.reducers).items()})
       if rows:
         row.update(evaluators.pooled(self.pooled_evaluators, rows, ms))
       out.append(row)

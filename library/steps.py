@@ -211,6 +211,14 @@ class Feed(Protocol):
     """means(evaluate_sums(...)), waited for."""
 
 
+def reduce_sums(total: dict, count, reducers: dict) -> dict:
+  """Each metric of an evaluation's sums (without their 'count'): the task's reducer where it
+  has one (AUC from the summed confusion counts), else the sum over `count` (the default
+  evaluation); over any leading axes (members)."""
+  return {name: reducers[name](value) if name in reducers else value / count
+          for name, value in total.items()}
+
+
 class Sums:
   """The reduction every feed shares, written once: an evaluation's weighted sums over its
   'count' (the default evaluation), or the task's reducer of a metric that is no mean (AUC);
@@ -224,15 +232,13 @@ class Sums:
     total = dict(total)
     rows = total.pop(evaluators.ROWS, None)
     total = dict(jax.device_get(total))
-    if self.num_members is None:
+    if self.num_members is None:   # floats (a mean divided in float64)
       count = float(total.pop('count'))
-      out = {name: float(self.reducers[name](value)) if name in self.reducers else
-             float(value) / count for name, value in total.items()}
+      total = {n: v if n in self.reducers else float(v) for n, v in total.items()}
+      out = {n: float(v) for n, v in reduce_sums(total, count, self.reducers).items()}
     else:
       total = {k: np.asarray(v)[:self.num_members] for k, v in total.items()}
-      count = np.maximum(total.pop('count'), 1.0)
-      out = {name: self.reducers[name](value) if name in self.reducers else value / count
-             for name, value in total.items()}
+      out = reduce_sums(total, np.maximum(total.pop('count'), 1.0), self.reducers)
     if rows:
       out.update(evaluators.evaluate(self.evaluators, rows, self.num_members))
     return out

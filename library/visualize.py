@@ -1,7 +1,6 @@
 """Looking inside a model and reading pictures, for any linen model: the outputs of named layers
-(`capture`), photos and image files as arrays. Shared by the convnets family's tool of book 5.4
-(projects/convnets/visualize.py: activations, filter patterns, Grad-CAM) and the generative
-family's DeepDream and style transfer.
+(`capture`), photos and image files as arrays. Shared by whatever looks inside a trained
+network: book 5.4's activations, filter patterns and Grad-CAM, DeepDream, style transfer.
 
 Layers are named by their module path ('Conv_0', 'conv_base/block5_conv3'), as in freeze
 patterns. Our convolutions apply ReLU outside the Conv module; with `relu` the captured outputs
